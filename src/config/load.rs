@@ -1,0 +1,169 @@
+//! Reads the config file, applies `CUSTOS_<SECTION>_<KEY>` overrides and collects every problem.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use toml::{Table, Value};
+
+use super::Config;
+
+/// Variables that are not settings.
+const NOT_SETTINGS: &[&str] = &["CUSTOS_CONFIG", "CUSTOS_LOG"];
+
+/// Every problem found in a configuration, listed together.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration ({} problem{}):\n  - {}", .problems.len(), if .problems.len() == 1 { "" } else { "s" }, .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+/// Loads `path` (or defaults when `None`), then the environment overrides, then validates.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    load_from(path, std::env::vars())
+}
+
+pub(crate) fn load_from(path: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    let mut root = match path {
+        None => Table::new(),
+        Some(p) => match std::fs::read_to_string(p) {
+            Err(e) => return Err(ConfigError { problems: vec![format!("{}: cannot read: {e}", p.display())] }),
+            Ok(text) => match text.parse::<Table>() {
+                Ok(t) => t,
+                Err(e) => return Err(ConfigError { problems: vec![format!("{}: {e}", p.display())] }),
+            },
+        },
+    };
+    let defaults = match Value::try_from(Config::default()) {
+        Ok(Value::Table(t)) => t,
+        _ => unreachable!("Config serializes to a table"),
+    };
+    apply_env(&mut root, &defaults, env, &mut problems);
+
+    let mut config = Config::default();
+    for (name, value) in root {
+        match name.as_str() {
+            "clickhouse" => config.clickhouse = section(&name, value, &mut problems),
+            "kafka" => config.kafka = section(&name, value, &mut problems),
+            "pipeline" => config.pipeline = section(&name, value, &mut problems),
+            "demo" => config.demo = section(&name, value, &mut problems),
+            "log" => config.log = section(&name, value, &mut problems),
+            other => problems.push(format!(
+                "unknown section [{other}] (known: {})",
+                defaults.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+    problems.extend(config.validate());
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError { problems })
+    }
+}
+
+/// Parses one section; on failure tries each key alone so that every bad key is named.
+fn section<T: DeserializeOwned + Default>(name: &str, value: Value, problems: &mut Vec<String>) -> T {
+    let Value::Table(table) = value else {
+        problems.push(format!("[{name}] must be a table"));
+        return T::default();
+    };
+    match T::deserialize(Value::Table(table.clone())) {
+        Ok(t) => t,
+        Err(_) => {
+            // Keep the keys that parse alone, so the semantic checks still see them.
+            let mut good = Table::new();
+            for (key, v) in table {
+                let mut one = Table::new();
+                one.insert(key.clone(), v.clone());
+                match T::deserialize(Value::Table(one)) {
+                    Ok(_) => {
+                        good.insert(key, v);
+                    }
+                    Err(e) => problems.push(format!("[{name}] {key}: {}", e.message().trim())),
+                }
+            }
+            T::deserialize(Value::Table(good)).unwrap_or_default()
+        }
+    }
+}
+
+/// `CUSTOS_PIPELINE_BATCH_ROWS=100` → `[pipeline] batch_rows = 100`, typed like the default value.
+fn apply_env(root: &mut Table, defaults: &Table, env: impl Iterator<Item = (String, String)>, problems: &mut Vec<String>) {
+    let mut vars: Vec<(String, String)> = env.filter(|(k, _)| k.starts_with("CUSTOS_") && !NOT_SETTINGS.contains(&k.as_str())).collect();
+    vars.sort();
+    for (var, raw) in vars {
+        let rest = var["CUSTOS_".len()..].to_ascii_lowercase();
+        let Some(sec) = defaults.keys().find(|s| rest.starts_with(&format!("{s}_"))) else {
+            problems.push(format!("{var}: no config section matches (known: {})", defaults.keys().map(String::as_str).collect::<Vec<_>>().join(", ")));
+            continue;
+        };
+        let key = &rest[sec.len() + 1..];
+        let default = defaults.get(sec).and_then(|t| t.get(key));
+        let value = match typed(default, &raw) {
+            Ok(v) => v,
+            Err(why) => {
+                problems.push(format!("{var}: {why}"));
+                continue;
+            }
+        };
+        let table = root.entry(sec.clone()).or_insert_with(|| Value::Table(Table::new()));
+        match table {
+            Value::Table(t) => {
+                t.insert(key.to_owned(), value);
+            }
+            _ => problems.push(format!("{var}: [{sec}] is not a table in the config file")),
+        }
+    }
+}
+
+fn typed(default: Option<&Value>, raw: &str) -> Result<Value, String> {
+    let literal = || -> Result<Value, String> {
+        format!("v = {raw}")
+            .parse::<Table>()
+            .map_err(|_| format!("`{raw}` is not a valid TOML value"))
+            .and_then(|mut t| t.remove("v").ok_or_else(|| "empty value".to_owned()))
+    };
+    match default {
+        Some(Value::Integer(_)) => raw.trim().parse::<i64>().map(Value::Integer).map_err(|_| format!("`{raw}` is not an integer")),
+        Some(Value::Float(_)) => raw.trim().parse::<f64>().map(Value::Float).map_err(|_| format!("`{raw}` is not a number")),
+        Some(Value::Boolean(_)) => match raw.trim() {
+            "true" | "1" => Ok(Value::Boolean(true)),
+            "false" | "0" => Ok(Value::Boolean(false)),
+            _ => Err(format!("`{raw}` is not true or false")),
+        },
+        Some(Value::Array(_)) if !raw.trim_start().starts_with('[') => {
+            Ok(Value::Array(raw.split(',').map(|s| Value::String(s.trim().to_owned())).filter(|v| v.as_str() != Some("")).collect()))
+        }
+        Some(Value::Array(_)) | Some(Value::Table(_)) => literal(),
+        _ => Ok(Value::String(raw.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn env_overrides_are_typed_by_the_default() {
+        let c = load_from(None, env(&[("CUSTOS_PIPELINE_BATCH_ROWS", "7"), ("CUSTOS_CLICKHOUSE_PASSWORD", "123")])).unwrap();
+        assert_eq!(c.pipeline.batch_rows, 7);
+        assert_eq!(c.clickhouse.password.expose(), "123");
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[kafka]\nbrokerz = 1\ngroup_id = 5\n[pipeline]\nbatch_rows = 0\n[nope]\n").unwrap();
+        let e = load_from(Some(&p), env(&[("CUSTOS_CLICKHOUSE_URL_X", "a"), ("CUSTOS_PIPELINE_QUEUE_BATCHES", "x")])).unwrap_err();
+        let all = e.problems.join("\n");
+        for needle in ["brokerz", "group_id", "[nope]", "url_x", "CUSTOS_PIPELINE_QUEUE_BATCHES", "batch_rows"] {
+            assert!(all.contains(needle), "{needle} missing from:\n{all}");
+        }
+    }
+}

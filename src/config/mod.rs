@@ -1,0 +1,186 @@
+//! Configuration: `custos.toml` plus `CUSTOS_<SECTION>_<KEY>` environment overrides. Every section is a
+//! struct with `deny_unknown_fields` and defaults; [`load`] reports every problem at once.
+
+mod load;
+mod secret;
+
+pub use load::{load, ConfigError};
+pub use secret::Secret;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub clickhouse: ClickHouseConfig,
+    pub kafka: KafkaConfig,
+    pub pipeline: PipelineConfig,
+    pub demo: DemoConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP interface, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: Secret,
+    /// First retry delay after a failed insert; doubles up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// Finite commands (`replay`, `migrate`) give up after ClickHouse failed this long; `serve` never does.
+    pub give_up_after_secs: u64,
+    /// Per-request timeout.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "custos".into(),
+            user: "default".into(),
+            password: Secret::default(),
+            retry_initial_ms: 200,
+            retry_max_ms: 10_000,
+            give_up_after_secs: 120,
+            request_timeout_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list.
+    pub brokers: String,
+    pub group_id: String,
+    pub events_topic: String,
+    /// Directory (HR) feed; empty disables it.
+    pub directory_topic: String,
+    pub client_id: String,
+    pub session_timeout_ms: u64,
+    /// Extra librdkafka properties passed as is (e.g. `"security.protocol" = "ssl"`).
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "custos".into(),
+            events_topic: "crm.events".into(),
+            directory_topic: "crm.directory".into(),
+            client_id: "custos".into(),
+            session_timeout_ms: 10_000,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Flush a batch to ClickHouse at this many rows …
+    pub batch_rows: usize,
+    /// … or when its oldest row is this old.
+    pub batch_max_age_ms: u64,
+    /// Batches in flight between stages (bounds memory: about `queue_batches × batch_rows` records).
+    pub queue_batches: usize,
+    /// Records larger than this are dead-lettered as `too_large`.
+    pub max_record_bytes: usize,
+    /// How many recent `event_id`s the pipeline remembers to drop in-stream duplicates.
+    pub dedup_window: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            batch_rows: 50_000,
+            batch_max_age_ms: 1_000,
+            queue_batches: 4,
+            max_record_bytes: 1 << 20,
+            dedup_window: 1_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Generated events per second of wall time.
+    pub rate: u64,
+    pub users: usize,
+    pub seed: u64,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig { rate: 500, users: 200, seed: 42 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace` or a tracing filter (`custos=debug,rdkafka=warn`).
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: "text".into() }
+    }
+}
+
+impl Config {
+    /// Semantic checks after parsing; returns every problem found.
+    pub fn validate(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut check = |ok: bool, msg: &str| {
+            if !ok {
+                p.push(msg.to_owned());
+            }
+        };
+        let ch = &self.clickhouse;
+        check(ch.url.starts_with("http://") || ch.url.starts_with("https://"), "[clickhouse] url: must start with http:// or https://");
+        check(is_identifier(&ch.database), "[clickhouse] database: must be letters, digits and _ (not starting with a digit)");
+        check(!ch.user.is_empty(), "[clickhouse] user: must not be empty");
+        check(ch.retry_initial_ms >= 1 && ch.retry_initial_ms <= ch.retry_max_ms, "[clickhouse] retry_initial_ms: must be ≥ 1 and ≤ retry_max_ms");
+        check(ch.request_timeout_secs >= 1, "[clickhouse] request_timeout_secs: must be ≥ 1");
+        let k = &self.kafka;
+        check(!k.brokers.trim().is_empty(), "[kafka] brokers: must not be empty");
+        check(!k.group_id.is_empty(), "[kafka] group_id: must not be empty");
+        check(is_topic(&k.events_topic), "[kafka] events_topic: must be 1-249 of [A-Za-z0-9._-]");
+        check(k.directory_topic.is_empty() || is_topic(&k.directory_topic), "[kafka] directory_topic: must be empty or 1-249 of [A-Za-z0-9._-]");
+        check(k.events_topic != k.directory_topic, "[kafka] directory_topic: must differ from events_topic");
+        check((1_000..=3_600_000).contains(&k.session_timeout_ms), "[kafka] session_timeout_ms: must be 1000..=3600000");
+        let pl = &self.pipeline;
+        check((1..=1_000_000).contains(&pl.batch_rows), "[pipeline] batch_rows: must be 1..=1000000");
+        check((1..=600_000).contains(&pl.batch_max_age_ms), "[pipeline] batch_max_age_ms: must be 1..=600000");
+        check((1..=64).contains(&pl.queue_batches), "[pipeline] queue_batches: must be 1..=64");
+        check((1_024..=256 << 20).contains(&pl.max_record_bytes), "[pipeline] max_record_bytes: must be 1024..=268435456");
+        check(pl.dedup_window <= 100_000_000, "[pipeline] dedup_window: must be ≤ 100000000");
+        check(self.demo.rate >= 1, "[demo] rate: must be ≥ 1");
+        check(self.demo.users >= 1, "[demo] users: must be ≥ 1");
+        check(matches!(self.log.format.as_str(), "text" | "json"), "[log] format: must be \"text\" or \"json\"");
+        check(tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(), "[log] level: not a valid level or filter");
+        p
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_topic(s: &str) -> bool {
+    (1..=249).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}

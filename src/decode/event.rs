@@ -1,0 +1,156 @@
+//! The CRM event contract (`schemas/crm-event.schema.json`).
+
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use super::fields::{clip, given, no_control, opt_string, req_string, timestamp};
+use super::{object_error, precheck, RejectCode, Rejection};
+use crate::model::{Event, Geo, Outcome};
+
+const FIELDS: &[&str] = &[
+    "event_id", "ts", "user_id", "action", "tenant", "object_type", "record_count", "ip", "user_agent",
+    "session_id", "outcome", "attributes",
+];
+
+/// The largest accepted `record_count` (2^63).
+pub const MAX_RECORD_COUNT: u64 = 1 << 63;
+
+/// Every known field as raw JSON; unknown fields are skipped, a known field twice is an error.
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(borrow)]
+    event_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    user_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    action: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tenant: Option<&'a RawValue>,
+    #[serde(borrow)]
+    object_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    record_count: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ip: Option<&'a RawValue>,
+    #[serde(borrow)]
+    user_agent: Option<&'a RawValue>,
+    #[serde(borrow)]
+    session_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    outcome: Option<&'a RawValue>,
+    #[serde(borrow)]
+    attributes: Option<&'a RawValue>,
+}
+
+/// Decodes and validates one event. `max_bytes` is the size limit for a record.
+pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
+    let text = precheck(raw, max_bytes)?;
+    let r: RawEvent = serde_json::from_str(text).map_err(|e| object_error(e, FIELDS))?;
+
+    let event_id = req_string(r.event_id, "event_id")?;
+    if event_id.chars().count() > 128 {
+        return Err(Rejection::new(RejectCode::BadValue("event_id"), "`event_id` is longer than 128 characters"));
+    }
+    no_control(&event_id, "event_id")?;
+    let ts = timestamp(&req_string(r.ts, "ts").map_err(ts_code)?, "ts")?;
+    let user_id = req_string(r.user_id, "user_id")?;
+    no_control(&user_id, "user_id")?;
+    let action = req_string(r.action, "action")?;
+    no_control(&action, "action")?;
+    let tenant = opt_string(r.tenant, "tenant")?.unwrap_or_else(|| "default".to_owned());
+    no_control(&tenant, "tenant")?;
+
+    Ok(Event {
+        event_id,
+        ts,
+        user_id,
+        action,
+        tenant,
+        object_type: opt_string(r.object_type, "object_type")?.unwrap_or_default(),
+        record_count: record_count(r.record_count)?,
+        ip: ip(r.ip)?,
+        user_agent: opt_string(r.user_agent, "user_agent")?.unwrap_or_default(),
+        session_id: opt_string(r.session_id, "session_id")?.unwrap_or_default(),
+        outcome: outcome(r.outcome)?,
+        attributes: attributes(r.attributes)?,
+        geo: Geo::default(),
+    })
+}
+
+/// A `ts` of the wrong JSON type is a bad timestamp; absent or empty stays a missing/empty field.
+fn ts_code(e: Rejection) -> Rejection {
+    match e.code {
+        RejectCode::BadType(_) => Rejection::new(RejectCode::BadTimestamp("ts"), e.message),
+        _ => e,
+    }
+}
+
+fn record_count(v: Option<&RawValue>) -> Result<u64, Rejection> {
+    let Some(v) = given(v) else { return Ok(0) };
+    let text = v.get();
+    let bad = |why: &str| Rejection::new(RejectCode::BadRecordCount, format!("`record_count` {why}: {}", clip(text)));
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("must be a non-negative integer"));
+    }
+    match text.parse::<u64>() {
+        Ok(n) if n <= MAX_RECORD_COUNT => Ok(n),
+        _ => Err(bad("is larger than 2^63")),
+    }
+}
+
+fn ip(v: Option<&RawValue>) -> Result<Option<std::net::IpAddr>, Rejection> {
+    let Some(s) = opt_string(v, "ip")? else { return Ok(None) };
+    s.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| Rejection::new(RejectCode::BadValue("ip"), format!("`ip` is not an IPv4 or IPv6 address: {}", clip(&s))))
+}
+
+fn outcome(v: Option<&RawValue>) -> Result<Outcome, Rejection> {
+    match opt_string(v, "outcome")?.as_deref() {
+        None | Some("success") => Ok(Outcome::Success),
+        Some("failure") => Ok(Outcome::Failure),
+        Some(other) => Err(Rejection::new(
+            RejectCode::BadValue("outcome"),
+            format!("`outcome` must be \"success\" or \"failure\", got {}", clip(other)),
+        )),
+    }
+}
+
+fn attributes(v: Option<&RawValue>) -> Result<Vec<(String, String)>, Rejection> {
+    let Some(v) = given(v) else { return Ok(Vec::new()) };
+    serde_json::from_str::<Attributes>(v.get())
+        .map(|a| a.0)
+        .map_err(|e| Rejection::new(RejectCode::BadValue("attributes"), format!("`attributes` must be an object of string values: {e}")))
+}
+
+/// An object of string → string, in the order given, with duplicate keys refused.
+struct Attributes(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of string values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
+                let mut out: Vec<(String, String)> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    if out.iter().any(|(seen, _)| *seen == k) {
+                        return Err(serde::de::Error::custom(format!("duplicate key `{}`", clip(&k))));
+                    }
+                    out.push((k, v));
+                }
+                Ok(Attributes(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}

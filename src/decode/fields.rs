@@ -1,0 +1,57 @@
+//! Field-level parsers shared by the event and directory decoders: each takes the raw JSON of one
+//! field and either returns its typed value or the precise rejection.
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+
+use super::{RejectCode, Rejection};
+
+/// Absent and JSON `null` both mean "not given".
+pub(crate) fn given(v: Option<&RawValue>) -> Option<&RawValue> {
+    v.filter(|r| r.get() != "null")
+}
+
+/// An optional string field; `""` counts as not given.
+pub(crate) fn opt_string(v: Option<&RawValue>, name: &'static str) -> Result<Option<String>, Rejection> {
+    let Some(v) = given(v) else { return Ok(None) };
+    let s: String = serde_json::from_str(v.get())
+        .map_err(|_| Rejection::new(RejectCode::BadType(name), format!("`{name}` must be a string, got {}", clip(v.get()))))?;
+    Ok(if s.is_empty() { None } else { Some(s) })
+}
+
+/// A required, non-empty string field.
+pub(crate) fn req_string(v: Option<&RawValue>, name: &'static str) -> Result<String, Rejection> {
+    if given(v).is_none() {
+        return Err(Rejection::new(RejectCode::MissingField(name), format!("`{name}` is required")));
+    }
+    opt_string(v, name)?.ok_or_else(|| Rejection::new(RejectCode::EmptyField(name), format!("`{name}` must not be empty")))
+}
+
+/// Identifiers must not carry control characters (they end up in logs, CSV exports and lock commands).
+pub(crate) fn no_control(s: &str, name: &'static str) -> Result<(), Rejection> {
+    if s.chars().any(char::is_control) {
+        return Err(Rejection::new(RejectCode::BadValue(name), format!("`{name}` contains control characters")));
+    }
+    Ok(())
+}
+
+/// RFC 3339 with an explicit offset, within ClickHouse `DateTime` range (1970..2106), truncated to ms.
+pub(crate) fn timestamp(s: &str, name: &'static str) -> Result<DateTime<Utc>, Rejection> {
+    let bad = |why: &str| Rejection::new(RejectCode::BadTimestamp(name), format!("`{name}` {why}: {}", clip(s)));
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| bad("is not RFC 3339 with an offset"))?.with_timezone(&Utc);
+    let secs = t.timestamp();
+    if !(0..=u32::MAX as i64).contains(&secs) {
+        return Err(bad("is outside 1970-01-01..2106-02-07"));
+    }
+    let ms = t.timestamp_subsec_millis();
+    Ok(DateTime::from_timestamp(secs, ms * 1_000_000).expect("in range"))
+}
+
+/// A short, single-line excerpt of a value for error messages.
+pub(crate) fn clip(s: &str) -> String {
+    let mut out: String = s.chars().take(80).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}

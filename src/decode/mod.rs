@@ -1,0 +1,107 @@
+//! Decode stage: raw bytes → validated [`Event`](crate::model::Event) /
+//! [`DirectoryRecord`](crate::model::DirectoryRecord), or a [`Rejection`] with a stable code that
+//! becomes a dead letter. Pure functions: no I/O, no clocks.
+
+mod directory;
+mod event;
+mod fields;
+
+pub use directory::{decode_directory, WorkDays, WorkHours};
+pub use event::decode_event;
+
+use std::fmt;
+
+/// Why a record was rejected. `Display` gives the stable code stored in `dead_letters.error_code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectCode {
+    /// Larger than `[pipeline] max_record_bytes`.
+    TooLarge,
+    InvalidUtf8,
+    InvalidJson,
+    /// Valid JSON, but not an object.
+    NotObject,
+    /// The same known key twice in one object.
+    DuplicateField(&'static str),
+    /// A required field is absent or null.
+    MissingField(&'static str),
+    /// A required string field is "".
+    EmptyField(&'static str),
+    /// A field has the wrong JSON type (e.g. a number where a string belongs).
+    BadType(&'static str),
+    /// The event `ts` (or another named timestamp) is not RFC 3339 with an offset, or out of range.
+    BadTimestamp(&'static str),
+    /// `record_count` is negative, fractional, non-numeric or above 2^63.
+    BadRecordCount,
+    /// A field has the right type but a value outside its contract.
+    BadValue(&'static str),
+}
+
+impl fmt::Display for RejectCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectCode::TooLarge => f.write_str("too_large"),
+            RejectCode::InvalidUtf8 => f.write_str("invalid_utf8"),
+            RejectCode::InvalidJson => f.write_str("invalid_json"),
+            RejectCode::NotObject => f.write_str("not_object"),
+            RejectCode::DuplicateField(n) => write!(f, "duplicate_field:{n}"),
+            RejectCode::MissingField(n) => write!(f, "missing_field:{n}"),
+            RejectCode::EmptyField(n) => write!(f, "empty_field:{n}"),
+            RejectCode::BadType(n) => write!(f, "bad_type:{n}"),
+            RejectCode::BadTimestamp("ts") => f.write_str("bad_timestamp"),
+            RejectCode::BadTimestamp(n) => write!(f, "bad_timestamp:{n}"),
+            RejectCode::BadRecordCount => f.write_str("bad_record_count"),
+            RejectCode::BadValue(n) => write!(f, "bad_value:{n}"),
+        }
+    }
+}
+
+/// A rejected record: the stable code plus a message for humans.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Rejection {
+    pub code: RejectCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: RejectCode, message: impl Into<String>) -> Self {
+        Rejection { code, message: message.into() }
+    }
+}
+
+/// Checks shared by both contracts before any JSON parsing: size, UTF-8, object shape.
+/// Returns the text to parse.
+pub(crate) fn precheck(raw: &[u8], max_bytes: usize) -> Result<&str, Rejection> {
+    if raw.len() > max_bytes {
+        return Err(Rejection::new(
+            RejectCode::TooLarge,
+            format!("record is {} bytes, the limit is {max_bytes}", raw.len()),
+        ));
+    }
+    let text = std::str::from_utf8(raw).map_err(|e| {
+        Rejection::new(RejectCode::InvalidUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+    })?;
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => Ok(text),
+        None => Err(Rejection::new(RejectCode::InvalidJson, "empty record")),
+        Some(_) => Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => Rejection::new(RejectCode::NotObject, "a record must be a JSON object"),
+            Err(e) => Rejection::new(RejectCode::InvalidJson, e.to_string()),
+        }),
+    }
+}
+
+/// Maps a serde_json error from parsing the top-level object to a rejection.
+pub(crate) fn object_error(e: serde_json::Error, known: &[&'static str]) -> Rejection {
+    use serde_json::error::Category;
+    let msg = e.to_string();
+    if e.classify() == Category::Data {
+        if let Some(rest) = msg.strip_prefix("duplicate field `") {
+            let name = rest.split('`').next().unwrap_or("");
+            if let Some(n) = known.iter().find(|k| **k == name) {
+                return Rejection::new(RejectCode::DuplicateField(n), msg);
+            }
+        }
+    }
+    Rejection::new(RejectCode::InvalidJson, msg)
+}

@@ -1,0 +1,297 @@
+//! Synthetic CRM traffic: users in several time zones with working hours, daily sessions of logins,
+//! views, reports, updates and small exports, plus planted incidents (a departed employee exporting at
+//! night, a bulk export, a night login). Deterministic for a seed; emits contract-valid JSON lines.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+/// Countries the generator places users in: (ISO code, IANA zone, IPv4 network, prefix length).
+/// The networks are real allocations in those countries, so a real City DB resolves them.
+pub const REGIONS: &[(&str, &str, [u8; 4], u8)] = &[
+    ("US", "America/New_York", [12, 0, 0, 0], 8),
+    ("US", "America/Los_Angeles", [4, 0, 0, 0], 9),
+    ("GB", "Europe/London", [81, 2, 69, 0], 24),
+    ("DE", "Europe/Berlin", [85, 214, 0, 0], 16),
+    ("CN", "Asia/Shanghai", [114, 114, 0, 0], 16),
+    ("JP", "Asia/Tokyo", [133, 0, 0, 0], 8),
+    ("IN", "Asia/Kolkata", [117, 192, 0, 0], 10),
+    ("AU", "Australia/Sydney", [1, 128, 0, 0], 11),
+];
+
+/// Where the planted "departed employee" exports from.
+pub const FOREIGN_NET: ([u8; 4], u8) = ([185, 220, 100, 0], 22);
+
+const DEPARTMENTS: &[&str] = &["sales", "support", "marketing", "finance", "engineering"];
+const OBJECTS: &[&str] = &["contact", "account", "lead", "opportunity", "case"];
+const AGENTS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) Safari/605.1.15",
+    "CRM-Mobile/5.2 (iOS 17.4)",
+    "python-requests/2.31",
+];
+
+#[derive(Debug, Clone)]
+pub struct GenOptions {
+    pub seed: u64,
+    pub users: usize,
+    /// First simulated day (UTC midnight of it is day 0).
+    pub start: DateTime<Utc>,
+    pub incidents: bool,
+}
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        GenOptions { seed: 42, users: 200, start: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap(), incidents: true }
+    }
+}
+
+struct User {
+    id: String,
+    tenant: &'static str,
+    tz: Tz,
+    work: (u32, u32),
+    days: u8,
+    ip: Ipv4Addr,
+    dept: &'static str,
+}
+
+pub struct Generator {
+    opts: GenOptions,
+    users: Vec<User>,
+    rng: ChaCha8Rng,
+    day: i64,
+    seq: u64,
+    pending: VecDeque<(DateTime<Utc>, Value)>,
+}
+
+fn ip_in(rng: &mut ChaCha8Rng, net: [u8; 4], prefix: u8) -> Ipv4Addr {
+    let base = u32::from(Ipv4Addr::from(net));
+    let host_bits = 32 - prefix as u32;
+    let host = rng.gen_range(1..(1u64 << host_bits).saturating_sub(1).max(2)) as u32;
+    Ipv4Addr::from(base | host)
+}
+
+impl Generator {
+    pub fn new(opts: GenOptions) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let users = (0..opts.users.max(1))
+            .map(|i| {
+                let region = rng.gen_range(0..REGIONS.len());
+                let (_, tz, net, prefix) = REGIONS[region];
+                let night = i % 23 == 22;
+                User {
+                    id: format!("u{i:05}"),
+                    tenant: if i % 5 == 4 { "globex" } else { "acme" },
+                    tz: tz.parse().expect("valid zone"),
+                    work: if night { (22 * 60, 6 * 60) } else { (rng.gen_range(7..=10) * 60, 0) },
+                    days: if i % 11 == 10 { 0b0011_1111 } else { 0b0001_1111 },
+                    ip: ip_in(&mut rng, net, prefix),
+                    dept: DEPARTMENTS[i % DEPARTMENTS.len()],
+                }
+            })
+            .map(|mut u| {
+                if u.work.1 == 0 {
+                    u.work.1 = u.work.0 + 9 * 60;
+                }
+                u
+            })
+            .collect();
+        Generator { opts, users, rng, day: 0, seq: 0, pending: VecDeque::new() }
+    }
+
+    fn departed(&self) -> Option<usize> {
+        (self.opts.incidents && self.users.len() >= 4).then_some(1)
+    }
+
+    /// When the departed employee's termination takes effect: day 2, 17:00 local.
+    fn termination(&self) -> Option<DateTime<Utc>> {
+        let u = &self.users[self.departed()?];
+        Some(self.local(u, 2, 17 * 60))
+    }
+
+    /// One record per user, plus the termination version for the departed employee.
+    pub fn directory(&self) -> Vec<Value> {
+        let since = self.opts.start - Duration::days(365);
+        let mut out: Vec<Value> = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let wd = if u.days == 0b0011_1111 { "Mon-Sat" } else { "Mon-Fri" };
+                json!({
+                    "user_id": u.id, "status": "active", "effective_ts": rfc3339(since),
+                    "timezone": u.tz.name(),
+                    "work_hours": format!("{:02}:00-{:02}:00", u.work.0 / 60, (u.work.1 / 60) % 24),
+                    "work_days": wd, "display_name": format!("User {i}"),
+                    "email": format!("{}@{}.example.com", u.id, u.tenant), "department": u.dept,
+                    "role": if i == 0 { "admin" } else { "rep" },
+                    "manager_id": if i == 0 { String::new() } else { "u00000".to_owned() },
+                    "protected": i == 0,
+                })
+            })
+            .collect();
+        if let (Some(i), Some(at)) = (self.departed(), self.termination()) {
+            let mut rec = out[i].clone();
+            rec["status"] = json!("terminated");
+            rec["effective_ts"] = json!(rfc3339(at));
+            out.push(rec);
+        }
+        out
+    }
+
+    /// UTC instant of `minute` after local midnight on simulated day `day` in the user's zone.
+    fn local(&self, u: &User, day: i64, minute: u32) -> DateTime<Utc> {
+        let date: NaiveDate = (self.opts.start + Duration::days(day)).date_naive();
+        let naive = date.and_hms_opt(0, 0, 0).unwrap() + Duration::minutes(minute as i64);
+        u.tz.from_local_datetime(&naive).earliest().unwrap_or_else(|| u.tz.from_utc_datetime(&naive)).with_timezone(&Utc)
+    }
+
+    fn push(&mut self, u: usize, ts: DateTime<Utc>, action: &str, extra: Value, ip: Option<String>) {
+        self.seq += 1;
+        let user = &self.users[u];
+        let day = (ts - self.opts.start).num_days();
+        // Some producers send local offsets instead of Z.
+        let ts_text = if self.seq % 5 == 0 { ts.with_timezone(&user.tz).to_rfc3339_opts(chrono::SecondsFormat::Millis, false) } else { rfc3339(ts) };
+        let mut ev = json!({
+            "event_id": format!("gen-{}-{:010}", self.opts.seed, self.seq),
+            "ts": ts_text, "user_id": user.id, "action": action, "tenant": user.tenant,
+            "ip": ip.unwrap_or_else(|| user.ip.to_string()),
+            "user_agent": AGENTS[u % AGENTS.len()], "session_id": format!("s-{}-{day}", user.id),
+        });
+        if let (Value::Object(m), Value::Object(x)) = (&mut ev, extra) {
+            m.extend(x);
+        }
+        self.pending.push_back((ts, ev));
+    }
+
+    fn gen_day(&mut self) {
+        let day = self.day;
+        self.day += 1;
+        let weekday = (self.opts.start + Duration::days(day)).weekday().num_days_from_monday();
+        for u in 0..self.users.len() {
+            if self.departed() == Some(u) && day > 2 {
+                continue; // gone: only the planted incident below
+            }
+            if self.users[u].days & (1 << weekday) == 0 {
+                continue;
+            }
+            let (start, end) = self.users[u].work;
+            let end = if end <= start { end + 24 * 60 } else { end };
+            let login = start + self.rng.gen_range(0..40);
+            if self.rng.gen_bool(0.05) {
+                let t = self.local(&self.users[u], day, login - 1);
+                self.push(u, t, "login_failed", json!({"outcome": "failure"}), None);
+            }
+            let t = self.local(&self.users[u], day, login);
+            self.push(u, t, "login", json!({}), None);
+            let actions = self.rng.gen_range(8..30);
+            for _ in 0..actions {
+                let minute = self.rng.gen_range(login + 1..end - 5);
+                let t = self.local(&self.users[u], day, minute) + Duration::milliseconds(self.rng.gen_range(0..60_000));
+                let obj = OBJECTS[self.rng.gen_range(0..OBJECTS.len())];
+                let roll: u32 = self.rng.gen_range(0..100);
+                let (action, count) = match roll {
+                    0..=69 => ("view", self.rng.gen_range(1..20)),
+                    70..=79 => ("report_run", self.rng.gen_range(10..500)),
+                    80..=89 => ("update", 1),
+                    90..=94 => ("export", self.rng.gen_range(5..120)),
+                    95..=97 => ("api_call", self.rng.gen_range(1..50)),
+                    _ => ("delete", 1),
+                };
+                self.push(u, t, action, json!({"object_type": obj, "record_count": count}), None);
+            }
+            let t = self.local(&self.users[u], day, end - 1);
+            self.push(u, t, "logout", json!({}), None);
+        }
+        self.plant_incidents(day);
+        self.pending.make_contiguous().sort_by_key(|(t, _)| *t);
+    }
+
+    fn plant_incidents(&mut self, day: i64) {
+        if !self.opts.incidents || self.users.len() < 4 {
+            return;
+        }
+        let foreign = ip_in(&mut self.rng, FOREIGN_NET.0, FOREIGN_NET.1).to_string();
+        match day {
+            // A bulk export: four exports of 400 contacts in one afternoon.
+            1 => {
+                for k in 0..4 {
+                    let t = self.local(&self.users[2], day, 14 * 60 + k * 20);
+                    self.push(2, t, "export", json!({"object_type": "contact", "record_count": 400, "attributes": {"format": "csv"}}), None);
+                }
+                // A night login (03:10 local) with a few views.
+                let t = self.local(&self.users[3], day, 3 * 60 + 10);
+                self.push(3, t, "login", json!({}), None);
+                for k in 0..3 {
+                    let t = self.local(&self.users[3], day, 3 * 60 + 12 + k);
+                    self.push(3, t, "view", json!({"object_type": "account", "record_count": 25}), None);
+                }
+            }
+            // The departed employee logs in at 02:30 the night after leaving and exports contacts.
+            3 => {
+                let t = self.local(&self.users[1], day, 2 * 60 + 30);
+                self.push(1, t, "login", json!({}), Some(foreign.clone()));
+                for k in 0..3 {
+                    let t = self.local(&self.users[1], day, 2 * 60 + 35 + k * 4);
+                    self.push(1, t, "export", json!({"object_type": "contact", "record_count": 500}), Some(foreign.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The next event as its simulated time and JSON.
+    pub fn next_event(&mut self) -> (DateTime<Utc>, Value) {
+        while self.pending.is_empty() {
+            self.gen_day();
+        }
+        self.pending.pop_front().expect("non-empty")
+    }
+}
+
+impl Iterator for Generator {
+    type Item = String;
+    fn next(&mut self) -> Option<String> {
+        Some(self.next_event().1.to_string())
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode_directory, decode_event};
+
+    #[test]
+    fn deterministic_and_valid() {
+        let a: Vec<String> = Generator::new(GenOptions::default()).take(5000).collect();
+        let b: Vec<String> = Generator::new(GenOptions::default()).take(5000).collect();
+        assert_eq!(a, b);
+        for line in &a {
+            decode_event(line.as_bytes(), 1 << 20).unwrap_or_else(|e| panic!("{e}: {line}"));
+        }
+        for rec in Generator::new(GenOptions::default()).directory() {
+            decode_directory(rec.to_string().as_bytes(), 1 << 20).unwrap();
+        }
+        let views = a.iter().filter(|l| l.contains("\"action\":\"view\"")).count();
+        assert!(views * 100 / a.len() > 50, "views {views} of {}", a.len());
+    }
+
+    #[test]
+    fn incidents_are_planted() {
+        let g = Generator::new(GenOptions::default());
+        let all: Vec<String> = g.take(40_000).collect();
+        let departed = all.iter().filter(|l| l.contains("\"user_id\":\"u00001\"") && l.contains("\"export\"") && l.contains("185.220.")).count();
+        assert_eq!(departed, 3);
+        assert!(all.iter().filter(|l| l.contains("\"user_id\":\"u00002\"") && l.contains("\"record_count\":400")).count() >= 4);
+    }
+}

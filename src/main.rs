@@ -1,0 +1,5 @@
+//! The `custos` binary: everything lives in the library; see `custos --help`.
+
+fn main() -> std::process::ExitCode {
+    custos::cli::main()
+}

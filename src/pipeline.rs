@@ -1,0 +1,186 @@
+//! Wires the stages: source chunks → decode → enrich → detect → batch → writer. One processor task
+//! does the CPU work in arrival order and cuts batches by size or age; the writer task stores them in
+//! order and acknowledges positions. Both channels are bounded.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::PipelineConfig;
+use crate::decode::{decode_directory, decode_event};
+use crate::detect::{Alert, Detect};
+use crate::directory::Directory;
+use crate::enrich::Enricher;
+use crate::model::{DeadLetter, Envelope, Stream};
+use crate::source::Acker;
+use crate::stats::Stats;
+use crate::store::rows::{DeadLetterRow, DirectoryRow, EventRow};
+use crate::store::writer::{self, WriteBatch};
+use crate::store::{Backoff, Store, StoreError};
+
+/// The pluggable middle stages.
+pub struct Stages {
+    pub enrich: Box<dyn Enricher>,
+    pub detect: Box<dyn Detect>,
+}
+
+/// A started pipeline: feed `input`, drop it, then await `done` to know everything was stored.
+pub struct Pipeline {
+    pub input: mpsc::Sender<Vec<Envelope>>,
+    pub done: JoinHandle<Result<(), StoreError>>,
+}
+
+pub fn start(cfg: &PipelineConfig, store: Store, backoff: Backoff, acker: Arc<dyn Acker>, stats: Arc<Stats>, stages: Stages) -> Pipeline {
+    let (input, rx) = mpsc::channel::<Vec<Envelope>>(cfg.queue_batches * cfg.batch_rows.div_ceil(crate::source::CHUNK).max(1));
+    let (batch_tx, batch_rx) = mpsc::channel::<WriteBatch>(cfg.queue_batches);
+    let processor = Processor::new(cfg, stages);
+    let proc_task = tokio::spawn(processor.run(rx, batch_tx, cfg.batch_rows, Duration::from_millis(cfg.batch_max_age_ms)));
+    let writer_task = tokio::spawn(writer::run(store, backoff, batch_rx, acker, stats));
+    let done = tokio::spawn(async move {
+        let w = writer_task.await.expect("writer task panicked");
+        proc_task.await.expect("processor task panicked");
+        w
+    });
+    Pipeline { input, done }
+}
+
+struct Processor {
+    max_bytes: usize,
+    seen: SeenIds,
+    directory: Directory,
+    stages: Stages,
+    batch: WriteBatch,
+    alerts: Vec<Alert>,
+}
+
+impl Processor {
+    fn new(cfg: &PipelineConfig, stages: Stages) -> Self {
+        Processor {
+            max_bytes: cfg.max_record_bytes,
+            seen: SeenIds::new(cfg.dedup_window),
+            directory: Directory::default(),
+            stages,
+            batch: WriteBatch::default(),
+            alerts: Vec::new(),
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Vec<Envelope>>, tx: mpsc::Sender<WriteBatch>, batch_rows: usize, max_age: Duration) {
+        let mut deadline = Instant::now() + max_age;
+        loop {
+            tokio::select! {
+                chunk = rx.recv() => match chunk {
+                    Some(chunk) => {
+                        let now = crate::now_secs();
+                        if self.batch.is_empty() {
+                            deadline = Instant::now() + max_age;
+                        }
+                        for env in chunk {
+                            self.process(env, now);
+                        }
+                        if self.batch.records >= batch_rows && tx.send(std::mem::take(&mut self.batch)).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline), if !self.batch.is_empty() => {
+                    if tx.send(std::mem::take(&mut self.batch)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if !self.batch.is_empty() {
+            let _ = tx.send(std::mem::take(&mut self.batch)).await;
+        }
+    }
+
+    /// decode → enrich → detect for one record, appending its rows to the open batch.
+    fn process(&mut self, env: Envelope, now: u32) {
+        let b = &mut self.batch;
+        b.records += 1;
+        b.acks.add(&env.pos);
+        match env.stream {
+            Stream::Events => {
+                b.tally.read += 1;
+                match decode_event(&env.raw, self.max_bytes) {
+                    Ok(mut ev) => {
+                        if !self.seen.insert(&ev.event_id) {
+                            b.tally.duplicates += 1;
+                            return;
+                        }
+                        self.stages.enrich.enrich(&mut ev);
+                        self.alerts.clear();
+                        self.stages.detect.on_event(&ev, &self.directory, &mut self.alerts);
+                        b.tally.alerts += self.alerts.len() as u64;
+                        b.events.push(EventRow::new(ev, &env.pos, now));
+                        b.tally.stored += 1;
+                    }
+                    Err(rej) => {
+                        b.tally.rejected += 1;
+                        b.dead_letters.push(dead_letter(env, rej, now));
+                    }
+                }
+            }
+            Stream::Directory => {
+                b.tally.directory_read += 1;
+                match decode_directory(&env.raw, self.max_bytes) {
+                    Ok(rec) => {
+                        b.directory.push(DirectoryRow::new(&rec, &env.pos, now));
+                        b.tally.directory_stored += 1;
+                        self.directory.apply(rec);
+                    }
+                    Err(rej) => {
+                        b.tally.directory_rejected += 1;
+                        b.dead_letters.push(dead_letter(env, rej, now));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dead_letter(env: Envelope, rej: crate::decode::Rejection, now: u32) -> DeadLetterRow {
+    tracing::debug!(stream = env.stream.as_str(), position = %env.pos.key(), code = %rej.code, "record rejected");
+    DeadLetterRow::new(
+        DeadLetter { stream: env.stream, pos: env.pos, raw: env.raw, code: rej.code.to_string(), message: rej.message },
+        now,
+    )
+}
+
+/// Recently seen `event_id`s (two generations of 128-bit hashes), to drop in-stream duplicates before
+/// they reach storage. Bounded: remembers between `window/2` and `window` ids. ClickHouse's
+/// ReplacingMergeTree remains the guarantee across restarts.
+struct SeenIds {
+    window: usize,
+    current: HashSet<u128>,
+    previous: HashSet<u128>,
+    hashers: (RandomState, RandomState),
+}
+
+impl SeenIds {
+    fn new(window: usize) -> Self {
+        SeenIds { window, current: HashSet::new(), previous: HashSet::new(), hashers: (RandomState::new(), RandomState::new()) }
+    }
+
+    /// False if `id` was seen within the window.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.window == 0 {
+            return true;
+        }
+        let h = ((self.hashers.0.hash_one(id) as u128) << 64) | self.hashers.1.hash_one(id) as u128;
+        if self.previous.contains(&h) || !self.current.insert(h) {
+            return false;
+        }
+        if self.current.len() >= self.window.div_ceil(2) {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        true
+    }
+}

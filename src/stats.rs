@@ -1,0 +1,69 @@
+//! Process-wide counters shared by the stages (read by `replay`'s summary, progress and later `/metrics`).
+//! "stored" and "rejected" count only what ClickHouse confirmed.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde::Serialize;
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub read: AtomicU64,
+    pub stored: AtomicU64,
+    pub rejected: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub alerts: AtomicU64,
+    pub directory_read: AtomicU64,
+    pub directory_stored: AtomicU64,
+    pub directory_rejected: AtomicU64,
+    pub batches: AtomicU64,
+    pub insert_failures: AtomicU64,
+    /// Set while the writer is failing to reach ClickHouse (for readiness).
+    pub store_down: std::sync::atomic::AtomicBool,
+}
+
+/// The counts of one batch, added to [`Stats`] once ClickHouse confirmed it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub read: u64,
+    pub stored: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+    pub alerts: u64,
+    pub directory_read: u64,
+    pub directory_stored: u64,
+    pub directory_rejected: u64,
+}
+
+/// `replay`'s summary line.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub read: u64,
+    pub stored: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+    pub alerts: u64,
+}
+
+impl Stats {
+    pub fn add(&self, t: &Tally) {
+        self.read.fetch_add(t.read, Relaxed);
+        self.stored.fetch_add(t.stored, Relaxed);
+        self.rejected.fetch_add(t.rejected, Relaxed);
+        self.duplicates.fetch_add(t.duplicates, Relaxed);
+        self.alerts.fetch_add(t.alerts, Relaxed);
+        self.directory_read.fetch_add(t.directory_read, Relaxed);
+        self.directory_stored.fetch_add(t.directory_stored, Relaxed);
+        self.directory_rejected.fetch_add(t.directory_rejected, Relaxed);
+        self.batches.fetch_add(1, Relaxed);
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            read: self.read.load(Relaxed),
+            stored: self.stored.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
+            alerts: self.alerts.load(Relaxed),
+        }
+    }
+}

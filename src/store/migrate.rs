@@ -1,0 +1,66 @@
+//! Applies the numbered DDL files in `schemas/clickhouse/` (embedded in the binary) idempotently:
+//! every statement is `IF NOT EXISTS`, and applied versions are recorded in `schema_migrations`.
+
+use super::{base_client, Store, StoreError};
+
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// The schema, in order. Add a file as `NNN_name.sql` and a line here; never edit an applied one.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "001_events", sql: include_str!("../../schemas/clickhouse/001_events.sql") },
+    Migration { version: 2, name: "002_dead_letters", sql: include_str!("../../schemas/clickhouse/002_dead_letters.sql") },
+    Migration { version: 3, name: "003_directory", sql: include_str!("../../schemas/clickhouse/003_directory.sql") },
+];
+
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
+    (version UInt32, name String, applied_at DateTime('UTC')) ENGINE = ReplacingMergeTree() ORDER BY version";
+
+/// Statements of a DDL file: `--` comment lines dropped, split on `;`.
+pub fn statements(sql: &str) -> Vec<String> {
+    let body: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    body.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// Creates the database and applies pending migrations; returns how many were applied.
+/// With `give_up` the ClickHouse retry deadline applies; without it, waits for ClickHouse forever.
+pub async fn migrate(store: &Store, give_up: bool) -> Result<usize, StoreError> {
+    let backoff = store.retry_policy(give_up);
+    let url = store.cfg.url.as_str();
+    let root = base_client(&store.cfg);
+    let create_db = format!("CREATE DATABASE IF NOT EXISTS `{}`", store.cfg.database);
+    backoff.run("create database", url, || root.query(&create_db).execute()).await?;
+    backoff.run("create schema_migrations", url, || store.client.query(MIGRATIONS_TABLE).execute()).await?;
+    let applied: Vec<u32> = backoff
+        .run("read schema_migrations", url, || store.client.query("SELECT DISTINCT version FROM schema_migrations").fetch_all::<u32>())
+        .await?;
+    let mut count = 0;
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        for stmt in statements(m.sql) {
+            backoff.run(m.name, url, || store.client.query(&stmt).execute()).await?;
+        }
+        let record = format!(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ({}, '{}', now())",
+            m.version, m.name
+        );
+        backoff.run("record migration", url, || store.client.query(&record).execute()).await?;
+        tracing::info!(version = m.version, name = m.name, database = %store.cfg.database, "applied migration");
+        count += 1;
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_file_has_one_create_statement() {
+        for m in super::MIGRATIONS {
+            let s = super::statements(m.sql);
+            assert_eq!(s.len(), 1, "{}", m.name);
+            assert!(s[0].starts_with("CREATE TABLE IF NOT EXISTS"), "{}", m.name);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Store stage: the ClickHouse schema ([`migrate`]), row types ([`rows`]) and the batched,
+//! retrying writer ([`writer`]) that acknowledges source positions only after ClickHouse confirmed.
+
+pub mod migrate;
+pub mod rows;
+pub mod writer;
+
+use std::time::Duration;
+
+use crate::config::ClickHouseConfig;
+
+/// Errors callers branch on: a finite command gives up on [`StoreError::Unavailable`], and
+/// [`StoreError::Rejected`] means ClickHouse refused the statement itself (a bug or schema drift).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("ClickHouse at {url} unavailable for {secs}s, giving up: {last}")]
+    Unavailable { url: String, secs: u64, last: String },
+    #[error("ClickHouse refused `{what}`: {source}")]
+    Rejected { what: String, source: clickhouse::error::Error },
+}
+
+/// A handle on the configured ClickHouse database.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) client: clickhouse::Client,
+    pub(crate) cfg: ClickHouseConfig,
+}
+
+impl Store {
+    pub fn new(cfg: &ClickHouseConfig) -> Self {
+        Store { client: base_client(cfg).with_database(&cfg.database), cfg: cfg.clone() }
+    }
+
+    /// The underlying client, for readers (API, tests).
+    pub fn client(&self) -> &clickhouse::Client {
+        &self.client
+    }
+
+    pub fn database(&self) -> &str {
+        &self.cfg.database
+    }
+
+    /// `SELECT 1` against the server.
+    pub async fn ping(&self) -> Result<(), clickhouse::error::Error> {
+        self.client.query("SELECT 1").fetch_one::<u8>().await.map(|_| ())
+    }
+
+    pub fn retry_policy(&self, give_up: bool) -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(self.cfg.retry_initial_ms),
+            max: Duration::from_millis(self.cfg.retry_max_ms),
+            give_up_after: Some(Duration::from_secs(self.cfg.give_up_after_secs)).filter(|_| give_up && self.cfg.give_up_after_secs > 0),
+        }
+    }
+}
+
+pub(crate) fn base_client(cfg: &ClickHouseConfig) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(&cfg.url)
+        .with_user(&cfg.user)
+        .with_password(cfg.password.expose())
+        .with_validation(false)
+        .with_compression(clickhouse::Compression::None)
+}
+
+/// Capped exponential backoff with an optional deadline.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub give_up_after: Option<Duration>,
+}
+
+/// Whether an error is retried even when ClickHouse refused the statement: a long-running service keeps
+/// its position and retries (an operator can fix the schema) rather than skip data.
+impl Backoff {
+    pub fn forever(mut self) -> Self {
+        self.give_up_after = None;
+        self
+    }
+}
+
+/// Is this error worth retrying? Network errors, timeouts and server-side overload are; a statement
+/// ClickHouse refuses (bad SQL, type mismatch) is not.
+pub(crate) fn is_transient(e: &clickhouse::error::Error) -> bool {
+    use clickhouse::error::Error as E;
+    match e {
+        E::Network(_) | E::TimedOut => true,
+        E::BadResponse(msg) => {
+            // Code 241/242/252 (memory, read-only, too many parts), 159/209 (timeouts), 999 (keeper), 202 (too many queries).
+            ["Code: 241", "Code: 242", "Code: 252", "Code: 159", "Code: 209", "Code: 202", "Code: 999", "Code: 425"]
+                .iter()
+                .any(|c| msg.contains(c))
+                || !msg.contains("Code:")
+        }
+        _ => false,
+    }
+}
+
+impl Backoff {
+    /// Runs `op` until it succeeds, a non-transient error occurs, or the deadline passes.
+    pub async fn run<T, F, Fut>(&self, what: &str, url: &str, mut op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, clickhouse::error::Error>>,
+    {
+        let started = tokio::time::Instant::now();
+        let mut delay = self.initial;
+        let mut attempt = 0u32;
+        loop {
+            match op().await {
+                Ok(v) => {
+                    if attempt > 0 {
+                        tracing::info!(what, attempts = attempt + 1, "ClickHouse recovered");
+                    }
+                    return Ok(v);
+                }
+                Err(e) if is_transient(&e) || self.give_up_after.is_none() => {
+                    attempt += 1;
+                    if let Some(limit) = self.give_up_after {
+                        if started.elapsed() >= limit {
+                            return Err(StoreError::Unavailable { url: url.to_owned(), secs: limit.as_secs(), last: e.to_string() });
+                        }
+                    }
+                    tracing::warn!(what, attempt, retry_in_ms = delay.as_millis() as u64, error = %e, "ClickHouse unavailable, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.max);
+                }
+                Err(e) => return Err(StoreError::Rejected { what: what.to_owned(), source: e }),
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The batched writer: inserts each batch's rows (RowBinary), retrying with capped backoff, and only
+//! then acknowledges the batch's source positions. Batches are written strictly in order.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clickhouse::{Row, RowWrite};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::rows::{DeadLetterRow, DirectoryRow, EventRow};
+use super::{Backoff, Store, StoreError};
+use crate::source::{Acker, Acks};
+use crate::stats::{Stats, Tally};
+
+/// Everything one flush writes, plus the positions it covers.
+#[derive(Default)]
+pub struct WriteBatch {
+    pub events: Vec<EventRow>,
+    pub dead_letters: Vec<DeadLetterRow>,
+    pub directory: Vec<DirectoryRow>,
+    pub acks: Acks,
+    pub tally: Tally,
+    /// Records (any kind) the batch covers, including dropped duplicates.
+    pub records: usize,
+}
+
+impl WriteBatch {
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+}
+
+/// Drains `rx` until it closes. Returns an error only when a finite command's deadline passed or
+/// ClickHouse refused a statement (then nothing after the failed batch was acknowledged).
+pub async fn run(
+    store: Store,
+    backoff: Backoff,
+    mut rx: mpsc::Receiver<WriteBatch>,
+    acker: Arc<dyn Acker>,
+    stats: Arc<Stats>,
+) -> Result<(), StoreError> {
+    while let Some(batch) = rx.recv().await {
+        let started = Instant::now();
+        let url = store.cfg.url.clone();
+        let result = backoff
+            .run("insert batch", &url, || async {
+                let r = write_all(&store, &batch).await;
+                stats.store_down.store(r.is_err(), Relaxed);
+                if r.is_err() {
+                    stats.insert_failures.fetch_add(1, Relaxed);
+                }
+                r
+            })
+            .await;
+        if let Err(e) = result {
+            stats.store_down.store(true, Relaxed);
+            return Err(e);
+        }
+        acker.ack(&batch.acks);
+        stats.add(&batch.tally);
+        tracing::debug!(
+            events = batch.events.len(),
+            dead_letters = batch.dead_letters.len(),
+            directory = batch.directory.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "batch stored"
+        );
+    }
+    Ok(())
+}
+
+async fn write_all(store: &Store, b: &WriteBatch) -> Result<(), clickhouse::error::Error> {
+    insert(store, "directory", &b.directory).await?;
+    insert(store, "dead_letters", &b.dead_letters).await?;
+    insert(store, "events", &b.events).await
+}
+
+async fn insert<T>(store: &Store, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
+where
+    T: Row + RowWrite + for<'a> Row<Value<'a> = T> + Serialize,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ins = store.client.insert::<T>(table).await?;
+    for r in rows {
+        ins.write(r).await?;
+    }
+    ins.end().await
+}
