@@ -18,6 +18,8 @@ pub enum RejectCode {
     TooLarge,
     InvalidUtf8,
     InvalidJson,
+    /// Objects/arrays nested deeper than [`MAX_DEPTH`].
+    TooDeep,
     /// Valid JSON, but not an object.
     NotObject,
     /// The same known key twice in one object.
@@ -42,6 +44,7 @@ impl fmt::Display for RejectCode {
             RejectCode::TooLarge => f.write_str("too_large"),
             RejectCode::InvalidUtf8 => f.write_str("invalid_utf8"),
             RejectCode::InvalidJson => f.write_str("invalid_json"),
+            RejectCode::TooDeep => f.write_str("too_deep"),
             RejectCode::NotObject => f.write_str("not_object"),
             RejectCode::DuplicateField(n) => write!(f, "duplicate_field:{n}"),
             RejectCode::MissingField(n) => write!(f, "missing_field:{n}"),
@@ -82,6 +85,9 @@ pub(crate) fn precheck(raw: &[u8], max_bytes: usize) -> Result<&str, Rejection> 
         Rejection::new(RejectCode::InvalidUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
     })?;
     match text.trim_start().as_bytes().first() {
+        Some(b'{') if nesting_depth(text.as_bytes()) > MAX_DEPTH => {
+            Err(Rejection::new(RejectCode::TooDeep, format!("JSON nested deeper than {MAX_DEPTH} levels")))
+        }
         Some(b'{') => Ok(text),
         None => Err(Rejection::new(RejectCode::InvalidJson, "empty record")),
         Some(_) => Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
@@ -89,6 +95,35 @@ pub(crate) fn precheck(raw: &[u8], max_bytes: usize) -> Result<&str, Rejection> 
             Err(e) => Rejection::new(RejectCode::InvalidJson, e.to_string()),
         }),
     }
+}
+
+/// Deepest nesting a record may have; the contract needs 2 (`attributes`).
+pub const MAX_DEPTH: usize = 32;
+
+/// The maximum depth of `{`/`[` nesting outside strings (one pass, no allocation).
+fn nesting_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// Maps a serde_json error from parsing the top-level object to a rejection.

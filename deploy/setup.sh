@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what building and running custos locally needs, only where missing: a C toolchain (librdkafka
+# is compiled from source by rdkafka-sys) and Debian's clickhouse-server. Idempotent and quiet when
+# everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+missing=()
+for tool in cc c++ make perl; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing a C toolchain (missing: ${missing[*]})" >&2
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq build-essential perl >&2
+fi
+./deploy/clickhouse-local.sh install

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command: sets up what the suite needs on a fresh Debian/Ubuntu machine (a C toolchain for
+# librdkafka, ClickHouse from the distribution's packages), starts a throw-away ClickHouse on a free
+# loopback port, runs the whole suite (cargo nextest, else cargo test) and stops what it started.
+# Kafka needs no install: the tests run librdkafka's mock cluster, a real Kafka-protocol broker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./deploy/setup.sh
+
+root=$(mktemp -d "${TMPDIR:-/tmp}/custos-tests.XXXXXX")
+cleanup() {
+  ./deploy/clickhouse-local.sh stop "$root/clickhouse" || true
+  rm -rf "$root"
+}
+trap cleanup EXIT
+
+CLICKHOUSE_TEST_URL=$(./deploy/clickhouse-local.sh start "$root/clickhouse")
+export CLICKHOUSE_TEST_URL
+echo "tests/run.sh: ClickHouse for the suite at $CLICKHOUSE_TEST_URL" >&2
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+else
+  cargo test --no-fail-fast "$@"
+fi
