@@ -75,7 +75,11 @@ pub fn main() -> ExitCode {
 fn init_logging(cfg: &Config) {
     let filter = std::env::var("CUSTOS_LOG").unwrap_or_else(|_| cfg.log.level.clone());
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if cfg.log.format == "json" {
         builder.json().init();
     } else {

@@ -242,3 +242,38 @@ pub fn sigterm(child: &Child) {
 pub fn event(id: &str, user: &str, ts: &str, action: &str, count: u64) -> String {
     format!(r#"{{"event_id":"{id}","ts":"{ts}","user_id":"{user}","action":"{action}","record_count":{count},"ip":"81.2.69.142"}}"#)
 }
+
+/// Sum of the committed offsets of `group` on `topic` (partitions 0..n), read without joining the group.
+pub fn committed_total(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", group).create().unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements().iter().map(|e| e.offset().to_raw().unwrap_or(0).max(0)).sum()
+}
+
+/// Produces `range` events to `topic` keyed by user; every 20th is malformed (one of several kinds).
+/// Returns (valid, malformed) counts.
+pub fn produce_events(kafka: &MockKafka, topic: &str, range: std::ops::Range<u32>) -> (u64, u64) {
+    let (mut valid, mut bad) = (0, 0);
+    for i in range {
+        let user = format!("u{}", i % 37);
+        let payload = if i % 20 == 7 {
+            bad += 1;
+            match i % 3 {
+                0 => format!("{{\"event_id\":\"k{i}\", broken"),
+                1 => format!(r#"{{"event_id":"k{i}","ts":"not a time","user_id":"{user}","action":"view"}}"#),
+                _ => format!(r#"{{"event_id":"k{i}","ts":"2026-01-06T02:14:07Z","user_id":"{user}","action":"export","record_count":-{i}}}"#),
+            }
+        } else {
+            valid += 1;
+            event(&format!("k{i}"), &user, "2026-01-06T02:14:07.250Z", "view", (i % 50) as u64)
+        };
+        kafka.produce(topic, &user, payload.as_bytes());
+    }
+    kafka.flush();
+    (valid, bad)
+}
