@@ -18,7 +18,7 @@ install() {
   local sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clickhouse-server >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clickhouse-server clickhouse-client >&2
 }
 
 free_port() { # a random high port nothing listens on (bash only: no python or curl needed)
@@ -38,6 +38,10 @@ ping_http() { # GET /ping without curl
 start() {
   local dir=$1 http=${2:-} tcp=${3:-}
   install
+  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null && [ -f "$dir/url" ]; then
+    cat "$dir/url"   # already running from an earlier start
+    return 0
+  fi
   mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
   dir=$(cd "$dir" && pwd)
   [ -n "$http" ] || http=$(free_port)
@@ -75,6 +79,7 @@ XML
   nohup "$@" --config-file="$dir/config.xml" > "$dir/log/stdout.log" 2>&1 &
   echo $! > "$dir/pid"
   echo "http://127.0.0.1:$http" > "$dir/url"
+  echo "$tcp" > "$dir/tcp_port"
   for _ in $(seq 1 150); do
     if ping_http "$http"; then echo "http://127.0.0.1:$http"; return 0; fi
     if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then break; fi

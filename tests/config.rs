@@ -69,3 +69,10 @@ fn a_good_config_with_env_overrides_is_accepted_and_secrets_are_hidden() {
     let missing = std::process::Command::new(CUSTOS).args(["check-config", "--config", "/nonexistent/custos.toml"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/custos.example.toml");
+    let out = std::process::Command::new(CUSTOS).args(["check-config", "--config", example]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -22,9 +22,9 @@ pub async fn run(cfg: Config, limit: Option<u64>) -> anyhow::Result<()> {
     migrate(&store, true).await.context("preparing the ClickHouse schema")?;
     let stats = Arc::new(Stats::default());
     let pipeline = crate::pipeline::start(&cfg.pipeline, store.clone(), store.retry_policy(true), Arc::new(NoAck), stats.clone(), super::stages(&cfg));
-    // Simulated time starts yesterday at midnight UTC and runs faster than the wall clock.
+    // Simulated time starts a week ago at midnight UTC and runs faster than the wall clock.
     let today = Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-    let opts = GenOptions { seed: cfg.demo.seed, users: cfg.demo.users, start: today - Days::days(1), incidents: true };
+    let opts = GenOptions { seed: cfg.demo.seed, users: cfg.demo.users, start: today - Days::days(7), incidents: true };
     let mut generator = Generator::new(opts);
     eprintln!(
         "demo: {} users, {} events/s into {} database `{}` (Ctrl-C to stop)",
@@ -55,7 +55,10 @@ pub async fn run(cfg: Config, limit: Option<u64>) -> anyhow::Result<()> {
         let chunk: Vec<Envelope> = (0..n)
             .map(|_| {
                 seq += 1;
-                let raw = generator.next().expect("endless").into_bytes();
+                let mut raw = generator.next().expect("endless").into_bytes();
+                if seq % 401 == 0 {
+                    raw = corrupt(raw, seq); // real feeds carry some garbage: show it dead-lettered
+                }
                 Envelope { stream: Stream::Events, pos: Position::Generator { seq }, raw }
             })
             .collect();
@@ -78,4 +81,16 @@ pub async fn run(cfg: Config, limit: Option<u64>) -> anyhow::Result<()> {
     );
     println!("{}", serde_json::to_string(&s)?);
     Ok(())
+}
+
+/// A malformed variant of a generated record, in one of a few realistic ways.
+fn corrupt(mut raw: Vec<u8>, seq: u64) -> Vec<u8> {
+    match seq % 3 {
+        0 => {
+            raw.truncate(raw.len() / 2);
+            raw
+        }
+        1 => String::from_utf8_lossy(&raw).replacen("\"ts\":\"", "\"ts\":\"yesterday ", 1).into_bytes(),
+        _ => String::from_utf8_lossy(&raw).replacen("\"user_id\":\"", "\"user_id\":0,\"x\":\"", 1).into_bytes(),
+    }
 }
