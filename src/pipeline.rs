@@ -23,10 +23,12 @@ use crate::store::rows::{DeadLetterRow, DirectoryRow, EventRow};
 use crate::store::writer::{self, WriteBatch};
 use crate::store::{Backoff, Store, StoreError};
 
-/// The pluggable middle stages.
+/// The pluggable middle stages, and what must live as long as they do.
 pub struct Stages {
     pub enrich: Box<dyn Enricher>,
     pub detect: Box<dyn Detect>,
+    /// The geo-IP hot-reload watcher (stops with the pipeline).
+    pub reloader: Option<crate::enrich::Reloader>,
 }
 
 /// A started pipeline: feed `input`, drop it, then await `done` to know everything was stored.

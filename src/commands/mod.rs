@@ -14,7 +14,6 @@ use anyhow::Context;
 use crate::cli::Command;
 use crate::config::Config;
 use crate::detect::NoDetect;
-use crate::enrich::NoEnrich;
 use crate::pipeline::Stages;
 use crate::store::{migrate::migrate, Store};
 
@@ -39,8 +38,9 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
 }
 
 /// The enrich and detect stages for this configuration.
-pub(crate) fn stages(_cfg: &Config) -> Stages {
-    Stages { enrich: Box::new(NoEnrich), detect: Box::new(NoDetect) }
+pub(crate) fn stages(cfg: &Config) -> anyhow::Result<Stages> {
+    let (enrich, reloader) = crate::enrich::build(&cfg.geoip).context("loading geo-IP databases")?;
+    Ok(Stages { enrich: Box::new(enrich), detect: Box::new(NoDetect), reloader })
 }
 
 /// Prints `what` every two seconds on stderr while counts move.

@@ -20,7 +20,7 @@ pub async fn run(cfg: Config, input: String, directory: Option<String>) -> anyho
         store.retry_policy(true),
         Arc::new(NoAck),
         stats.clone(),
-        super::stages(&cfg),
+        super::stages(&cfg)?,
     );
     let progress = super::spawn_progress(stats.clone(), "replay");
     let tx = pipeline.input;

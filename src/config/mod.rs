@@ -17,6 +17,7 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub kafka: KafkaConfig,
     pub pipeline: PipelineConfig,
+    pub geoip: GeoIpConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
 }
@@ -111,6 +112,42 @@ impl Default for PipelineConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct GeoIpConfig {
+    /// City database file(s), tried in order (e.g. separate IPv4 and IPv6 files). One path or a list.
+    #[serde(deserialize_with = "one_or_many")]
+    pub city_db: Vec<String>,
+    /// ASN database file(s), tried in order. One path or a list.
+    #[serde(deserialize_with = "one_or_many")]
+    pub asn_db: Vec<String>,
+    /// Bounded LRU of recent addresses; 0 disables it.
+    pub cache_entries: usize,
+    /// How often the files are checked for replacement; 0 disables hot reload.
+    pub reload_interval_ms: u64,
+}
+
+impl Default for GeoIpConfig {
+    fn default() -> Self {
+        GeoIpConfig { city_db: Vec::new(), asn_db: Vec::new(), cache_entries: 100_000, reload_interval_ms: 30_000 }
+    }
+}
+
+/// `"a.mmdb"` or `["a.mmdb", "b.mmdb"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) if s.is_empty() => Vec::new(),
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DemoConfig {
     /// Generated events per second of wall time.
     pub rate: u64,
@@ -167,6 +204,11 @@ impl Config {
         check((1..=64).contains(&pl.queue_batches), "[pipeline] queue_batches: must be 1..=64");
         check((1_024..=256 << 20).contains(&pl.max_record_bytes), "[pipeline] max_record_bytes: must be 1024..=268435456");
         check(pl.dedup_window <= 100_000_000, "[pipeline] dedup_window: must be ≤ 100000000");
+        check(self.geoip.cache_entries <= 10_000_000, "[geoip] cache_entries: must be ≤ 10000000");
+        check(
+            self.geoip.city_db.iter().chain(&self.geoip.asn_db).all(|p| !p.trim().is_empty()),
+            "[geoip] city_db/asn_db: paths must not be empty",
+        );
         check(self.demo.rate >= 1, "[demo] rate: must be ≥ 1");
         check(self.demo.users >= 1, "[demo] users: must be ≥ 1");
         check(matches!(self.log.format.as_str(), "text" | "json"), "[log] format: must be \"text\" or \"json\"");

@@ -1,16 +1,85 @@
-//! Enrich stage: adds facts about an event that the event itself does not carry (geo-IP in the next
-//! step). Runs after decode, before detect; must never fail an event — at worst it leaves fields empty.
+//! Enrich stage: adds facts about an event that the event itself does not carry — geo-IP location,
+//! ASN and the address's network class. Runs after decode, before detect; never fails an event: at
+//! worst it leaves geo fields empty.
 
-use crate::model::Event;
+mod countries;
+pub mod geoip;
+pub mod netclass;
+mod reload;
+
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+pub use geoip::{GeoDb, GeoDbError, GeoSet};
+pub use reload::Reloader;
+
+use crate::config::GeoIpConfig;
+use crate::model::{Event, Geo};
 
 /// One enrichment step over validated events.
 pub trait Enricher: Send {
     fn enrich(&mut self, event: &mut Event);
 }
 
-/// The empty enrichment: geo columns stay empty.
-pub struct NoEnrich;
+/// Geo-IP enrichment over a hot-swappable [`GeoSet`], with an optional LRU of recent addresses.
+pub struct GeoEnricher {
+    set: Arc<ArcSwap<GeoSet>>,
+    cache: Option<lru::LruCache<IpAddr, Geo>>,
+    cache_generation: u64,
+}
 
-impl Enricher for NoEnrich {
-    fn enrich(&mut self, _event: &mut Event) {}
+impl GeoEnricher {
+    pub fn new(set: Arc<ArcSwap<GeoSet>>, cache_entries: usize) -> Self {
+        GeoEnricher { set, cache: NonZeroUsize::new(cache_entries).map(lru::LruCache::new), cache_generation: 0 }
+    }
+
+    /// The geo facts for one address from the databases in service now.
+    pub fn lookup(&mut self, ip: IpAddr) -> Geo {
+        let set = self.set.load();
+        let Some(cache) = self.cache.as_mut() else { return set.lookup(ip) };
+        if set.generation != self.cache_generation {
+            cache.clear();
+            self.cache_generation = set.generation;
+        }
+        if let Some(g) = cache.get(&ip) {
+            return g.clone();
+        }
+        let g = set.lookup(ip);
+        cache.put(ip, g.clone());
+        g
+    }
+}
+
+impl Enricher for GeoEnricher {
+    fn enrich(&mut self, event: &mut Event) {
+        if let Some(ip) = event.ip {
+            event.geo = self.lookup(ip);
+        }
+    }
+}
+
+/// Loads every configured file, in order. Any failure is reported with its path.
+pub fn load_set(cfg: &GeoIpConfig, generation: u64) -> Result<GeoSet, GeoDbError> {
+    let open = |paths: &[String]| paths.iter().map(|p| GeoDb::open(p.as_ref())).collect::<Result<Vec<_>, _>>();
+    Ok(GeoSet { city: open(&cfg.city_db)?, asn: open(&cfg.asn_db)?, generation })
+}
+
+/// Builds the enrich stage: loads the databases (a missing or corrupt configured file is an error),
+/// warns once when none is configured, and starts the hot-reload watcher.
+pub fn build(cfg: &GeoIpConfig) -> anyhow::Result<(GeoEnricher, Option<Reloader>)> {
+    let set = load_set(cfg, 1)?;
+    if set.is_empty() {
+        tracing::warn!("geoip: no city_db or asn_db configured; geo columns stay empty (network_class is still set)");
+    } else {
+        for db in set.city.iter().chain(&set.asn) {
+            tracing::info!(path = %db.path.display(), database_type = db.database_type(), "geoip database loaded");
+        }
+    }
+    let set = Arc::new(ArcSwap::from_pointee(set));
+    let reloader = (cfg.reload_interval_ms > 0 && !(cfg.city_db.is_empty() && cfg.asn_db.is_empty()))
+        .then(|| Reloader::spawn(cfg.clone(), set.clone()));
+    Ok((GeoEnricher::new(set, cfg.cache_entries), reloader))
 }

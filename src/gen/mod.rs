@@ -11,21 +11,48 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-/// Countries the generator places users in: (ISO code, IANA zone, IPv4 network, prefix length).
-/// The networks are real allocations in those countries, so a real City DB resolves them.
-pub const REGIONS: &[(&str, &str, [u8; 4], u8)] = &[
-    ("US", "America/New_York", [12, 0, 0, 0], 8),
-    ("US", "America/Los_Angeles", [4, 0, 0, 0], 9),
-    ("GB", "Europe/London", [81, 2, 69, 0], 24),
-    ("DE", "Europe/Berlin", [85, 214, 0, 0], 16),
-    ("CN", "Asia/Shanghai", [114, 114, 0, 0], 16),
-    ("JP", "Asia/Tokyo", [133, 0, 0, 0], 8),
-    ("IN", "Asia/Kolkata", [117, 192, 0, 0], 10),
-    ("AU", "Australia/Sydney", [1, 128, 0, 0], 11),
+pub mod geodb;
+
+/// A place the generator puts users (and what the demo's own City DB says about its network).
+pub struct Region {
+    pub country_iso: &'static str,
+    pub country: &'static str,
+    pub subdivision: &'static str,
+    pub city: &'static str,
+    pub time_zone: &'static str,
+    pub net: [u8; 4],
+    pub prefix: u8,
+    pub lat_lon: (f64, f64),
+}
+
+const fn region(
+    country_iso: &'static str,
+    country: &'static str,
+    subdivision: &'static str,
+    city: &'static str,
+    time_zone: &'static str,
+    net: [u8; 4],
+    prefix: u8,
+    lat_lon: (f64, f64),
+) -> Region {
+    Region { country_iso, country, subdivision, city, time_zone, net, prefix, lat_lon }
+}
+
+/// Where users work. The networks are real allocations in those countries, so a real City DB
+/// resolves them too.
+pub const REGIONS: &[Region] = &[
+    region("US", "United States", "New York", "New York", "America/New_York", [12, 0, 0, 0], 8, (40.71, -74.01)),
+    region("US", "United States", "California", "Los Angeles", "America/Los_Angeles", [4, 0, 0, 0], 9, (34.05, -118.24)),
+    region("GB", "United Kingdom", "England", "London", "Europe/London", [81, 2, 69, 0], 24, (51.51, -0.13)),
+    region("DE", "Germany", "Berlin", "Berlin", "Europe/Berlin", [85, 214, 0, 0], 16, (52.52, 13.40)),
+    region("CN", "China", "Shanghai", "Shanghai", "Asia/Shanghai", [114, 114, 0, 0], 16, (31.23, 121.47)),
+    region("JP", "Japan", "Tokyo", "Tokyo", "Asia/Tokyo", [133, 0, 0, 0], 8, (35.68, 139.69)),
+    region("IN", "India", "Karnataka", "Bengaluru", "Asia/Kolkata", [117, 192, 0, 0], 10, (12.97, 77.59)),
+    region("AU", "Australia", "New South Wales", "Sydney", "Australia/Sydney", [1, 128, 0, 0], 11, (-33.87, 151.21)),
 ];
 
 /// Where the planted "departed employee" exports from.
-pub const FOREIGN_NET: ([u8; 4], u8) = ([185, 220, 100, 0], 22);
+pub const FOREIGN: Region = region("NL", "The Netherlands", "North Holland", "Amsterdam", "Europe/Amsterdam", [185, 220, 100, 0], 22, (52.37, 4.90));
 
 const DEPARTMENTS: &[&str] = &["sales", "support", "marketing", "finance", "engineering"];
 const OBJECTS: &[&str] = &["contact", "account", "lead", "opportunity", "case"];
@@ -83,7 +110,8 @@ impl Generator {
         let users = (0..opts.users.max(1))
             .map(|i| {
                 let region = rng.gen_range(0..REGIONS.len());
-                let (_, tz, net, prefix) = REGIONS[region];
+                let r = &REGIONS[region];
+                let (tz, net, prefix) = (r.time_zone, r.net, r.prefix);
                 let night = i % 23 == 22;
                 User {
                     id: format!("u{i:05}"),
@@ -217,7 +245,7 @@ impl Generator {
         if !self.opts.incidents || self.users.len() < 4 {
             return;
         }
-        let foreign = ip_in(&mut self.rng, FOREIGN_NET.0, FOREIGN_NET.1).to_string();
+        let foreign = ip_in(&mut self.rng, FOREIGN.net, FOREIGN.prefix).to_string();
         match day {
             // A bulk export: four exports of 400 contacts in one afternoon.
             1 => {
