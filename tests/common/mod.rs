@@ -32,14 +32,20 @@ pub fn sql(url: &str, db: &str, query: &str) -> String {
     try_sql(url, db, query).unwrap_or_else(|e| panic!("query failed: {query}\n{e}"))
 }
 
+/// Runs on its own thread and runtime, so it also works from inside async tests.
 pub fn try_sql(url: &str, db: &str, query: &str) -> Result<String, String> {
     let client = clickhouse::Client::default().with_url(url).with_database(db).with_validation(false);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let mut cursor = client.query(query).fetch_bytes("TSV").map_err(|e| e.to_string())?;
-        let bytes = cursor.collect().await.map_err(|e| e.to_string())?;
-        Ok(String::from_utf8_lossy(&bytes).trim_end().to_owned())
+    let query = query.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut cursor = client.query(&query).fetch_bytes("TSV").map_err(|e| e.to_string())?;
+            let bytes = cursor.collect().await.map_err(|e| e.to_string())?;
+            Ok(String::from_utf8_lossy(&bytes).trim_end().to_owned())
+        })
     })
+    .join()
+    .unwrap()
 }
 
 pub fn sql_u64(url: &str, db: &str, query: &str) -> u64 {
