@@ -29,19 +29,47 @@ pub enum Command {
         /// Directory (HR) records to load first.
         #[arg(long)]
         directory: Option<String>,
+        /// Also publish alerts to `[kafka] alerts_topic` (as `serve` always does).
+        #[arg(long)]
+        publish_alerts: bool,
     },
     /// Generated CRM traffic fed through the pipeline into ClickHouse, continuously.
     Demo {
         /// Stop after this many events (default: run until interrupted).
         #[arg(long)]
         events: Option<u64>,
+        /// Also publish alerts to `[kafka] alerts_topic`.
+        #[arg(long)]
+        publish_alerts: bool,
     },
+    /// Check or test the detector files.
+    Detectors {
+        #[command(subcommand)]
+        action: DetectorsCommand,
+    },
+    /// Report terminated/suspended users who still show activity (alerts of `orphaned_account`).
+    Sweep,
     /// Write synthetic CRM events and a matching directory (JSONL; `.gz` paths are gzipped), or produce them to Kafka.
     Gen(crate::commands::GenArgs),
     /// Create the database and tables (idempotent).
     Migrate,
     /// Validate the configuration, listing every problem; print the effective config.
     CheckConfig,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DetectorsCommand {
+    /// Validate every detector file and list all problems.
+    Lint {
+        /// Folder of detector files (default: `[detectors] dir`).
+        #[arg(long)]
+        dir: Option<String>,
+    },
+    /// Run each detector's fixtures (`tests/<id>/`) and fail on any difference.
+    Test {
+        #[arg(long)]
+        dir: Option<String>,
+    },
 }
 
 /// Entry point used by `main.rs`.

@@ -37,6 +37,16 @@ impl Directory {
         n.checked_sub(1).map(|i| &versions[i])
     }
 
+    /// Whether the directory has any record for this user.
+    pub fn knows(&self, user_id: &str) -> bool {
+        self.users.contains_key(user_id)
+    }
+
+    /// Every user's versions (for the sweep).
+    pub fn users(&self) -> impl Iterator<Item = (&String, &Vec<DirectoryRecord>)> {
+        self.users.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.users.len()
     }

@@ -11,7 +11,8 @@
 //! ```
 //! - [`source`]: Kafka consumer group, JSONL files, positions and acknowledgements.
 //! - [`decode`]: the event and directory contracts (`schemas/`); rejections carry stable codes.
-//! - [`enrich`], [`detect`]: the middle stages (seams filled by later work).
+//! - [`enrich`]: geo-IP and network class; [`detect`]: detectors as data, in event time.
+//! - [`act`]: what happens to stored alerts (published to Kafka).
 //! - [`pipeline`]: wires the stages with bounded channels; cuts batches by size or age.
 //! - [`store`]: schema migrations, row types, the retrying writer.
 //! - [`directory`]: the in-memory view of the HR feed.
@@ -21,6 +22,7 @@
 //! Invariants: every output has a deterministic id (replay-safe); a source position is acknowledged
 //! only after ClickHouse confirmed the batch holding it; event time drives detectors.
 
+pub mod act;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::act::AlertPublisher;
 use crate::config::PipelineConfig;
 use crate::decode::{decode_directory, decode_event};
 use crate::detect::{Alert, Detect};
@@ -19,16 +20,27 @@ use crate::enrich::Enricher;
 use crate::model::{DeadLetter, Envelope, Stream};
 use crate::source::Acker;
 use crate::stats::Stats;
-use crate::store::rows::{DeadLetterRow, DirectoryRow, EventRow};
+use crate::store::rows::{AlertRow, DeadLetterRow, DirectoryRow, EventRow};
 use crate::store::writer::{self, WriteBatch};
 use crate::store::{Backoff, Store, StoreError};
 
-/// The pluggable middle stages, and what must live as long as they do.
+/// The pluggable middle stages, their starting state, and what must live as long as they do.
 pub struct Stages {
     pub enrich: Box<dyn Enricher>,
     pub detect: Box<dyn Detect>,
+    /// The directory view detectors consult (possibly rehydrated from storage).
+    pub directory: Directory,
+    /// Publishes stored alerts to Kafka, if configured.
+    pub publisher: Option<Arc<AlertPublisher>>,
     /// The geo-IP hot-reload watcher (stops with the pipeline).
     pub reloader: Option<crate::enrich::Reloader>,
+}
+
+impl Stages {
+    /// Stages that do nothing but pass events through (tests, tools).
+    pub fn passthrough(enrich: Box<dyn Enricher>) -> Self {
+        Stages { enrich, detect: Box::new(crate::detect::NoDetect), directory: Directory::default(), publisher: None, reloader: None }
+    }
 }
 
 /// A started pipeline: feed `input`, drop it, then await `done` to know everything was stored.
@@ -37,12 +49,13 @@ pub struct Pipeline {
     pub done: JoinHandle<Result<(), StoreError>>,
 }
 
-pub fn start(cfg: &PipelineConfig, store: Store, backoff: Backoff, acker: Arc<dyn Acker>, stats: Arc<Stats>, stages: Stages) -> Pipeline {
+pub fn start(cfg: &PipelineConfig, store: Store, backoff: Backoff, acker: Arc<dyn Acker>, stats: Arc<Stats>, mut stages: Stages) -> Pipeline {
     let (input, rx) = mpsc::channel::<Vec<Envelope>>(cfg.queue_batches * cfg.batch_rows.div_ceil(crate::source::CHUNK).max(1));
     let (batch_tx, batch_rx) = mpsc::channel::<WriteBatch>(cfg.queue_batches);
+    let publisher = stages.publisher.take();
     let processor = Processor::new(cfg, stages);
     let proc_task = tokio::spawn(processor.run(rx, batch_tx, cfg.batch_rows, Duration::from_millis(cfg.batch_max_age_ms)));
-    let writer_task = tokio::spawn(writer::run(store, backoff, batch_rx, acker, stats));
+    let writer_task = tokio::spawn(writer::run(store, backoff, batch_rx, acker, stats, publisher));
     let done = tokio::spawn(async move {
         let w = writer_task.await.expect("writer task panicked");
         proc_task.await.expect("processor task panicked");
@@ -61,11 +74,11 @@ struct Processor {
 }
 
 impl Processor {
-    fn new(cfg: &PipelineConfig, stages: Stages) -> Self {
+    fn new(cfg: &PipelineConfig, mut stages: Stages) -> Self {
         Processor {
             max_bytes: cfg.max_record_bytes,
             seen: SeenIds::new(cfg.dedup_window),
-            directory: Directory::default(),
+            directory: std::mem::take(&mut stages.directory),
             stages,
             batch: WriteBatch::default(),
             alerts: Vec::new(),
@@ -120,7 +133,10 @@ impl Processor {
                         self.stages.enrich.enrich(&mut ev);
                         self.alerts.clear();
                         self.stages.detect.on_event(&ev, &self.directory, &mut self.alerts);
-                        b.tally.alerts += self.alerts.len() as u64;
+                        for a in &self.alerts {
+                            b.tally.alerts += (a.version == 1) as u64;
+                            b.alerts.push(AlertRow::new(a, now));
+                        }
                         b.events.push(EventRow::new(ev, &env.pos, now));
                         b.tally.stored += 1;
                     }

@@ -252,7 +252,8 @@ async fn reload_under_load_loses_nothing_and_never_half_enriches() {
     let city = d.path().join("city.mmdb");
     nested_city(&city, "A-town");
     let (enrich, reloader) = build(&cfg(&[&city], &[], 1000, 5)).unwrap();
-    let stages = Stages { enrich: Box::new(enrich), detect: Box::new(custos::detect::NoDetect), reloader };
+    let mut stages = Stages::passthrough(Box::new(enrich));
+    stages.reloader = reloader;
     let mut pc = custos::config::PipelineConfig::default();
     pc.batch_rows = 5_000;
     let stats = Arc::new(Stats::default());

@@ -15,7 +15,7 @@ use crate::source::NoAck;
 use crate::stats::Stats;
 use crate::store::{migrate::migrate, Store};
 
-pub async fn run(mut cfg: Config, limit: Option<u64>) -> anyhow::Result<()> {
+pub async fn run(mut cfg: Config, limit: Option<u64>, publish: bool) -> anyhow::Result<()> {
     if cfg.geoip.city_db.is_empty() {
         // No real database configured: write a small one covering the generator's networks.
         let path = std::env::temp_dir().join(format!("custos-demo-city-{}.mmdb", std::process::id()));
@@ -28,7 +28,7 @@ pub async fn run(mut cfg: Config, limit: Option<u64>) -> anyhow::Result<()> {
     let store = Store::new(&cfg.clickhouse);
     migrate(&store, true).await.context("preparing the ClickHouse schema")?;
     let stats = Arc::new(Stats::default());
-    let pipeline = crate::pipeline::start(&cfg.pipeline, store.clone(), store.retry_policy(true), Arc::new(NoAck), stats.clone(), super::stages(&cfg)?);
+    let pipeline = crate::pipeline::start(&cfg.pipeline, store.clone(), store.retry_policy(true), Arc::new(NoAck), stats.clone(), super::stages(&cfg, &store, publish).await?);
     // Simulated time starts a week ago at midnight UTC and runs faster than the wall clock.
     let today = Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let opts = GenOptions { seed: cfg.demo.seed, users: cfg.demo.users, start: today - Days::days(7), incidents: true };

@@ -1,6 +1,7 @@
 //! One module per CLI command; each builds the stages it needs from [`Config`] and runs them.
 
 mod demo;
+mod detectors;
 mod gen;
 mod replay;
 mod serve;
@@ -13,15 +14,22 @@ use anyhow::Context;
 
 use crate::cli::Command;
 use crate::config::Config;
-use crate::detect::NoDetect;
+use std::path::Path;
+
+use crate::detect::rehydrate;
+use crate::detect::spec::load_dir;
+use crate::detect::worktime::WorkTime;
+use crate::detect::Engine;
 use crate::pipeline::Stages;
 use crate::store::{migrate::migrate, Store};
 
 pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::run(cfg).await,
-        Command::Replay { input, directory } => replay::run(cfg, input, directory).await,
-        Command::Demo { events } => demo::run(cfg, events).await,
+        Command::Replay { input, directory, publish_alerts } => replay::run(cfg, input, directory, publish_alerts).await,
+        Command::Demo { events, publish_alerts } => demo::run(cfg, events, publish_alerts).await,
+        Command::Detectors { action } => detectors::run(cfg, action),
+        Command::Sweep => detectors::sweep(cfg).await,
         Command::Gen(args) => gen::run(cfg, args).await,
         Command::Migrate => {
             let store = Store::new(&cfg.clickhouse);
@@ -37,10 +45,30 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
     }
 }
 
-/// The enrich and detect stages for this configuration.
-pub(crate) fn stages(cfg: &Config) -> anyhow::Result<Stages> {
+/// The detector engine for this configuration (refuses invalid detector files, naming file and field).
+pub(crate) fn engine(cfg: &Config) -> anyhow::Result<Engine> {
+    let specs = load_dir(Path::new(&cfg.detectors.dir))?;
+    let worktime = WorkTime::from_config(&cfg.detectors).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+    Ok(Engine::new(specs, worktime))
+}
+
+/// The enrich, detect and act stages for this configuration, with state rehydrated from `store`
+/// (directory, the last window of exports, recent alerts). `publish` sends alerts to Kafka.
+pub(crate) async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Result<Stages> {
     let (enrich, reloader) = crate::enrich::build(&cfg.geoip).context("loading geo-IP databases")?;
-    Ok(Stages { enrich: Box::new(enrich), detect: Box::new(NoDetect), reloader })
+    let mut engine = engine(cfg)?;
+    let mut directory = crate::directory::Directory::default();
+    let users = rehydrate::directory(store, &mut directory).await.context("loading the directory from ClickHouse")?;
+    let restored = rehydrate::engine(store, &mut engine).await.context("restoring detector state from ClickHouse")?;
+    tracing::info!(
+        detectors = ?engine.detectors().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        directory_records = users,
+        exports = restored.exports,
+        alerts = restored.alerts,
+        "detectors ready (state restored from ClickHouse)"
+    );
+    let publisher = if publish { crate::act::AlertPublisher::build(&cfg.kafka)?.map(Arc::new) } else { None };
+    Ok(Stages { enrich: Box::new(enrich), detect: Box::new(engine), directory, publisher, reloader })
 }
 
 /// Prints `what` every two seconds on stderr while counts move.

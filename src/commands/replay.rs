@@ -10,7 +10,7 @@ use crate::source::{file, NoAck};
 use crate::stats::Stats;
 use crate::store::{migrate::migrate, Store};
 
-pub async fn run(cfg: Config, input: String, directory: Option<String>) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, input: String, directory: Option<String>, publish: bool) -> anyhow::Result<()> {
     let store = Store::new(&cfg.clickhouse);
     migrate(&store, true).await.context("preparing the ClickHouse schema")?;
     let stats = Arc::new(Stats::default());
@@ -20,7 +20,7 @@ pub async fn run(cfg: Config, input: String, directory: Option<String>) -> anyho
         store.retry_policy(true),
         Arc::new(NoAck),
         stats.clone(),
-        super::stages(&cfg)?,
+        super::stages(&cfg, &store, publish).await?,
     );
     let progress = super::spawn_progress(stats.clone(), "replay");
     let tx = pipeline.input;

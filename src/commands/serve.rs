@@ -32,7 +32,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         store.retry_policy(false).forever(),
         source.acker(),
         stats.clone(),
-        super::stages(&cfg)?,
+        super::stages(&cfg, &store, true).await?,
     );
     tracing::info!(database = %cfg.clickhouse.database, "custos serving");
     source.run(pipeline.input, stop.clone()).await;

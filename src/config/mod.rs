@@ -18,6 +18,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub pipeline: PipelineConfig,
     pub geoip: GeoIpConfig,
+    pub detectors: DetectorsConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
 }
@@ -65,6 +66,8 @@ pub struct KafkaConfig {
     pub directory_topic: String,
     pub client_id: String,
     pub session_timeout_ms: u64,
+    /// Alerts are published here as JSON, keyed by user ("" disables publishing).
+    pub alerts_topic: String,
     /// Extra librdkafka properties passed as is (e.g. `"security.protocol" = "ssl"`).
     pub librdkafka: BTreeMap<String, String>,
 }
@@ -78,6 +81,7 @@ impl Default for KafkaConfig {
             directory_topic: "crm.directory".into(),
             client_id: "custos".into(),
             session_timeout_ms: 10_000,
+            alerts_topic: "custos.alerts".into(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -148,6 +152,43 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct DetectorsConfig {
+    /// Folder of detector files (`<id>.toml`).
+    pub dir: String,
+    /// Working time for users whose directory record does not say (and no tenant default applies).
+    pub timezone: String,
+    pub work_hours: String,
+    pub work_days: String,
+    /// Days (YYYY-MM-DD) without working hours, unless a tenant lists its own.
+    pub holidays: Vec<String>,
+    /// Per-tenant defaults: `[detectors.tenants.acme] timezone = "Asia/Shanghai"`.
+    pub tenants: BTreeMap<String, TenantWorkTime>,
+}
+
+impl Default for DetectorsConfig {
+    fn default() -> Self {
+        DetectorsConfig {
+            dir: "detectors".into(),
+            timezone: "UTC".into(),
+            work_hours: "09:00-18:00".into(),
+            work_days: "Mon-Fri".into(),
+            holidays: Vec::new(),
+            tenants: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantWorkTime {
+    pub timezone: Option<String>,
+    pub work_hours: Option<String>,
+    pub work_days: Option<String>,
+    pub holidays: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DemoConfig {
     /// Generated events per second of wall time.
     pub rate: u64,
@@ -209,10 +250,15 @@ impl Config {
             self.geoip.city_db.iter().chain(&self.geoip.asn_db).all(|p| !p.trim().is_empty()),
             "[geoip] city_db/asn_db: paths must not be empty",
         );
+        check(k.alerts_topic.is_empty() || is_topic(&k.alerts_topic), "[kafka] alerts_topic: must be empty or 1-249 of [A-Za-z0-9._-]");
+        check(!self.detectors.dir.is_empty(), "[detectors] dir: must not be empty");
         check(self.demo.rate >= 1, "[demo] rate: must be ≥ 1");
         check(self.demo.users >= 1, "[demo] users: must be ≥ 1");
         check(matches!(self.log.format.as_str(), "text" | "json"), "[log] format: must be \"text\" or \"json\"");
         check(tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(), "[log] level: not a valid level or filter");
+        if let Err(errs) = crate::detect::worktime::WorkTime::from_config(&self.detectors) {
+            p.extend(errs);
+        }
         p
     }
 }

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "001_events", sql: include_str!("../../schemas/clickhouse/001_events.sql") },
     Migration { version: 2, name: "002_dead_letters", sql: include_str!("../../schemas/clickhouse/002_dead_letters.sql") },
     Migration { version: 3, name: "003_directory", sql: include_str!("../../schemas/clickhouse/003_directory.sql") },
+    Migration { version: 4, name: "004_alerts", sql: include_str!("../../schemas/clickhouse/004_alerts.sql") },
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -4,6 +4,7 @@
 use clickhouse::Row;
 use serde::Serialize;
 
+use crate::detect::Alert;
 use crate::model::{DeadLetter, DirectoryRecord, Event, Position};
 
 /// Source position columns shared by every table.
@@ -199,6 +200,45 @@ impl DirectoryRow {
             kafka_offset: p.kafka_offset,
             file_path: p.file_path,
             file_line: p.file_line,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct AlertRow {
+    pub alert_id: String,
+    pub detector: String,
+    pub severity: String,
+    pub tenant: String,
+    pub user_id: String,
+    pub ts: u32,
+    pub ts_ms: u16,
+    pub created_at: u32,
+    pub summary: String,
+    pub evidence_event_ids: Vec<String>,
+    pub details: String,
+    pub status: String,
+    pub response: String,
+    pub version: u64,
+}
+
+impl AlertRow {
+    pub fn new(a: &Alert, created_at: u32) -> Self {
+        AlertRow {
+            alert_id: a.alert_id.clone(),
+            detector: a.detector.clone(),
+            severity: a.severity.as_str().to_owned(),
+            tenant: a.tenant.clone(),
+            user_id: a.user_id.clone(),
+            ts: a.ts.timestamp() as u32,
+            ts_ms: a.ts.timestamp_subsec_millis() as u16,
+            created_at,
+            summary: a.summary.clone(),
+            evidence_event_ids: a.evidence_event_ids.clone(),
+            details: a.details.to_string(),
+            status: a.status.clone(),
+            response: a.response.as_str().to_owned(),
+            version: a.version,
         }
     }
 }

@@ -9,7 +9,8 @@ use clickhouse::{Row, RowWrite};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::rows::{DeadLetterRow, DirectoryRow, EventRow};
+use super::rows::{AlertRow, DeadLetterRow, DirectoryRow, EventRow};
+use crate::act::AlertPublisher;
 use super::{Backoff, Store, StoreError};
 use crate::source::{Acker, Acks};
 use crate::stats::{Stats, Tally};
@@ -20,6 +21,7 @@ pub struct WriteBatch {
     pub events: Vec<EventRow>,
     pub dead_letters: Vec<DeadLetterRow>,
     pub directory: Vec<DirectoryRow>,
+    pub alerts: Vec<AlertRow>,
     pub acks: Acks,
     pub tally: Tally,
     /// Records (any kind) the batch covers, including dropped duplicates.
@@ -40,6 +42,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<WriteBatch>,
     acker: Arc<dyn Acker>,
     stats: Arc<Stats>,
+    publisher: Option<Arc<AlertPublisher>>,
 ) -> Result<(), StoreError> {
     while let Some(batch) = rx.recv().await {
         let started = Instant::now();
@@ -58,15 +61,22 @@ pub async fn run(
             stats.store_down.store(true, Relaxed);
             return Err(e);
         }
+        if let Some(p) = &publisher {
+            p.publish(&batch.alerts);
+        }
         acker.ack(&batch.acks);
         stats.add(&batch.tally);
         tracing::debug!(
             events = batch.events.len(),
             dead_letters = batch.dead_letters.len(),
             directory = batch.directory.len(),
+            alerts = batch.alerts.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "batch stored"
         );
+    }
+    if let Some(p) = &publisher {
+        p.flush(std::time::Duration::from_secs(10));
     }
     Ok(())
 }
@@ -74,7 +84,8 @@ pub async fn run(
 async fn write_all(store: &Store, b: &WriteBatch) -> Result<(), clickhouse::error::Error> {
     insert(store, "directory", &b.directory).await?;
     insert(store, "dead_letters", &b.dead_letters).await?;
-    insert(store, "events", &b.events).await
+    insert(store, "events", &b.events).await?;
+    insert(store, "alerts", &b.alerts).await
 }
 
 async fn insert<T>(store: &Store, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>

@@ -1,0 +1,209 @@
+//! `bulk_export`: a user's exported rows summed over a rolling event-time window exceed
+//! `threshold_rows`, or one export exceeds `single_event_rows`. An `event_id` counts once; late and
+//! out-of-order exports count in the window they belong to.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{kinds, thousands, Ctx, Rule, Trigger};
+use crate::model::Event;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    pub window: String,
+    pub threshold_rows: u64,
+    /// One export above this fires on its own; 0 disables.
+    pub single_event_rows: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { window: "24h".into(), threshold_rows: 1000, single_event_rows: 0 }
+    }
+}
+
+impl Params {
+    pub fn parse(t: &toml::Table) -> Result<Self, Vec<(String, String)>> {
+        let p: Params = kinds::parse_params(t)?;
+        let mut errs = Vec::new();
+        match super::spec::duration(&p.window) {
+            Ok(d) if d.as_secs() >= 60 && d.as_secs() <= 31 * 86_400 => {}
+            Ok(_) => errs.push(("params.window".into(), "must be between 1m and 31d".into())),
+            Err(e) => errs.push(("params.window".into(), e)),
+        }
+        if p.threshold_rows == 0 {
+            errs.push(("params.threshold_rows".into(), "must be at least 1".into()));
+        }
+        if errs.is_empty() {
+            Ok(p)
+        } else {
+            Err(errs)
+        }
+    }
+
+    fn window(&self) -> Duration {
+        Duration::from_std(super::spec::duration(&self.window).expect("checked")).expect("in range")
+    }
+}
+
+struct Export {
+    ts: DateTime<Utc>,
+    rows: u64,
+    id: String,
+    object_type: String,
+}
+
+#[derive(Default)]
+struct UserExports {
+    /// Sorted by (ts, id).
+    entries: Vec<Export>,
+    ids: HashSet<String>,
+}
+
+impl UserExports {
+    /// Adds an export; false if its id was already counted.
+    fn add(&mut self, ev: &Event) -> bool {
+        if !self.ids.insert(ev.event_id.clone()) {
+            return false;
+        }
+        let at = self.entries.partition_point(|e| (e.ts, e.id.as_str()) <= (ev.ts, ev.event_id.as_str()));
+        self.entries.insert(at, Export { ts: ev.ts, rows: ev.record_count, id: ev.event_id.clone(), object_type: ev.object_type.clone() });
+        true
+    }
+
+    /// The heaviest window `(end - w, end]` that contains `t`: (total, first index, last index).
+    fn heaviest_window_with(&self, t: DateTime<Utc>, w: Duration) -> (u64, usize, usize) {
+        let mut best = (0, 0, 0);
+        let mut lo = 0;
+        let mut sum = 0u64;
+        for (hi, e) in self.entries.iter().enumerate() {
+            sum += e.rows;
+            while self.entries[lo].ts <= e.ts - w {
+                sum -= self.entries[lo].rows;
+                lo += 1;
+            }
+            if e.ts >= t && e.ts - t < w && self.entries[lo].ts <= t && sum > best.0 {
+                best = (sum, lo, hi);
+            }
+            if e.ts - t >= w {
+                break;
+            }
+        }
+        best
+    }
+}
+
+pub struct BulkExport {
+    p: Params,
+    window: Duration,
+    users: HashMap<(String, String), UserExports>,
+}
+
+impl BulkExport {
+    pub fn new(p: Params) -> Self {
+        BulkExport { window: p.window(), p, users: HashMap::new() }
+    }
+}
+
+impl Rule for BulkExport {
+    fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
+        if ev.action != "export" || ev.record_count == 0 {
+            return None;
+        }
+        let u = self.users.entry((ev.tenant.clone(), ev.user_id.clone())).or_default();
+        if !u.add(ev) {
+            return None; // the same export delivered twice counts once
+        }
+        let (total, lo, hi) = u.heaviest_window_with(ev.ts, self.window);
+        let single = self.p.single_event_rows > 0 && ev.record_count > self.p.single_event_rows;
+        if total <= self.p.threshold_rows && !single {
+            return None;
+        }
+        let sched = ctx.worktime.schedule(&ev.tenant, ctx.directory.at(&ev.user_id, ev.ts));
+        let (first, last) = (&u.entries[lo], &u.entries[hi]);
+        let mut objects: Vec<&str> = u.entries[lo..=hi].iter().map(|e| e.object_type.as_str()).filter(|o| !o.is_empty()).collect();
+        objects.sort_unstable();
+        objects.dedup();
+        let what = if objects.len() == 1 { format!("{} records", objects[0]) } else { "records".to_owned() };
+        let local = |t: DateTime<Utc>| sched.local(t).format("%Y-%m-%d %H:%M").to_string();
+        let (summary, evidence, trigger_total) = if total > self.p.threshold_rows {
+            let ratio = total as f64 / self.p.threshold_rows as f64;
+            (
+                format!(
+                    "{} exported {} {what} between {} and {} {}, {ratio:.1}× the {}-row limit for {}",
+                    ev.user_id,
+                    thousands(total),
+                    local(first.ts),
+                    sched.local(last.ts).format("%H:%M"),
+                    sched.tz.name(),
+                    thousands(self.p.threshold_rows),
+                    self.p.window,
+                ),
+                u.entries[lo..=hi].iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+                total,
+            )
+        } else {
+            (
+                format!(
+                    "{} exported {} {what} in one export at {} {}, above the {}-row single-export limit",
+                    ev.user_id,
+                    thousands(ev.record_count),
+                    local(ev.ts),
+                    sched.tz.name(),
+                    thousands(self.p.single_event_rows),
+                ),
+                vec![ev.event_id.clone()],
+                ev.record_count,
+            )
+        };
+        Some(Trigger {
+            key: ev.event_id.clone(),
+            ts: ev.ts,
+            summary,
+            details: json!({
+                "window": self.p.window,
+                "window_total": total,
+                "threshold_rows": self.p.threshold_rows,
+                "single_event_rows": self.p.single_event_rows,
+                "single_export_over_limit": single,
+                "rows": trigger_total,
+                "first_ts": first.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "last_ts": last.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "timezone": sched.tz.name(),
+                "object_types": objects,
+                "ip": ev.ip.map(|i| i.to_string()),
+                "country_iso": ev.geo.country_iso,
+            }),
+            evidence,
+            extends: false,
+        })
+    }
+
+    fn rehydrate(&mut self, ev: &Event) {
+        if ev.action == "export" && ev.record_count > 0 {
+            self.users.entry((ev.tenant.clone(), ev.user_id.clone())).or_default().add(ev);
+        }
+    }
+
+    fn evict(&mut self, before: DateTime<Utc>) {
+        self.users.retain(|_, u| {
+            let keep = u.entries.partition_point(|e| e.ts < before);
+            for e in u.entries.drain(..keep) {
+                u.ids.remove(&e.id);
+            }
+            !u.entries.is_empty()
+        });
+    }
+
+    fn horizon(&self) -> Duration {
+        self.window
+    }
+
+    fn tracked_users(&self) -> usize {
+        self.users.len()
+    }
+}

@@ -1,0 +1,77 @@
+//! `off_hours_login`: a successful `login` outside the user's working time, evaluated in the user's
+//! local time (directory record, else tenant/global defaults). Failed logins do not count.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{kinds, Ctx, Rule, Trigger};
+use crate::model::{Event, Outcome};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    /// Minutes of slack before the window opens and after it closes.
+    pub grace_minutes: u32,
+}
+
+impl Params {
+    pub fn parse(t: &toml::Table) -> Result<Self, Vec<(String, String)>> {
+        let p: Params = kinds::parse_params(t)?;
+        if p.grace_minutes > 12 * 60 {
+            return Err(vec![("params.grace_minutes".into(), "must be at most 720".into())]);
+        }
+        Ok(p)
+    }
+}
+
+pub struct OffHoursLogin {
+    p: Params,
+}
+
+impl OffHoursLogin {
+    pub fn new(p: Params) -> Self {
+        OffHoursLogin { p }
+    }
+}
+
+impl Rule for OffHoursLogin {
+    fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
+        if ev.action != "login" || ev.outcome != Outcome::Success {
+            return None;
+        }
+        let rec = ctx.directory.at(&ev.user_id, ev.ts);
+        let sched = ctx.worktime.schedule(&ev.tenant, rec);
+        if sched.contains(ev.ts, self.p.grace_minutes) {
+            return None;
+        }
+        let local = sched.local(ev.ts);
+        let from = if ev.geo.country.is_empty() { String::new() } else { format!(" from {}", ev.geo.country) };
+        let summary = format!(
+            "{} logged in at {} {} ({}){from}, outside working hours {} {}",
+            ev.user_id,
+            local.format("%H:%M"),
+            sched.tz.name(),
+            local.format("%a %Y-%m-%d"),
+            sched.days,
+            sched.hours,
+        );
+        Some(Trigger {
+            key: ev.event_id.clone(),
+            ts: ev.ts,
+            summary,
+            evidence: vec![ev.event_id.clone()],
+            details: json!({
+                "local_time": local.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                "timezone": sched.tz.name(),
+                "work_hours": sched.hours.to_string(),
+                "work_days": sched.days.to_string(),
+                "schedule_source": sched.source,
+                "grace_minutes": self.p.grace_minutes,
+                "ip": ev.ip.map(|i| i.to_string()),
+                "country_iso": ev.geo.country_iso,
+                "city": ev.geo.city,
+            }),
+            extends: false,
+        })
+    }
+}

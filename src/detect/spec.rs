@@ -1,0 +1,241 @@
+//! Detector files: `detectors/<id>.toml`, one per detector. [`load_dir`] parses and lints every file
+//! and reports all problems (file and field) at once; the service refuses to start on any.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `severity` of a detector and its alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// What custos does when the detector fires (the lockout issue acts on `lock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Response {
+    None,
+    Lock,
+}
+
+impl Response {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Response::None => "none",
+            Response::Lock => "lock",
+        }
+    }
+}
+
+/// The raw file, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    id: String,
+    title: String,
+    #[serde(default)]
+    description: String,
+    kind: String,
+    severity: Severity,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    params: toml::Table,
+    #[serde(default)]
+    allow_users: Vec<String>,
+    #[serde(default)]
+    allow_cidrs: Vec<String>,
+    #[serde(default)]
+    suppress_for: Option<String>,
+    #[serde(default = "no_response")]
+    response: Response,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn no_response() -> Response {
+    Response::None
+}
+
+/// A validated detector definition.
+#[derive(Debug, Clone)]
+pub struct DetectorSpec {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub kind: String,
+    pub severity: Severity,
+    pub enabled: bool,
+    pub params: toml::Table,
+    pub allow_users: Vec<String>,
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    pub suppress_for: Duration,
+    pub response: Response,
+    pub path: PathBuf,
+}
+
+/// Every problem found in the detector files.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid detector files ({} problem{}):\n  - {}", .0.len(), if .0.len() == 1 { "" } else { "s" }, .0.join("\n  - "))]
+pub struct LintErrors(pub Vec<String>);
+
+/// Parses a duration like `24h`, `90m`, `1h 30m`, `7d`.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}` is not a duration (like 30m, 24h, 7d): {e}"))
+}
+
+/// The shipped detector files, compiled in: used when the configured folder does not exist.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("bulk_export.toml", include_str!("../../detectors/bulk_export.toml")),
+    ("off_hours_login.toml", include_str!("../../detectors/off_hours_login.toml")),
+    ("orphaned_account.toml", include_str!("../../detectors/orphaned_account.toml")),
+];
+
+/// Loads every `*.toml` in `dir` (sorted), or the built-in files when `dir` does not exist. Returns
+/// all specs, or every problem found.
+pub fn load_dir(dir: &Path) -> Result<Vec<DetectorSpec>, LintErrors> {
+    let mut files: Vec<(PathBuf, Result<String, String>)> = if dir.is_dir() {
+        let entries = std::fs::read_dir(dir).map_err(|e| LintErrors(vec![format!("{}: cannot read the detectors folder: {e}", dir.display())]))?;
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+        paths.sort();
+        paths.into_iter().map(|p| { let t = std::fs::read_to_string(&p).map_err(|e| e.to_string()); (p, t) }).collect()
+    } else {
+        tracing::warn!(dir = %dir.display(), "detectors folder not found; using the built-in detector files");
+        BUILTIN.iter().map(|(name, text)| (PathBuf::from(format!("<built-in>/{name}")), Ok(text.to_string()))).collect()
+    };
+    let mut problems = Vec::new();
+    let mut specs: Vec<DetectorSpec> = Vec::new();
+    for (path, text) in files.drain(..) {
+        let parsed = match text {
+            Ok(t) => load_text(&path, &t),
+            Err(e) => Err(vec![format!("{}: (file): cannot read: {e}", path.display())]),
+        };
+        match parsed {
+            Ok(spec) => {
+                if let Some(other) = specs.iter().find(|s| s.id == spec.id) {
+                    problems.push(format!("{}: id: `{}` is already defined in {}", path.display(), spec.id, other.path.display()));
+                }
+                specs.push(spec);
+            }
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(specs)
+    } else {
+        Err(LintErrors(problems))
+    }
+}
+
+/// Parses and checks one file; every problem is prefixed with the file's path and names the field.
+pub fn load_text(path: &Path, text: &str) -> Result<DetectorSpec, Vec<String>> {
+    let at = |field: &str, msg: &str| format!("{}: {field}: {msg}", path.display());
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![at("(syntax)", e.message())])?;
+    let file: File = match File::deserialize(toml::Value::Table(table.clone())) {
+        Ok(f) => f,
+        Err(e) => {
+            // Name every bad key, not just the first.
+            let mut problems = Vec::new();
+            for (k, v) in &table {
+                let mut probe = minimal();
+                probe.insert(k.clone(), v.clone());
+                if let Err(e) = File::deserialize(toml::Value::Table(probe)) {
+                    problems.push(at(k, e.message().trim()));
+                }
+            }
+            for required in ["id", "title", "kind", "severity"] {
+                if !table.contains_key(required) {
+                    problems.push(at(required, "is required"));
+                }
+            }
+            if problems.is_empty() {
+                problems.push(at("(file)", e.message()));
+            }
+            return Err(problems);
+        }
+    };
+    let mut problems = Vec::new();
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if file.id != stem {
+        problems.push(at("id", &format!("`{}` must match the file name `{stem}`", file.id)));
+    }
+    if file.title.trim().is_empty() {
+        problems.push(at("title", "must not be empty"));
+    }
+    let suppress_for = match file.suppress_for.as_deref().map(duration).transpose() {
+        Ok(d) => d.unwrap_or(Duration::from_secs(3600)),
+        Err(e) => {
+            problems.push(at("suppress_for", &e));
+            Duration::ZERO
+        }
+    };
+    let mut allow_cidrs = Vec::new();
+    for c in &file.allow_cidrs {
+        match c.parse::<ipnet::IpNet>().or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)) {
+            Ok(n) => allow_cidrs.push(n),
+            Err(_) => problems.push(at("allow_cidrs", &format!("`{c}` is not a CIDR or an address"))),
+        }
+    }
+    match super::kinds::check_params(&file.kind, &file.params) {
+        Ok(()) => {}
+        Err(errs) => problems.extend(errs.into_iter().map(|(field, msg)| at(&field, &msg))),
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(DetectorSpec {
+        id: file.id,
+        title: file.title,
+        description: file.description,
+        kind: file.kind,
+        severity: file.severity,
+        enabled: file.enabled,
+        params: file.params,
+        allow_users: file.allow_users,
+        allow_cidrs,
+        suppress_for,
+        response: file.response,
+        path: path.to_owned(),
+    })
+}
+
+/// The required keys with placeholder values, to test one other key at a time.
+fn minimal() -> toml::Table {
+    let mut t = toml::Table::new();
+    for k in ["id", "title", "kind"] {
+        t.insert(k.into(), toml::Value::String("x".into()));
+    }
+    t.insert("severity".into(), toml::Value::String("low".into()));
+    t
+}
+
+/// The summary `custos detectors lint` prints for valid files.
+pub fn describe(specs: &[DetectorSpec]) -> BTreeMap<String, String> {
+    specs
+        .iter()
+        .map(|s| {
+            let state = if s.enabled { "enabled" } else { "disabled" };
+            (s.id.clone(), format!("{} ({}, {}, {state}, response {})", s.title, s.kind, s.severity.as_str(), s.response.as_str()))
+        })
+        .collect()
+}
