@@ -113,7 +113,8 @@ fn stdin_input_and_crlf_lines_work() {
     let mut child = env.custos(&["replay", "--input", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let s = summary(&child.wait_with_output().unwrap());
-    assert_eq!(s, serde_json::json!({"read": 3, "stored": 2, "rejected": 1, "duplicates": 0, "alerts": 0}));
+    // The 02:14 UTC login is outside the default working hours (Mon-Fri 09:00-18:00 UTC).
+    assert_eq!(s, serde_json::json!({"read": 3, "stored": 2, "rejected": 1, "duplicates": 0, "alerts": 1}));
     assert_eq!(env.sql("SELECT hex(raw), file_path, file_line FROM dead_letters"), format!("{}\t-\t4", hex(b"{broken")));
 }
 

@@ -35,7 +35,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         super::stages(&cfg, &store, true).await?,
     );
     tracing::info!(database = %cfg.clickhouse.database, "custos serving");
+    let sweeper = tokio::spawn(daily_sweep(cfg.clone(), store.clone()));
     source.run(pipeline.input, stop.clone()).await;
+    sweeper.abort();
     match tokio::time::timeout(DRAIN_GRACE, pipeline.done).await {
         Ok(Ok(Ok(()))) => source.commit(),
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "storage failed during shutdown; uncommitted data will be re-read"),
@@ -45,4 +47,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let s = stats.summary();
     tracing::info!(read = s.read, stored = s.stored, rejected = s.rejected, duplicates = s.duplicates, "custos stopped");
     Ok(())
+}
+
+/// The `orphaned_account` sweep: a minute after start, then every 24 hours.
+async fn daily_sweep(cfg: Config, store: Store) {
+    let publisher = crate::act::AlertPublisher::build(&cfg.kafka).ok().flatten();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
+    loop {
+        tick.tick().await;
+        match super::detectors::sweep_once(&cfg, &store, publisher.as_ref()).await {
+            Ok(n) => tracing::info!(alerts = n, "sweep for departed accounts done"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "sweep for departed accounts failed; next in 24 h"),
+        }
+    }
 }

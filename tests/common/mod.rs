@@ -283,3 +283,29 @@ pub fn produce_events(kafka: &MockKafka, topic: &str, range: std::ops::Range<u32
     kafka.flush();
     (valid, bad)
 }
+
+/// Reads every message currently in `topic` (all partitions) as (key, payload) strings.
+pub fn consume_all(bootstrap: &str, topic: &str, expect_at_least: usize, timeout: Duration) -> Vec<(String, String)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "2000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+            out.push((key, String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()));
+        } else if out.len() >= expect_at_least {
+            break;
+        }
+    }
+    out
+}
