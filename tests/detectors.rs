@@ -151,3 +151,32 @@ fn an_export_window_spanning_a_restart_fires_once() {
     env.sql("OPTIMIZE TABLE alerts FINAL");
     assert_eq!(env.u64("SELECT count() FROM alerts"), 1);
 }
+
+#[test]
+fn the_sweep_reports_departed_users_with_the_same_alert_id() {
+    let env = TestEnv::new(&ch_url(), "");
+    std::fs::write(
+        env.path("dir.jsonl"),
+        "{\"user_id\":\"gone\",\"status\":\"terminated\",\"effective_ts\":\"2026-01-07T17:00:00Z\"}\n{\"user_id\":\"ok\",\"status\":\"active\"}\n",
+    )
+    .unwrap();
+    let lines = [
+        event("s1", "gone", "2026-01-07T10:00:00Z", "view", 1),
+        event("s2", "gone", "2026-01-08T10:00:00Z", "view", 1),
+        event("s3", "gone", "2026-01-08T10:05:00Z", "export", 20),
+        event("s4", "ok", "2026-01-08T10:00:00Z", "view", 1),
+    ];
+    std::fs::write(env.path("ev.jsonl"), lines.join("\n")).unwrap();
+    let out = env
+        .custos(&["replay", "--input", env.path("ev.jsonl").to_str().unwrap(), "--directory", env.path("dir.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let streamed = env.sql("SELECT alert_id, arrayStringConcat(evidence_event_ids, ',') FROM alerts FINAL WHERE detector = 'orphaned_account'");
+    assert!(streamed.ends_with("\ts2,s3"), "{streamed}");
+    let sweep = env.custos(&["sweep"]).output().unwrap();
+    assert!(sweep.status.success(), "{}", String::from_utf8_lossy(&sweep.stderr));
+    assert_eq!(String::from_utf8_lossy(&sweep.stdout).trim(), r#"{"alerts":1}"#);
+    env.sql("OPTIMIZE TABLE alerts FINAL");
+    assert_eq!(env.sql("SELECT alert_id, arrayStringConcat(evidence_event_ids, ',') FROM alerts WHERE detector = 'orphaned_account'"), streamed);
+}
