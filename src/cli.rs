@@ -49,12 +49,31 @@ pub enum Command {
     },
     /// Report terminated/suspended users who still show activity (alerts of `orphaned_account`).
     Sweep,
+    /// Only the query API, over an existing database (read-only deployment for auditors; no Kafka).
+    Api,
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
     /// Write synthetic CRM events and a matching directory (JSONL; `.gz` paths are gzipped), or produce them to Kafka.
     Gen(crate::commands::GenArgs),
     /// Create the database and tables (idempotent).
     Migrate,
     /// Validate the configuration, listing every problem; print the effective config.
     CheckConfig,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Print a fresh token and the `[[api.tokens]]` lines to paste into custos.toml (only its hash).
+    New {
+        #[arg(long)]
+        name: String,
+        /// auditor, analyst or admin
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

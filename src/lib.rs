@@ -23,6 +23,7 @@
 //! only after ClickHouse confirmed the batch holding it; event time drives detectors.
 
 pub mod act;
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -31,6 +32,7 @@ pub mod detect;
 pub mod directory;
 pub mod enrich;
 pub mod gen;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod shutdown;

@@ -37,6 +37,9 @@ pub async fn run(mut cfg: Config, limit: Option<u64>, publish: bool) -> anyhow::
         "demo: {} users, {} events/s into {} database `{}` (Ctrl-C to stop)",
         cfg.demo.users, cfg.demo.rate, cfg.clickhouse.url, cfg.clickhouse.database
     );
+    let (api_trigger, api_stop) = shutdown::channel();
+    let api = super::spawn_api(&cfg, &store, stats.clone(), api_stop)?;
+    eprintln!("demo: API on http://{} (create a token with `custos token new`)", cfg.api.listen);
     let tx = pipeline.input;
     let mut seq = 0u64;
     let directory: Vec<Envelope> = generator
@@ -81,6 +84,8 @@ pub async fn run(mut cfg: Config, limit: Option<u64>, publish: bool) -> anyhow::
     }
     drop(tx);
     pipeline.done.await.context("pipeline task")?.context("storing into ClickHouse")?;
+    api_trigger.fire();
+    let _ = tokio::time::timeout(Duration::from_secs(2), api).await;
     let s = stats.summary();
     eprintln!(
         "demo: stored {} events ({} rejected). Look: SELECT action, count() FROM {}.events GROUP BY action",

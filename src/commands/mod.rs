@@ -30,6 +30,15 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Demo { events, publish_alerts } => demo::run(cfg, events, publish_alerts).await,
         Command::Detectors { action } => detectors::run(cfg, action),
         Command::Sweep => detectors::sweep(cfg).await,
+        Command::Api => api_only(cfg).await,
+        Command::Token { action: crate::cli::TokenCommand::New { name, role } } => {
+            let (token, lines) = crate::api::auth::new_token(&name, &role)?;
+            eprintln!("# the token (shown once; custos stores only its SHA-256):");
+            println!("{token}");
+            eprintln!("# paste into custos.toml:");
+            eprintln!("{lines}");
+            Ok(())
+        }
         Command::Gen(args) => gen::run(cfg, args).await,
         Command::Migrate => {
             let store = Store::new(&cfg.clickhouse);
@@ -86,4 +95,25 @@ pub(crate) fn spawn_progress(stats: Arc<crate::stats::Stats>, what: &'static str
             }
         }
     })
+}
+
+/// `custos api`: the API alone over an existing database, until SIGTERM/SIGINT.
+async fn api_only(cfg: Config) -> anyhow::Result<()> {
+    let (trigger, _) = crate::shutdown::channel();
+    let stop = trigger.on_signals();
+    let store = Store::new(&cfg.clickhouse);
+    migrate(&store, true).await.context("preparing the ClickHouse schema")?;
+    let state = crate::api::AppState::new(store, cfg.api.clone(), None)?;
+    crate::api::serve(state, &cfg.api.listen, stop, None).await
+}
+
+/// Starts the API next to a pipeline (`serve`, `demo`); stops with `stop`.
+pub(crate) fn spawn_api(cfg: &Config, store: &Store, stats: Arc<crate::stats::Stats>, stop: crate::shutdown::Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats))?;
+    let listen = cfg.api.listen.clone();
+    Ok(tokio::spawn(async move {
+        if let Err(e) = crate::api::serve(state, &listen, stop, None).await {
+            tracing::error!(error = format!("{e:#}"), "the API stopped");
+        }
+    }))
 }

@@ -36,6 +36,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     tracing::info!(database = %cfg.clickhouse.database, "custos serving");
     let sweeper = tokio::spawn(daily_sweep(cfg.clone(), store.clone()));
+    let api = super::spawn_api(&cfg, &store, stats.clone(), stop.clone())?;
     source.run(pipeline.input, stop.clone()).await;
     sweeper.abort();
     match tokio::time::timeout(DRAIN_GRACE, pipeline.done).await {
@@ -44,6 +45,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "pipeline task failed"),
         Err(_) => tracing::warn!(grace_secs = DRAIN_GRACE.as_secs(), "flush did not finish in time; uncommitted data will be re-read"),
     }
+    let _ = tokio::time::timeout(Duration::from_secs(2), api).await;
     let s = stats.summary();
     tracing::info!(read = s.read, stored = s.stored, rejected = s.rejected, duplicates = s.duplicates, "custos stopped");
     Ok(())

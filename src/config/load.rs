@@ -48,6 +48,7 @@ pub(crate) fn load_from(path: Option<&Path>, env: impl Iterator<Item = (String, 
             "pipeline" => config.pipeline = section(&name, value, &mut problems),
             "geoip" => config.geoip = section(&name, value, &mut problems),
             "detectors" => config.detectors = section(&name, value, &mut problems),
+            "api" => config.api = section(&name, value, &mut problems),
             "demo" => config.demo = section(&name, value, &mut problems),
             "log" => config.log = section(&name, value, &mut problems),
             other => problems.push(format!(

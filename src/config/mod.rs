@@ -19,6 +19,7 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub geoip: GeoIpConfig,
     pub detectors: DetectorsConfig,
+    pub api: ApiConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
 }
@@ -189,6 +190,38 @@ pub struct TenantWorkTime {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address the HTTP API listens on.
+    pub listen: String,
+    /// `/healthz` and `/readyz` without a token (for orchestrators).
+    pub open_health: bool,
+    /// `/metrics` without a token (for Prometheus).
+    pub open_metrics: bool,
+    /// ClickHouse time limit for one API query.
+    pub query_timeout_secs: u64,
+    /// `[[api.tokens]] name, role, sha256` — only the SHA-256 of each token is stored
+    /// (`custos token new` prints a token and its line).
+    pub tokens: Vec<ApiToken>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { listen: "127.0.0.1:8080".into(), open_health: true, open_metrics: true, query_timeout_secs: 30, tokens: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    pub name: String,
+    /// `auditor`, `analyst` or `admin`.
+    pub role: String,
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DemoConfig {
     /// Generated events per second of wall time.
     pub rate: u64,
@@ -256,6 +289,23 @@ impl Config {
         check(self.demo.users >= 1, "[demo] users: must be ≥ 1");
         check(matches!(self.log.format.as_str(), "text" | "json"), "[log] format: must be \"text\" or \"json\"");
         check(tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(), "[log] level: not a valid level or filter");
+        if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.push("[api] listen: must be an address like 127.0.0.1:8080".into());
+        }
+        if !(1..=3600).contains(&self.api.query_timeout_secs) {
+            p.push("[api] query_timeout_secs: must be 1..=3600".into());
+        }
+        for (i, t) in self.api.tokens.iter().enumerate() {
+            if t.name.trim().is_empty() || self.api.tokens[..i].iter().any(|o| o.name == t.name) {
+                p.push(format!("[[api.tokens]] #{}: name must be non-empty and unique", i + 1));
+            }
+            if !matches!(t.role.as_str(), "auditor" | "analyst" | "admin") {
+                p.push(format!("[[api.tokens]] {}: role must be auditor, analyst or admin", t.name));
+            }
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                p.push(format!("[[api.tokens]] {}: sha256 must be 64 hex characters (custos token new prints it)", t.name));
+            }
+        }
         if let Err(errs) = crate::detect::worktime::WorkTime::from_config(&self.detectors) {
             p.extend(errs);
         }

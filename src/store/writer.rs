@@ -61,6 +61,11 @@ pub async fn run(
             stats.store_down.store(true, Relaxed);
             return Err(e);
         }
+        let m = crate::metrics::global();
+        m.insert_latency.observe(started.elapsed().as_secs_f64());
+        for a in batch.alerts.iter().filter(|a| a.version == 1) {
+            m.alerts.with_label_values(&[a.detector.as_str()]).inc();
+        }
         if let Some(p) = &publisher {
             p.publish(&batch.alerts);
         }

@@ -1,0 +1,30 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations (utoipa).
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{alerts, events, users};
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "custos API", description = "Alerts, events, timelines and exports for security analysts and auditors. Every request is recorded in api_audit."),
+    paths(alerts::list, alerts::get_one, alerts::set_status, events::list, users::timeline, users::stats, document),
+    modifiers(&Bearer)
+)]
+pub struct ApiDoc;
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "This document")), security(("bearer" = [])))]
+pub async fn document() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}

@@ -1,0 +1,126 @@
+//! `/api/v1/users/{user_id}/timeline` (events and alerts interleaved in time, with the directory
+//! record) and `/api/v1/stats` (events and alerts per day and detector).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{Duration, Utc};
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::alerts::{user_alerts, AlertOut};
+use super::audit::RowCount;
+use super::auth::{Caller, Role};
+use super::events::{user_events, EventOut};
+use super::params::{Params, Sql};
+use super::{timed, ApiError, AppState};
+
+#[derive(Row, Deserialize, Serialize, ToSchema)]
+pub struct DirectoryVersion {
+    pub status: String,
+    pub effective_ts: Option<u32>,
+    pub timezone: String,
+    pub work_hours: String,
+    pub work_days: String,
+    pub display_name: String,
+    pub email: String,
+    pub department: String,
+    pub role: String,
+    pub manager_id: String,
+    pub protected: u8,
+}
+
+/// One entry of a timeline: an event or an alert.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TimelineItem {
+    Event(EventOut),
+    Alert(AlertOut),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Timeline {
+    pub user_id: String,
+    /// Every directory version of the user, by effective time (the last is current).
+    pub directory: Vec<DirectoryVersion>,
+    /// Events and alerts, oldest first.
+    pub items: Vec<TimelineItem>,
+    /// True when `limit` cut the events short.
+    pub truncated: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user_id}/timeline", tag = "users",
+    params(("user_id" = String, Path),
+        ("since" = Option<String>, Query, description = "RFC 3339"), ("until" = Option<String>, Query, description = "RFC 3339"),
+        ("limit" = Option<u64>, Query, description = "events, 1..=5000, default 500")),
+    responses((status = 200, body = Timeline), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn timeline(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(user): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    caller.require(Role::Auditor)?;
+    let p = Params::new(q.as_deref(), &["since", "until", "limit"])?;
+    let limit = p.limit(500, 5000)?;
+    let directory: Vec<DirectoryVersion> = timed(
+        &state,
+        state
+            .query("SELECT status, toUInt32OrNull(toString(toUInt32(effective_ts))) AS effective_ts, timezone, work_hours, work_days, display_name, email, department, role, manager_id, protected FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts")
+            .bind(user.as_str())
+            .fetch_all(),
+    )
+    .await?;
+    let events = user_events(&state, &user, &p, limit).await?;
+    let alerts = user_alerts(&state, &user, &p, 1000).await?;
+    let truncated = events.len() as u64 == limit;
+    let mut items: Vec<(String, u8, TimelineItem)> = events.into_iter().map(|e| (e.ts.clone(), 0, TimelineItem::Event(e))).collect();
+    items.extend(alerts.into_iter().map(|a| (a.ts.clone(), 1, TimelineItem::Alert(a))));
+    items.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let n = items.len() as i64;
+    let body = Timeline { user_id: user, directory, items: items.into_iter().map(|(_, _, i)| i).collect(), truncated };
+    Ok((Extension(RowCount::new(n)), Json(body)).into_response())
+}
+
+#[derive(Row, Deserialize, Serialize, ToSchema)]
+pub struct DayCount {
+    pub day: String,
+    pub events: u64,
+}
+
+#[derive(Row, Deserialize, Serialize, ToSchema)]
+pub struct DayDetectorCount {
+    pub day: String,
+    pub detector: String,
+    pub alerts: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Stats {
+    pub since: String,
+    pub until: String,
+    pub events_per_day: Vec<DayCount>,
+    pub alerts_per_day: Vec<DayDetectorCount>,
+}
+
+#[utoipa::path(get, path = "/api/v1/stats", tag = "stats",
+    params(("since" = Option<String>, Query, description = "RFC 3339, default 30 days before `until`"),
+        ("until" = Option<String>, Query, description = "RFC 3339, default now"),
+        ("tenant" = Option<String>, Query)),
+    responses((status = 200, body = Stats), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn stats(State(state): State<AppState>, Extension(caller): Extension<Caller>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    caller.require(Role::Auditor)?;
+    let p = Params::new(q.as_deref(), &["since", "until", "tenant"])?;
+    let until = p.time("until")?.unwrap_or_else(Utc::now);
+    let since = p.time("since")?.unwrap_or(until - Duration::days(30));
+    if since >= until {
+        return Err(ApiError::BadRequest("`since` must be before `until`".into()));
+    }
+    let mut ev = Sql::new("SELECT toString(toDate(ts)) AS day, count() AS events FROM events FINAL WHERE 1");
+    ev.eq("tenant", p.str("tenant")).since(Some(since)).until(Some(until)).push(" GROUP BY day ORDER BY day", []);
+    let mut al = Sql::new("SELECT toString(toDate(ts)) AS day, detector, count() AS alerts FROM alerts FINAL WHERE 1");
+    al.eq("tenant", p.str("tenant")).since(Some(since)).until(Some(until)).push(" GROUP BY day, detector ORDER BY day, detector", []);
+    let events_per_day: Vec<DayCount> = timed(&state, ev.query(&state).fetch_all()).await?;
+    let alerts_per_day: Vec<DayDetectorCount> = timed(&state, al.query(&state).fetch_all()).await?;
+    let n = (events_per_day.len() + alerts_per_day.len()) as i64;
+    let fmt = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok((Extension(RowCount::new(n)), Json(Stats { since: fmt(since), until: fmt(until), events_per_day, alerts_per_day })).into_response())
+}
