@@ -199,7 +199,7 @@ async fn load(state: &AppState, id: &str) -> Result<AlertDb, ApiError> {
 }
 
 async fn history(state: &AppState, id: &str) -> Result<Vec<StatusChange>, ApiError> {
-    let mut h: Vec<StatusChange> = timed(state, state.query("SELECT status, note, actor, role, '' AS at, at_ms FROM alert_status_history WHERE alert_id = ? ORDER BY at_ms").bind(id).fetch_all()).await?;
+    let mut h: Vec<StatusChange> = timed(state, state.query("SELECT status, note, actor, role, at_ms FROM alert_status_history WHERE alert_id = ? ORDER BY at_ms").bind(id).fetch_all()).await?;
     for c in &mut h {
         c.at = rfc3339((c.at_ms / 1000) as u32, (c.at_ms % 1000) as u16);
     }

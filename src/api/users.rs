@@ -16,10 +16,27 @@ use super::events::{user_events, EventOut};
 use super::params::{Params, Sql};
 use super::{timed, ApiError, AppState};
 
-#[derive(Row, Deserialize, Serialize, ToSchema)]
+#[derive(Row, Deserialize)]
+struct DirRow {
+    status: String,
+    effective_ts: Option<u32>,
+    timezone: String,
+    work_hours: String,
+    work_days: String,
+    display_name: String,
+    email: String,
+    department: String,
+    role: String,
+    manager_id: String,
+    protected: u8,
+}
+
+/// One version of a user's directory record.
+#[derive(Serialize, ToSchema)]
 pub struct DirectoryVersion {
     pub status: String,
-    pub effective_ts: Option<u32>,
+    /// RFC 3339; null = effective since always.
+    pub effective_ts: Option<String>,
     pub timezone: String,
     pub work_hours: String,
     pub work_days: String,
@@ -28,7 +45,25 @@ pub struct DirectoryVersion {
     pub department: String,
     pub role: String,
     pub manager_id: String,
-    pub protected: u8,
+    pub protected: bool,
+}
+
+impl From<DirRow> for DirectoryVersion {
+    fn from(r: DirRow) -> Self {
+        DirectoryVersion {
+            status: r.status,
+            effective_ts: r.effective_ts.map(|t| super::alerts::rfc3339(t, 0)),
+            timezone: r.timezone,
+            work_hours: r.work_hours,
+            work_days: r.work_days,
+            display_name: r.display_name,
+            email: r.email,
+            department: r.department,
+            role: r.role,
+            manager_id: r.manager_id,
+            protected: r.protected != 0,
+        }
+    }
 }
 
 /// One entry of a timeline: an event or an alert.
@@ -60,10 +95,10 @@ pub async fn timeline(State(state): State<AppState>, Extension(caller): Extensio
     caller.require(Role::Auditor)?;
     let p = Params::new(q.as_deref(), &["since", "until", "limit"])?;
     let limit = p.limit(500, 5000)?;
-    let directory: Vec<DirectoryVersion> = timed(
+    let directory: Vec<DirRow> = timed(
         &state,
         state
-            .query("SELECT status, toUInt32OrNull(toString(toUInt32(effective_ts))) AS effective_ts, timezone, work_hours, work_days, display_name, email, department, role, manager_id, protected FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts")
+            .query("SELECT status, effective_ts, timezone, work_hours, work_days, display_name, email, department, role, manager_id, protected FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts")
             .bind(user.as_str())
             .fetch_all(),
     )
@@ -75,6 +110,7 @@ pub async fn timeline(State(state): State<AppState>, Extension(caller): Extensio
     items.extend(alerts.into_iter().map(|a| (a.ts.clone(), 1, TimelineItem::Alert(a))));
     items.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let n = items.len() as i64;
+    let directory = directory.into_iter().map(DirectoryVersion::from).collect();
     let body = Timeline { user_id: user, directory, items: items.into_iter().map(|(_, _, i)| i).collect(), truncated };
     Ok((Extension(RowCount::new(n)), Json(body)).into_response())
 }

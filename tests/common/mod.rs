@@ -66,7 +66,8 @@ impl TestEnv {
         let db = unique_name("t");
         let cfg = format!(
             "[clickhouse]\nurl = \"{url}\"\ndatabase = \"{db}\"\nretry_initial_ms = 50\nretry_max_ms = 500\n\n\
-             [pipeline]\nbatch_rows = 2000\nbatch_max_age_ms = 200\n\n{extra_toml}\n"
+             [pipeline]\nbatch_rows = 2000\nbatch_max_age_ms = 200\n\n{api}{extra_toml}\n",
+            api = if extra_toml.contains("[api]") { "" } else { "[api]\nlisten = \"127.0.0.1:0\"\n\n" }
         );
         std::fs::write(dir.path().join("custos.toml"), cfg).unwrap();
         TestEnv { dir, url: url.to_owned(), db }
