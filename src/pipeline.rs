@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::act::AlertPublisher;
+use crate::act::Act;
 use crate::config::PipelineConfig;
 use crate::decode::{decode_directory, decode_event};
 use crate::detect::{Alert, Detect};
@@ -30,8 +30,8 @@ pub struct Stages {
     pub detect: Box<dyn Detect>,
     /// The directory view detectors consult (possibly rehydrated from storage).
     pub directory: Directory,
-    /// Publishes stored alerts to Kafka, if configured.
-    pub publisher: Option<Arc<AlertPublisher>>,
+    /// What happens to stored alerts: Kafka publishing, lockouts.
+    pub act: Arc<Act>,
     /// The geo-IP hot-reload watcher (stops with the pipeline).
     pub reloader: Option<crate::enrich::Reloader>,
 }
@@ -39,7 +39,7 @@ pub struct Stages {
 impl Stages {
     /// Stages that do nothing but pass events through (tests, tools).
     pub fn passthrough(enrich: Box<dyn Enricher>) -> Self {
-        Stages { enrich, detect: Box::new(crate::detect::NoDetect), directory: Directory::default(), publisher: None, reloader: None }
+        Stages { enrich, detect: Box::new(crate::detect::NoDetect), directory: Directory::default(), act: Arc::default(), reloader: None }
     }
 }
 
@@ -52,10 +52,10 @@ pub struct Pipeline {
 pub fn start(cfg: &PipelineConfig, store: Store, backoff: Backoff, acker: Arc<dyn Acker>, stats: Arc<Stats>, mut stages: Stages) -> Pipeline {
     let (input, rx) = mpsc::channel::<Vec<Envelope>>(cfg.queue_batches * cfg.batch_rows.div_ceil(crate::source::CHUNK).max(1));
     let (batch_tx, batch_rx) = mpsc::channel::<WriteBatch>(cfg.queue_batches);
-    let publisher = stages.publisher.take();
+    let act = std::mem::take(&mut stages.act);
     let processor = Processor::new(cfg, stages);
     let proc_task = tokio::spawn(processor.run(rx, batch_tx, cfg.batch_rows, Duration::from_millis(cfg.batch_max_age_ms)));
-    let writer_task = tokio::spawn(writer::run(store, backoff, batch_rx, acker, stats, publisher));
+    let writer_task = tokio::spawn(writer::run(store, backoff, batch_rx, acker, stats, act));
     let done = tokio::spawn(async move {
         let w = writer_task.await.expect("writer task panicked");
         proc_task.await.expect("processor task panicked");

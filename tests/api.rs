@@ -43,7 +43,7 @@ async fn start(env: &TestEnv) -> Api {
     let store = store(env);
     custos::store::migrate::migrate(&store, true).await.unwrap();
     let cfg = ApiConfig { tokens, listen: "127.0.0.1:0".into(), ..ApiConfig::default() };
-    let state = AppState::new(store, cfg, None).unwrap();
+    let state = AppState::new(store, cfg, None, None).unwrap();
     let (trigger, stop) = custos::shutdown::channel();
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(custos::api::serve(state.clone(), "127.0.0.1:0", stop, Some(tx)));
@@ -279,7 +279,10 @@ async fn the_openapi_document_covers_every_route() {
         assert!(op.is_object(), "{p} {m} missing");
         assert!(op["security"].is_array() && op["responses"]["200"].is_object(), "{p}");
     }
-    assert_eq!(paths.len(), 7);
+    for (p, m) in [("/api/v1/users/{user_id}/lock", "post"), ("/api/v1/users/{user_id}/unlock", "post"), ("/api/v1/actions", "get"), ("/api/v1/response/reset-breaker", "post")] {
+        assert!(paths[p][m].is_object(), "{p} {m} missing");
+    }
+    assert_eq!(paths.len(), 11);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     for schema in ["AlertPage", "AlertDetail", "EventPage", "Timeline", "Stats", "ErrorBody", "StatusRequest"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");

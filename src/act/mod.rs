@@ -1,88 +1,46 @@
-//! Act stage: what custos does with alerts once they are stored — publish them to Kafka for SIEM/SOAR
-//! consumers (and, with the lockout work, lock accounts). Publishing is at-least-once: consumers
-//! deduplicate by `alert_id` (and keep the highest `version`).
+//! Act stage: what custos does once alerts are stored — publish them to Kafka ([`publish`]) and, for
+//! detectors with `response = "lock"`, decide and dispatch account lockouts with safety rails
+//! ([`lockout`], [`dispatch`]). Runs after ClickHouse confirmed the batch.
 
-use std::time::Duration;
+pub mod dispatch;
+pub mod lockout;
+pub mod publish;
 
-use anyhow::Context;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
+pub use lockout::Responder;
+pub use publish::{alert_json, AlertPublisher};
 
-use crate::config::KafkaConfig;
 use crate::store::rows::AlertRow;
 
-/// Publishes alerts as JSON to `[kafka] alerts_topic`, keyed by user.
-pub struct AlertPublisher {
-    producer: ThreadedProducer<DefaultProducerContext>,
-    topic: String,
+/// Everything the writer hands stored alerts to.
+#[derive(Default)]
+pub struct Act {
+    pub publisher: Option<AlertPublisher>,
+    pub responder: Option<Responder>,
 }
 
-impl AlertPublisher {
-    /// `None` when `alerts_topic` is empty.
-    pub fn build(cfg: &KafkaConfig) -> anyhow::Result<Option<Self>> {
-        if cfg.alerts_topic.is_empty() {
-            return Ok(None);
+impl Act {
+    /// Called by the writer after the batch holding `alerts` is in ClickHouse.
+    pub async fn on_stored(&self, alerts: &[AlertRow]) {
+        if alerts.is_empty() {
+            return;
         }
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &cfg.brokers)
-            .set("client.id", format!("{}-alerts", cfg.client_id))
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "300000");
-        for (k, v) in &cfg.librdkafka {
-            c.set(k, v);
+        if let Some(p) = &self.publisher {
+            p.publish(alerts);
         }
-        let producer = c.create().context("creating the Kafka alerts producer")?;
-        Ok(Some(AlertPublisher { producer, topic: cfg.alerts_topic.clone() }))
-    }
-
-    /// Enqueues the alerts (librdkafka delivers and retries in the background).
-    pub fn publish(&self, alerts: &[AlertRow]) {
-        for a in alerts {
-            let payload = alert_json(a);
-            let mut record = BaseRecord::to(&self.topic).key(&a.user_id).payload(&payload);
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
-                        record = r;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err((e, _)) => {
-                        tracing::error!(alert_id = %a.alert_id, error = %e, "cannot publish alert to Kafka (it is stored in ClickHouse)");
-                        break;
-                    }
-                }
+        if let Some(r) = &self.responder {
+            for a in alerts.iter().filter(|a| a.response == "lock" && a.version == 1) {
+                r.submit(a.clone()).await;
             }
         }
     }
 
-    /// Waits for queued alerts to be delivered (on shutdown).
-    pub fn flush(&self, timeout: Duration) {
-        if let Err(e) = self.producer.flush(timeout) {
-            tracing::warn!(error = %e, in_queue = self.producer.in_flight_count(), "not every alert reached Kafka before exit (all are in ClickHouse)");
+    /// On shutdown: deliver what is queued.
+    pub async fn flush(&self) {
+        if let Some(p) = &self.publisher {
+            p.flush(std::time::Duration::from_secs(10));
+        }
+        if let Some(r) = &self.responder {
+            r.drain(std::time::Duration::from_secs(5)).await;
         }
     }
-}
-
-/// The published JSON form of an alert.
-pub fn alert_json(a: &AlertRow) -> String {
-    let ts = chrono::DateTime::from_timestamp(a.ts as i64, a.ts_ms as u32 * 1_000_000).unwrap_or_default();
-    let created = chrono::DateTime::from_timestamp(a.created_at as i64, 0).unwrap_or_default();
-    serde_json::json!({
-        "alert_id": a.alert_id,
-        "detector": a.detector,
-        "severity": a.severity,
-        "tenant": a.tenant,
-        "user_id": a.user_id,
-        "ts": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "created_at": created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "summary": a.summary,
-        "evidence_event_ids": a.evidence_event_ids,
-        "details": serde_json::from_str::<serde_json::Value>(&a.details).unwrap_or_default(),
-        "status": a.status,
-        "response": a.response,
-        "version": a.version,
-    })
-    .to_string()
 }

@@ -9,6 +9,7 @@ mod events;
 mod health;
 pub mod openapi;
 mod params;
+mod response;
 mod users;
 
 use std::net::SocketAddr;
@@ -39,6 +40,8 @@ pub struct Inner {
     /// Present when a pipeline runs in this process (`serve`, `demo`).
     pub stats: Option<Arc<Stats>>,
     pub audit: AuditWriter,
+    /// Manual lockouts and the storm breaker (admin routes).
+    pub responder: Option<crate::act::Responder>,
 }
 
 impl std::ops::Deref for AppState {
@@ -49,10 +52,10 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, cfg: ApiConfig, stats: Option<Arc<Stats>>) -> anyhow::Result<Self> {
+    pub fn new(store: Store, cfg: ApiConfig, stats: Option<Arc<Stats>>, responder: Option<crate::act::Responder>) -> anyhow::Result<Self> {
         let tokens = Tokens::from_config(&cfg.tokens)?;
         let audit = AuditWriter::spawn(store.clone());
-        Ok(AppState(Arc::new(Inner { store, tokens, cfg, stats, audit })))
+        Ok(AppState(Arc::new(Inner { store, tokens, cfg, stats, audit, responder })))
     }
 
     /// A query with the per-request ClickHouse time limit.
@@ -125,6 +128,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/users/{user_id}/timeline", get(users::timeline))
         .route("/api/v1/stats", get(users::stats))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/users/{user_id}/lock", post(response::lock))
+        .route("/api/v1/users/{user_id}/unlock", post(response::unlock))
+        .route("/api/v1/actions", get(response::list))
+        .route("/api/v1/response/reset-breaker", post(response::reset_breaker))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route_layer(middleware::from_fn(audit::matched));
     let mut health = Router::new()

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{alerts, events, users};
+use super::{alerts, events, response, users};
 
 struct Bearer;
 
@@ -19,7 +19,10 @@ impl Modify for Bearer {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "custos API", description = "Alerts, events, timelines and exports for security analysts and auditors. Every request is recorded in api_audit."),
-    paths(alerts::list, alerts::get_one, alerts::set_status, events::list, users::timeline, users::stats, document),
+    paths(
+        alerts::list, alerts::get_one, alerts::set_status, events::list, users::timeline, users::stats,
+        response::lock, response::unlock, response::list, response::reset_breaker, document
+    ),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;

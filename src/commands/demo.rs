@@ -38,7 +38,7 @@ pub async fn run(mut cfg: Config, limit: Option<u64>, publish: bool) -> anyhow::
         cfg.demo.users, cfg.demo.rate, cfg.clickhouse.url, cfg.clickhouse.database
     );
     let (api_trigger, api_stop) = shutdown::channel();
-    let api = super::spawn_api(&cfg, &store, stats.clone(), api_stop)?;
+    let api = super::spawn_api(&cfg, &store, stats.clone(), api_stop).await?;
     eprintln!("demo: API on http://{} (create a token with `custos token new`)", cfg.api.listen);
     let tx = pipeline.input;
     let mut seq = 0u64;

@@ -76,8 +76,10 @@ pub(crate) async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow
         alerts = restored.alerts,
         "detectors ready (state restored from ClickHouse)"
     );
-    let publisher = if publish { crate::act::AlertPublisher::build(&cfg.kafka)?.map(Arc::new) } else { None };
-    Ok(Stages { enrich: Box::new(enrich), detect: Box::new(engine), directory, publisher, reloader })
+    let publisher = if publish { crate::act::AlertPublisher::build(&cfg.kafka)? } else { None };
+    let responder = crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), publish, true).await?;
+    let act = Arc::new(crate::act::Act { publisher, responder: Some(responder) });
+    Ok(Stages { enrich: Box::new(enrich), detect: Box::new(engine), directory, act, reloader })
 }
 
 /// Prints `what` every two seconds on stderr while counts move.
@@ -103,13 +105,15 @@ async fn api_only(cfg: Config) -> anyhow::Result<()> {
     let stop = trigger.on_signals();
     let store = Store::new(&cfg.clickhouse);
     migrate(&store, true).await.context("preparing the ClickHouse schema")?;
-    let state = crate::api::AppState::new(store, cfg.api.clone(), None)?;
+    let responder = crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), false, false).await?;
+    let state = crate::api::AppState::new(store, cfg.api.clone(), None, Some(responder))?;
     crate::api::serve(state, &cfg.api.listen, stop, None).await
 }
 
 /// Starts the API next to a pipeline (`serve`, `demo`); stops with `stop`.
-pub(crate) fn spawn_api(cfg: &Config, store: &Store, stats: Arc<crate::stats::Stats>, stop: crate::shutdown::Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats))?;
+pub(crate) async fn spawn_api(cfg: &Config, store: &Store, stats: Arc<crate::stats::Stats>, stop: crate::shutdown::Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let responder = crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), true, false).await?;
+    let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats), Some(responder))?;
     let listen = cfg.api.listen.clone();
     Ok(tokio::spawn(async move {
         if let Err(e) = crate::api::serve(state, &listen, stop, None).await {

@@ -20,6 +20,7 @@ pub struct Config {
     pub geoip: GeoIpConfig,
     pub detectors: DetectorsConfig,
     pub api: ApiConfig,
+    pub response: ResponseConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
 }
@@ -211,6 +212,46 @@ impl Default for ApiConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResponseConfig {
+    /// `dry_run` records what would have happened and sends nothing; `enforce` locks accounts.
+    pub mode: String,
+    /// Lock commands as JSON, keyed by user ("" disables the Kafka channel).
+    pub actions_topic: String,
+    /// POST of the same JSON, signed (`X-Custos-Signature: sha256=<hmac>`); "" disables the webhook.
+    pub webhook_url: String,
+    pub webhook_secret: Secret,
+    pub webhook_timeout_ms: u64,
+    /// Attempts per channel before an action is `failed` (capped exponential backoff between).
+    pub max_attempts: u32,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// Accounts never locked automatically (in addition to `protected = true` in the directory).
+    pub protected_users: Vec<String>,
+    /// Storm breaker: more than `max_locks` automatic locks within `window` stops auto-locking.
+    pub max_locks: u32,
+    pub window: String,
+}
+
+impl Default for ResponseConfig {
+    fn default() -> Self {
+        ResponseConfig {
+            mode: "dry_run".into(),
+            actions_topic: "custos.actions".into(),
+            webhook_url: String::new(),
+            webhook_secret: Secret::default(),
+            webhook_timeout_ms: 5_000,
+            max_attempts: 6,
+            retry_initial_ms: 500,
+            retry_max_ms: 30_000,
+            protected_users: Vec::new(),
+            max_locks: 20,
+            window: "10m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiToken {
     pub name: String,
@@ -305,6 +346,28 @@ impl Config {
             if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 p.push(format!("[[api.tokens]] {}: sha256 must be 64 hex characters (custos token new prints it)", t.name));
             }
+        }
+        let r = &self.response;
+        if !matches!(r.mode.as_str(), "dry_run" | "enforce") {
+            p.push("[response] mode: must be \"dry_run\" or \"enforce\"".into());
+        }
+        if !r.actions_topic.is_empty() && !is_topic(&r.actions_topic) {
+            p.push("[response] actions_topic: must be empty or 1-249 of [A-Za-z0-9._-]".into());
+        }
+        if !r.webhook_url.is_empty() && !(r.webhook_url.starts_with("http://") || r.webhook_url.starts_with("https://")) {
+            p.push("[response] webhook_url: must start with http:// or https://".into());
+        }
+        if !r.webhook_url.is_empty() && r.webhook_secret.expose().len() < 16 {
+            p.push("[response] webhook_secret: needs at least 16 characters when webhook_url is set".into());
+        }
+        if r.mode == "enforce" && r.actions_topic.is_empty() && r.webhook_url.is_empty() {
+            p.push("[response] mode = \"enforce\" needs actions_topic or webhook_url".into());
+        }
+        if !(1..=50).contains(&r.max_attempts) || r.retry_initial_ms == 0 || r.retry_initial_ms > r.retry_max_ms || r.webhook_timeout_ms == 0 {
+            p.push("[response] max_attempts must be 1..=50, 0 < retry_initial_ms ≤ retry_max_ms, webhook_timeout_ms > 0".into());
+        }
+        if r.max_locks == 0 || crate::detect::spec::duration(&r.window).is_err() {
+            p.push("[response] max_locks must be ≥ 1 and window a duration like 10m".into());
         }
         if let Err(errs) = crate::detect::worktime::WorkTime::from_config(&self.detectors) {
             p.extend(errs);

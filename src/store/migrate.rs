@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "003_directory", sql: include_str!("../../schemas/clickhouse/003_directory.sql") },
     Migration { version: 4, name: "004_alerts", sql: include_str!("../../schemas/clickhouse/004_alerts.sql") },
     Migration { version: 5, name: "005_api", sql: include_str!("../../schemas/clickhouse/005_api.sql") },
+    Migration { version: 6, name: "006_actions", sql: include_str!("../../schemas/clickhouse/006_actions.sql") },
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -204,7 +204,7 @@ impl DirectoryRow {
     }
 }
 
-#[derive(Debug, Clone, Row, Serialize)]
+#[derive(Debug, Clone, Row, Serialize, serde::Deserialize)]
 pub struct AlertRow {
     pub alert_id: String,
     pub detector: String,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::rows::{AlertRow, DeadLetterRow, DirectoryRow, EventRow};
-use crate::act::AlertPublisher;
+use crate::act::Act;
 use super::{Backoff, Store, StoreError};
 use crate::source::{Acker, Acks};
 use crate::stats::{Stats, Tally};
@@ -42,7 +42,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<WriteBatch>,
     acker: Arc<dyn Acker>,
     stats: Arc<Stats>,
-    publisher: Option<Arc<AlertPublisher>>,
+    act: Arc<Act>,
 ) -> Result<(), StoreError> {
     while let Some(batch) = rx.recv().await {
         let started = Instant::now();
@@ -66,9 +66,7 @@ pub async fn run(
         for a in batch.alerts.iter().filter(|a| a.version == 1) {
             m.alerts.with_label_values(&[a.detector.as_str()]).inc();
         }
-        if let Some(p) = &publisher {
-            p.publish(&batch.alerts);
-        }
+        act.on_stored(&batch.alerts).await;
         acker.ack(&batch.acks);
         stats.add(&batch.tally);
         tracing::debug!(
@@ -80,9 +78,7 @@ pub async fn run(
             "batch stored"
         );
     }
-    if let Some(p) = &publisher {
-        p.flush(std::time::Duration::from_secs(10));
-    }
+    act.flush().await;
     Ok(())
 }
 

@@ -1,0 +1,131 @@
+//! Delivers a lock/unlock command: to the Kafka actions topic (keyed by user; acknowledged on broker
+//! delivery) and/or a webhook (POST, `X-Custos-Signature: sha256=<HMAC-SHA256 of the body>`,
+//! `Idempotency-Key: <action_id>`; 2xx = acknowledged), each with capped exponential retries.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::config::{KafkaConfig, ResponseConfig};
+
+/// The command sent to the CRM.
+#[derive(Debug, Clone, Serialize)]
+pub struct Command {
+    pub action_id: String,
+    /// `lock_user` or `unlock_user`.
+    pub action: String,
+    pub tenant: String,
+    pub user_id: String,
+    pub reason: String,
+    pub alert_id: String,
+    pub requested_at: String,
+}
+
+/// The configured channels.
+pub struct Dispatcher {
+    kafka: Option<(FutureProducer, String)>,
+    webhook: Option<(reqwest::Client, String, Vec<u8>)>,
+    cfg: ResponseConfig,
+}
+
+/// `sha256=<hex>` of the HMAC-SHA256 of `body` under `secret`.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+impl Dispatcher {
+    pub fn build(cfg: &ResponseConfig, kafka: &KafkaConfig) -> anyhow::Result<Self> {
+        let kafka_channel = if cfg.actions_topic.is_empty() {
+            None
+        } else {
+            let mut c = ClientConfig::new();
+            c.set("bootstrap.servers", &kafka.brokers)
+                .set("client.id", format!("{}-actions", kafka.client_id))
+                .set("enable.idempotence", "true")
+                .set("message.timeout.ms", "10000");
+            for (k, v) in &kafka.librdkafka {
+                c.set(k, v);
+            }
+            Some((c.create().context("creating the Kafka actions producer")?, cfg.actions_topic.clone()))
+        };
+        let webhook = if cfg.webhook_url.is_empty() {
+            None
+        } else {
+            let client = reqwest::Client::builder().timeout(Duration::from_millis(cfg.webhook_timeout_ms)).build().context("building the webhook client")?;
+            Some((client, cfg.webhook_url.clone(), cfg.webhook_secret.expose().as_bytes().to_vec()))
+        };
+        Ok(Dispatcher { kafka: kafka_channel, webhook, cfg: cfg.clone() })
+    }
+
+    /// `kafka`, `webhook`, `kafka+webhook` or "".
+    pub fn channels(&self) -> String {
+        [self.kafka.as_ref().map(|_| "kafka"), self.webhook.as_ref().map(|_| "webhook")].into_iter().flatten().collect::<Vec<_>>().join("+")
+    }
+
+    /// Sends `cmd` on every channel; `on_attempt(attempt, error)` is called after each failed try.
+    /// Ok when every channel acknowledged, Err with the last error once attempts are used up.
+    pub async fn send(&self, cmd: &Command, mut on_attempt: impl FnMut(u32, &str)) -> Result<u32, (u32, String)> {
+        let body = serde_json::to_vec(cmd).expect("command serializes");
+        let mut attempts = 0;
+        if let Some((producer, topic)) = &self.kafka {
+            let r = self
+                .retry(&mut attempts, &mut on_attempt, || async {
+                    let rec = FutureRecord::to(topic).key(&cmd.user_id).payload(&body);
+                    producer.send(rec, Duration::from_secs(10)).await.map(|_| ()).map_err(|(e, _)| format!("kafka: {e}"))
+                })
+                .await;
+            r.map_err(|e| (attempts, e))?;
+        }
+        if let Some((client, url, secret)) = &self.webhook {
+            let sig = signature(secret, &body);
+            let r = self
+                .retry(&mut attempts, &mut on_attempt, || async {
+                    let resp = client
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .header("x-custos-signature", &sig)
+                        .header("idempotency-key", &cmd.action_id)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .map_err(|e| format!("webhook: {e}"))?;
+                    if resp.status().is_success() {
+                        Ok(())
+                    } else {
+                        Err(format!("webhook: HTTP {}", resp.status()))
+                    }
+                })
+                .await;
+            r.map_err(|e| (attempts, e))?;
+        }
+        Ok(attempts)
+    }
+
+    async fn retry<F, Fut>(&self, attempts: &mut u32, on_attempt: &mut impl FnMut(u32, &str), mut op: F) -> Result<(), String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        let mut delay = Duration::from_millis(self.cfg.retry_initial_ms);
+        for n in 1..=self.cfg.max_attempts {
+            *attempts += 1;
+            match op().await {
+                Ok(()) => return Ok(()),
+                Err(e) if n == self.cfg.max_attempts => return Err(e),
+                Err(e) => {
+                    on_attempt(*attempts, &e);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(self.cfg.retry_max_ms));
+                }
+            }
+        }
+        unreachable!("max_attempts ≥ 1")
+    }
+}

@@ -1,0 +1,164 @@
+//! Admin API for lockouts: manual lock/unlock, the `actions` story, and resetting the storm breaker.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::alerts::rfc3339;
+use super::audit::RowCount;
+use super::auth::{Caller, Role};
+use super::params::{Arg, Cursor, Params, Sql, DEFAULT_LIMIT, MAX_LIMIT};
+use super::{timed, ApiError, AppState};
+use crate::act::lockout::ActionRow;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LockRequest {
+    /// Why (kept in `actions`).
+    pub reason: String,
+    /// Tenant of the account; default "default".
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub action_id: String,
+    pub status: String,
+}
+
+/// An action's current state.
+#[derive(Serialize, ToSchema)]
+pub struct ActionOut {
+    pub action_id: String,
+    /// lock_user, unlock_user, breaker_trip, breaker_reset
+    pub action: String,
+    pub tenant: String,
+    pub user_id: String,
+    pub alert_id: String,
+    pub reason: String,
+    /// dispatched, acknowledged, failed, skipped_protected, skipped_dry_run, skipped_already_locked, rate_limited, manual
+    pub status: String,
+    pub mode: String,
+    pub channels: String,
+    pub attempts: u32,
+    pub last_error: String,
+    pub actor: String,
+    pub requested_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActionPage {
+    pub items: Vec<ActionOut>,
+    pub next_cursor: Option<String>,
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(t)| t).map_err(|e| ApiError::BadRequest(format!("invalid body: {}", e.body_text())))
+}
+
+fn responder(state: &AppState) -> Result<&crate::act::Responder, ApiError> {
+    state.responder.as_ref().ok_or_else(|| ApiError::BadRequest("lockouts are not available in this process".into()))
+}
+
+async fn manual(state: AppState, caller: Caller, user: String, req: LockRequest, action: &'static str) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    if req.reason.trim().is_empty() || req.reason.chars().count() > 2000 {
+        return Err(ApiError::BadRequest("`reason` must be 1-2000 characters".into()));
+    }
+    let tenant = req.tenant.unwrap_or_else(|| "default".into());
+    let id = responder(&state)?
+        .manual(action, &tenant, &user, &req.reason, &caller.name)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))?;
+    Ok((StatusCode::ACCEPTED, Extension(RowCount::new(1)), Json(Accepted { action_id: id, status: "manual".into() })).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{user_id}/lock", tag = "response", params(("user_id" = String, Path)), request_body = LockRequest,
+    responses((status = 202, body = Accepted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
+pub async fn lock(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(user): Path<String>, b: Result<Json<LockRequest>, JsonRejection>) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    manual(state, caller, user, body(b)?, "lock_user").await
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{user_id}/unlock", tag = "response", params(("user_id" = String, Path)), request_body = LockRequest,
+    responses((status = 202, body = Accepted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
+pub async fn unlock(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(user): Path<String>, b: Result<Json<LockRequest>, JsonRejection>) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    manual(state, caller, user, body(b)?, "unlock_user").await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/response/reset-breaker", tag = "response", request_body = ResetRequest,
+    responses((status = 200, body = Accepted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
+pub async fn reset_breaker(State(state): State<AppState>, Extension(caller): Extension<Caller>, b: Result<Json<ResetRequest>, JsonRejection>) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let req = body(b)?;
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest("`reason` must not be empty".into()));
+    }
+    responder(&state)?.reset_breaker(&caller.name, &req.reason).await.map_err(|e| ApiError::BadRequest(format!("{e:#}")))?;
+    Ok((Extension(RowCount::new(1)), Json(Accepted { action_id: String::new(), status: "reset".into() })).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/actions", tag = "response",
+    params(("user_id" = Option<String>, Query), ("tenant" = Option<String>, Query), ("action" = Option<String>, Query), ("status" = Option<String>, Query),
+        ("since" = Option<String>, Query, description = "RFC 3339; requested at or after"), ("until" = Option<String>, Query),
+        ("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = ActionPage), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let p = Params::new(q.as_deref(), &["user_id", "tenant", "action", "status", "since", "until", "limit", "cursor"])?;
+    let limit = p.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let cursor = p.str("cursor").map(Cursor::decode).transpose()?;
+    let mut sql = Sql::new(
+        "SELECT action_id, any(action), any(tenant), any(user_id), any(alert_id), any(reason), argMax(status, at_ms) AS st, any(mode), any(channels), \
+         max(attempts), argMax(last_error, at_ms), any(actor), toUInt32(any(requested_at)) AS req, toUInt32(max(at)), max(at_ms) FROM actions WHERE 1",
+    );
+    sql.eq("user_id", p.str("user_id")).eq("tenant", p.str("tenant")).eq("action", p.str("action"));
+    if let Some(t) = p.time("since")? {
+        sql.push(" AND requested_at >= toDateTime(?)", [Arg::U32(t.timestamp() as u32)]);
+    }
+    if let Some(t) = p.time("until")? {
+        sql.push(" AND requested_at < toDateTime(?)", [Arg::U32(t.timestamp() as u32)]);
+    }
+    sql.push(" GROUP BY action_id HAVING 1", []);
+    sql.eq("st", p.str("status"));
+    if let Some(c) = &cursor {
+        sql.push(" AND (req < ? OR (req = ? AND action_id < ?))", [Arg::U32(c.ts), Arg::U32(c.ts), Arg::S(c.id.clone())]);
+    }
+    sql.push(" ORDER BY req DESC, action_id DESC LIMIT ?", [Arg::U64(limit)]);
+    let rows: Vec<ActionRow> = timed(&state, sql.query(&state).fetch_all()).await?;
+    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| Cursor { ts: r.requested_at, ms: 0, id: r.action_id.clone() }.encode())).flatten();
+    let items: Vec<ActionOut> = rows
+        .into_iter()
+        .map(|r| ActionOut {
+            requested_at: rfc3339(r.requested_at, 0),
+            updated_at: rfc3339((r.at_ms / 1000) as u32, (r.at_ms % 1000) as u16),
+            action_id: r.action_id,
+            action: r.action,
+            tenant: r.tenant,
+            user_id: r.user_id,
+            alert_id: r.alert_id,
+            reason: r.reason,
+            status: r.status,
+            mode: r.mode,
+            channels: r.channels,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            actor: r.actor,
+        })
+        .collect();
+    let n = items.len() as i64;
+    Ok((Extension(RowCount::new(n)), Json(ActionPage { items, next_cursor })).into_response())
+}
