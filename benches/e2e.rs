@@ -88,8 +88,8 @@ fn config(url: &str, db: &str, bootstrap: &str, topic: &str, extra: &str) -> Str
     )
 }
 
-fn throughput(url: &str, mock: &Mock, events: usize, users: usize, partitions: i32) {
-    let db = format!("bench_e2e_{events}_{}", std::process::id());
+fn throughput(url: &str, mock: &Mock, produce: usize, users: usize, partitions: i32) {
+    let db = format!("bench_e2e_{produce}_{users}_{}", std::process::id());
     let topic = format!("events-{db}");
     mock.topic(&topic, partitions);
     mock.topic(&format!("{topic}-dir"), 1);
@@ -99,11 +99,18 @@ fn throughput(url: &str, mock: &Mock, events: usize, users: usize, partitions: i
         send(&p, &format!("{topic}-dir"), r["user_id"].as_str().unwrap(), &r.to_string());
     }
     let t = Instant::now();
-    for (i, line) in gen.take(events).enumerate() {
+    for (i, line) in gen.take(produce).enumerate() {
         send(&p, &topic, &format!("u{:05}", i % users), &line);
     }
     p.flush(Duration::from_secs(120)).unwrap();
     let produce_secs = t.elapsed().as_secs_f64();
+    // The mock keeps at most 5 MiB per partition: count what it actually holds.
+    let mut held = 0i64;
+    for part in 0..partitions {
+        let (lo, hi) = p.client().fetch_watermarks(&topic, part, Duration::from_secs(10)).unwrap();
+        held += hi - lo;
+    }
+    let events = held as usize;
     let dir = tempfile::tempdir().unwrap();
     let mut child = serve(dir.path(), &config(url, &db, &mock.bootstrap(), &topic, ""));
     let start = Instant::now();
@@ -127,7 +134,7 @@ fn throughput(url: &str, mock: &Mock, events: usize, users: usize, partitions: i
         events as f64 / secs,
         cpu / (events as f64 / 1e6),
         peak as f64 / 1024.0,
-        events as f64 / produce_secs
+        produce as f64 / produce_secs
     );
     sql(url, "default", &format!("DROP DATABASE IF EXISTS {db}"));
 }
@@ -170,6 +177,20 @@ fn latency(url: &str, mock: &Mock, rate: usize, seconds: usize) {
     let mut child = serve(dir.path(), &config(url, &db, &mock.bootstrap(), &topic, &extra));
     std::thread::sleep(Duration::from_secs(4));
     let p = mock.producer();
+    // Alert visibility: a poller records when each trigger user's alert row first appears.
+    let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let poller = {
+        let (seen, polling, url, db) = (seen.clone(), polling.clone(), url.to_owned(), db.clone());
+        std::thread::spawn(move || {
+            while polling.load(std::sync::atomic::Ordering::Relaxed) {
+                for u in sql(&url, &db, "SELECT user_id FROM alerts WHERE user_id LIKE 'trig%'").lines() {
+                    seen.lock().unwrap().entry(u.to_owned()).or_insert_with(Instant::now);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
     let mut gen = custos::gen::Generator::new(custos::gen::GenOptions { users: 10_000, incidents: false, ..Default::default() });
     let mut produced: Vec<(String, Instant)> = Vec::new();
     let tick = Duration::from_millis(10);
@@ -199,15 +220,13 @@ fn latency(url: &str, mock: &Mock, rate: usize, seconds: usize) {
     }
     p.flush(Duration::from_secs(30)).unwrap();
     let achieved = (per_tick * i) as f64 / start.elapsed().as_secs_f64();
-    // Alert visibility: poll ClickHouse for each trigger user's alert.
-    let mut seen: HashMap<String, Instant> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while seen.len() < produced.len() && Instant::now() < deadline {
-        for u in sql(url, &db, "SELECT user_id FROM alerts WHERE user_id LIKE 'trig%'").lines() {
-            seen.entry(u.to_owned()).or_insert_with(Instant::now);
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    while seen.lock().unwrap().len() < produced.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
+    polling.store(false, std::sync::atomic::Ordering::Relaxed);
+    poller.join().unwrap();
+    let seen = seen.lock().unwrap().clone();
     let _ = child.kill();
     let arrivals = arrivals.lock().unwrap().clone();
     let mut alert_ms: Vec<f64> = produced.iter().filter_map(|(u, t)| seen.get(u).map(|s| s.duration_since(*t).as_secs_f64() * 1000.0)).collect();
@@ -233,13 +252,13 @@ fn main() {
     println!("## End to end: Kafka (mock cluster) → custos serve → ClickHouse\n");
     println!("| events | users | partitions | events/s | CPU-s per 1M | peak RSS MiB | stored | |");
     println!("|---|---|---|---|---|---|---|---|");
+    let partitions = |n: usize| ((n / 25_000).max(8) as i32).min(256);
     for &n in &sizes {
-        let partitions = ((n / 100_000).max(4) as i32).min(64);
-        throughput(&url, &mock, n, 2_000, partitions);
+        throughput(&url, &mock, n, 2_000, partitions(n));
     }
     if let Some(&n) = sizes.first() {
         for users in [8_000, 32_000] {
-            throughput(&url, &mock, n, users, ((n / 100_000).max(4) as i32).min(64));
+            throughput(&url, &mock, n, users, partitions(n));
         }
     }
     let rate: usize = std::env::var("BENCH_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);

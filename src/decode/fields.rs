@@ -14,8 +14,13 @@ pub(crate) fn given(v: Option<&RawValue>) -> Option<&RawValue> {
 /// An optional string field; `""` counts as not given.
 pub(crate) fn opt_string(v: Option<&RawValue>, name: &'static str) -> Result<Option<String>, Rejection> {
     let Some(v) = given(v) else { return Ok(None) };
-    let s: String = serde_json::from_str(v.get())
-        .map_err(|_| Rejection::new(RejectCode::BadType(name), format!("`{name}` must be a string, got {}", clip(v.get()))))?;
+    let raw = v.get();
+    // Fast path: a string without escapes is its own content (the parser already validated it).
+    let s: String = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => inner.to_owned(),
+        _ => serde_json::from_str(raw)
+            .map_err(|_| Rejection::new(RejectCode::BadType(name), format!("`{name}` must be a string, got {}", clip(raw))))?,
+    };
     Ok(if s.is_empty() { None } else { Some(s) })
 }
 

@@ -1,0 +1,100 @@
+//! Reliability under faults, with exact counts afterwards: Kafka request errors, a broker going down
+//! and a leader change (librdkafka mock cluster fault injection); ten SIGKILLs in a row over one stream
+//! with a bulk-export window spanning them (one alert, one lock decision).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+fn stop(serve: &mut std::process::Child) {
+    sigterm(serve);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while serve.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "serve did not stop within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn kafka_request_errors_broker_bounce_and_leader_change_lose_nothing() {
+    let kafka = MockKafka::new(3);
+    let (topic, group) = (unique_name("events"), unique_name("g"));
+    kafka.create_topic(&topic, 4);
+    let env = TestEnv::new(&ch_url(), &kafka.config_toml(&group, &topic, ""));
+    let (v1, b1) = produce_events(&kafka, &topic, 0..15_000);
+    let mut serve = env.spawn_serve("serve.log");
+    assert!(env.wait_for("SELECT count() > 0 FROM events", 1, Duration::from_secs(60)) == 1);
+
+    let mock = kafka.cluster();
+    use RDKafkaRespErr::*;
+    mock.request_errors(RDKafkaApiKey::Fetch, &[RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT]);
+    mock.request_errors(RDKafkaApiKey::OffsetCommit, &[RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT]);
+    for p in 0..4 {
+        mock.partition_leader(&topic, p, Some(2)).unwrap();
+    }
+    mock.broker_down(1).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    mock.broker_up(1).unwrap();
+    let (v2, b2) = produce_events(&kafka, &topic, 15_000..30_000);
+    for p in 0..4 {
+        mock.partition_leader(&topic, p, Some(3)).unwrap();
+    }
+
+    let (valid, bad) = (v1 + v2, b1 + b2);
+    let got = env.wait_for("SELECT uniqExact(event_id) FROM events", valid, Duration::from_secs(120));
+    assert_eq!(got, valid, "log: {}", std::fs::read_to_string(env.path("serve.log")).unwrap());
+    assert_eq!(env.wait_for("SELECT uniqExact(dl_id) FROM dead_letters", bad, Duration::from_secs(30)), bad);
+    stop(&mut serve);
+    env.sql("OPTIMIZE TABLE events FINAL");
+    env.sql("OPTIMIZE TABLE dead_letters FINAL");
+    assert_eq!(env.u64("SELECT count() FROM events"), valid);
+    assert_eq!(env.u64("SELECT count() FROM dead_letters"), bad);
+    assert_eq!(committed_total(&kafka.bootstrap(), &group, &topic, 4), 30_000);
+}
+
+#[test]
+fn ten_sigkills_in_a_row_lose_nothing_and_a_spanning_window_alerts_once() {
+    let kafka = MockKafka::new(1);
+    let (topic, group) = (unique_name("events"), unique_name("g"));
+    kafka.create_topic(&topic, 4);
+    let env = TestEnv::new(&ch_url(), &kafka.config_toml(&group, &topic, ""));
+    // 40,000 views, and one user's 6 × 200-row exports spread across the whole stream (and the kills).
+    let total = 40_000u32;
+    for i in 0..total {
+        let (user, line) = if i % 6_000 == 3_000 {
+            let k = i / 6_000;
+            ("bulk".to_owned(), event(&format!("x{k}"), "bulk", &format!("2026-01-06T10:{:02}:00Z", k * 5), "export", 200))
+        } else {
+            let u = format!("u{}", i % 50);
+            let l = event(&format!("v{i}"), &u, "2026-01-06T10:00:00.500Z", "view", 1);
+            (u, l)
+        };
+        kafka.produce(&topic, &user, line.as_bytes());
+    }
+    kafka.flush();
+    let mut serve = env.spawn_serve("serve-0.log");
+    let mut rng = 7u64;
+    for kill in 1..=10 {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(1_500 + (rng >> 33) % 1_500));
+        serve.kill().unwrap();
+        serve.wait().unwrap();
+        serve = env.spawn_serve(&format!("serve-{kill}.log"));
+    }
+    let got = env.wait_for("SELECT uniqExact(event_id) FROM events", total as u64, Duration::from_secs(120));
+    assert_eq!(got, total as u64, "log: {}", std::fs::read_to_string(env.path("serve-10.log")).unwrap());
+    let alerts = env.wait_for("SELECT count() FROM alerts FINAL WHERE detector = 'bulk_export'", 1, Duration::from_secs(30));
+    stop(&mut serve);
+    env.sql("OPTIMIZE TABLE events FINAL");
+    env.sql("OPTIMIZE TABLE alerts FINAL");
+    assert_eq!(env.u64("SELECT count() FROM events"), total as u64);
+    assert_eq!(alerts, 1);
+    assert_eq!(env.u64("SELECT count() FROM alerts"), 1, "one alert row after merges");
+    assert_eq!(env.sql("SELECT arrayStringConcat(evidence_event_ids, ',') FROM alerts"), "x0,x1,x2,x3,x4,x5");
+    // One lock decision for it (dry run by default), however many times the stream was re-read.
+    assert_eq!(env.sql("SELECT status, count() FROM actions GROUP BY status"), "skipped_dry_run\t1");
+    assert_eq!(committed_total(&kafka.bootstrap(), &group, &topic, 4), total as i64);
+}
