@@ -19,6 +19,9 @@ use crate::shutdown::Shutdown;
 
 pub struct KafkaSource {
     consumer: Arc<StreamConsumer>,
+    /// The directory feed, read whole by every instance (see [`KafkaSource::build`]).
+    directory: Option<Arc<StreamConsumer>>,
+    acked: Arc<std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), i64>>>,
     events_topic: Arc<str>,
     directory_topic: Arc<str>,
 }
@@ -44,83 +47,110 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
 }
 
 impl KafkaSource {
-    /// Creates the consumer and subscribes to the events (and directory) topics.
+    /// Creates the events consumer (the shared consumer group: partitions split between instances)
+    /// and, if configured, the directory consumer. Every instance needs the *whole* directory, so
+    /// that one reads the (compacted) topic from the beginning in a group of its own and never
+    /// commits: its records are idempotent (stored by content hash) and the state was already
+    /// rehydrated from ClickHouse.
     pub fn build(cfg: &KafkaConfig) -> anyhow::Result<Self> {
         let consumer: StreamConsumer = client_config(cfg).create().context("creating the Kafka consumer")?;
-        let mut topics = vec![cfg.events_topic.as_str()];
-        if !cfg.directory_topic.is_empty() {
-            topics.push(cfg.directory_topic.as_str());
-        }
-        consumer.subscribe(&topics).with_context(|| format!("subscribing to {topics:?}"))?;
-        tracing::info!(brokers = %cfg.brokers, group = %cfg.group_id, ?topics, "Kafka consumer subscribed");
+        consumer
+            .subscribe(&[cfg.events_topic.as_str()])
+            .with_context(|| format!("subscribing to {}", cfg.events_topic))?;
+        let directory = if cfg.directory_topic.is_empty() {
+            None
+        } else {
+            let mut dc = client_config(cfg);
+            let nonce: u64 = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
+            dc.set("group.id", format!("{}-directory-{nonce:016x}", cfg.group_id))
+                .set("enable.auto.commit", "false");
+            let d: StreamConsumer = dc.create().context("creating the Kafka directory consumer")?;
+            d.subscribe(&[cfg.directory_topic.as_str()])
+                .with_context(|| format!("subscribing to {}", cfg.directory_topic))?;
+            Some(Arc::new(d))
+        };
+        tracing::info!(brokers = %cfg.brokers, group = %cfg.group_id, events = %cfg.events_topic, directory = %cfg.directory_topic, "Kafka consumers subscribed");
         Ok(KafkaSource {
             consumer: Arc::new(consumer),
+            directory,
+            acked: Arc::default(),
             events_topic: Arc::from(cfg.events_topic.as_str()),
             directory_topic: Arc::from(cfg.directory_topic.as_str()),
         })
     }
 
     pub fn acker(&self) -> Arc<dyn Acker> {
-        Arc::new(KafkaAcker(self.consumer.clone()))
+        Arc::new(KafkaAcker(self.consumer.clone(), self.acked.clone(), self.events_topic.clone()))
     }
 
     /// Reads until shutdown, sending chunks of envelopes. Blocks (and so stops fetching) while the
     /// pipeline is full: memory stays bounded by the channel and librdkafka's queue limit.
     pub async fn run(&self, tx: mpsc::Sender<Vec<Envelope>>, mut shutdown: Shutdown) {
-        let mut chunk: Vec<Envelope> = Vec::with_capacity(CHUNK);
-        loop {
-            // Wait for the first message of a chunk, then take whatever else is ready right away.
-            let first = chunk.is_empty();
-            let next = tokio::select! {
-                _ = shutdown.recv() => break,
-                m = self.consumer.recv(), if first => Some(m),
-                m = tokio::time::timeout(Duration::from_millis(2), self.consumer.recv()), if !first => m.ok(),
-            };
-            match next {
-                Some(Ok(msg)) => {
-                    let topic = msg.topic();
-                    let stream = if *topic == *self.directory_topic {
-                        Stream::Directory
-                    } else if *topic == *self.events_topic {
-                        Stream::Events
-                    } else {
-                        continue;
-                    };
-                    let topic = if stream == Stream::Events { self.events_topic.clone() } else { self.directory_topic.clone() };
-                    chunk.push(Envelope {
-                        stream,
-                        pos: Position::Kafka { topic, partition: msg.partition(), offset: msg.offset() },
-                        raw: msg.payload().unwrap_or_default().to_vec(),
-                    });
-                    if chunk.len() < CHUNK {
-                        continue;
-                    }
-                }
-                Some(Err(e)) => {
-                    log_error(&e);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                None => {}
-            }
-            if !chunk.is_empty() {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                tokio::select! {
-                    r = tx.send(full) => if r.is_err() { return },
-                    _ = shutdown.recv() => return,
-                }
-            }
+        let lag = tokio::spawn(report_lag(self.consumer.clone()));
+        let directory = self.directory.clone().map(|d| {
+            let (tx, mut stop, topic) = (tx.clone(), shutdown.clone(), self.directory_topic.clone());
+            tokio::spawn(async move { consume(&d, &topic, Stream::Directory, &tx, &mut stop).await })
+        });
+        consume(&self.consumer, &self.events_topic, Stream::Events, &tx, &mut shutdown).await;
+        if let Some(d) = directory {
+            let _ = d.await;
         }
-        if !chunk.is_empty() {
-            let _ = tx.send(chunk).await;
-        }
+        lag.abort();
     }
 
-    /// Commits the stored (= acknowledged) offsets now; called after the writer drained on shutdown.
+    /// Commits every acknowledged offset now (explicitly, with retries): called after the writer
+    /// drained on shutdown, so a restart re-reads nothing that was stored.
     pub fn commit(&self) {
-        match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) => tracing::info!("committed Kafka offsets"),
-            Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => tracing::warn!(error = %e, "final Kafka commit failed; the uncommitted tail will be re-read"),
+        // (A partition revoked meanwhile may get an older offset than its new owner committed: that
+        // only causes a re-read, which storage deduplicates.)
+        let tpl = {
+            let acked = self.acked.lock().expect("acked offsets");
+            let mut tpl = TopicPartitionList::with_capacity(acked.len());
+            for ((topic, partition), offset) in acked.iter() {
+                let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1));
+            }
+            tpl
+        };
+        if tpl.count() == 0 {
+            return;
+        }
+        for attempt in 1..=5 {
+            match self.consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => {
+                    tracing::info!(partitions = tpl.count(), "committed Kafka offsets");
+                    return;
+                }
+                Err(e) if attempt < 5 => {
+                    tracing::debug!(error = %e, attempt, "final Kafka commit failed; retrying");
+                    std::thread::sleep(Duration::from_millis(200 * attempt as u64));
+                }
+                Err(e) => tracing::warn!(error = %e, "final Kafka commit failed; the uncommitted tail will be re-read (and deduplicated)"),
+            }
+        }
+    }
+}
+
+/// Every 10 s: messages behind the high watermark over the assigned partitions (`/metrics`).
+async fn report_lag(consumer: Arc<StreamConsumer>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let c = consumer.clone();
+        let lag = tokio::task::spawn_blocking(move || -> Option<i64> {
+            let positions = c.position().ok()?;
+            let mut lag = 0;
+            for e in positions.elements() {
+                let (_, high) = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)).ok()?;
+                if let Offset::Offset(pos) = e.offset() {
+                    lag += (high - pos).max(0);
+                } else {
+                    lag += high.max(0);
+                }
+            }
+            Some(lag)
+        })
+        .await;
+        if let Ok(Some(lag)) = lag {
+            crate::metrics::global().consumer_lag.set(lag);
         }
     }
 }
@@ -130,15 +160,31 @@ fn log_error(e: &KafkaError) {
     tracing::warn!(error = %e, "Kafka consumer error (retrying)");
 }
 
-struct KafkaAcker(Arc<StreamConsumer>);
+/// Stores acknowledged events-topic offsets (the directory consumer never commits).
+struct KafkaAcker(
+    Arc<StreamConsumer>,
+    Arc<std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), i64>>>,
+    Arc<str>,
+);
 
 impl Acker for KafkaAcker {
     fn ack(&self, acks: &Acks) {
         if acks.kafka.is_empty() {
             return;
         }
-        let mut tpl = TopicPartitionList::with_capacity(acks.kafka.len());
-        for ((topic, partition), offset) in &acks.kafka {
+        let events: Vec<(&(Arc<str>, i32), &i64)> = acks.kafka.iter().filter(|((t, _), _)| *t == self.2).collect();
+        if events.is_empty() {
+            return;
+        }
+        {
+            let mut acked = self.1.lock().expect("acked offsets");
+            for (k, o) in &events {
+                let e = acked.entry((*k).clone()).or_insert(**o);
+                *e = (*e).max(**o);
+            }
+        }
+        let mut tpl = TopicPartitionList::with_capacity(events.len());
+        for ((topic, partition), offset) in events {
             if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
                 tracing::warn!(%topic, partition, error = %e, "cannot build offset list");
             }
@@ -148,5 +194,55 @@ impl Acker for KafkaAcker {
             // commit, and the store deduplicates.
             tracing::debug!(error = %e, "storing offsets failed (partition revoked?)");
         }
+    }
+}
+
+/// Reads `topic` until shutdown, sending chunks of `stream` envelopes. Blocks (and so stops fetching)
+/// while the pipeline is full: memory stays bounded by the channel and librdkafka's queue limit.
+async fn consume(consumer: &StreamConsumer, topic: &Arc<str>, stream: Stream, tx: &mpsc::Sender<Vec<Envelope>>, shutdown: &mut Shutdown) {
+    let mut chunk: Vec<Envelope> = Vec::with_capacity(CHUNK);
+    loop {
+        // Wait for the first message of a chunk, then take whatever else is ready right away.
+        let first = chunk.is_empty();
+        let next = tokio::select! {
+            _ = shutdown.recv() => break,
+            m = consumer.recv(), if first => Some(m),
+            m = tokio::time::timeout(Duration::from_millis(2), consumer.recv()), if !first => m.ok(),
+        };
+        match next {
+            Some(Ok(msg)) => {
+                if msg.topic() != &**topic {
+                    continue;
+                }
+                let topic = topic.clone();
+                chunk.push(Envelope {
+                    stream,
+                    pos: Position::Kafka {
+                        topic,
+                        partition: msg.partition(),
+                        offset: msg.offset(),
+                    },
+                    raw: msg.payload().unwrap_or_default().to_vec(),
+                });
+                if chunk.len() < CHUNK {
+                    continue;
+                }
+            }
+            Some(Err(e)) => {
+                log_error(&e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None => {}
+        }
+        if !chunk.is_empty() {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            tokio::select! {
+                r = tx.send(full) => if r.is_err() { return },
+                _ = shutdown.recv() => return,
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.send(chunk).await;
     }
 }
