@@ -35,6 +35,33 @@ fn engine() -> Engine {
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let _guard = rt.enter();
+    // BENCH_PROFILE=1: only the combined hot path over 20,000 events (for callgrind/perf).
+    if std::env::var("BENCH_PROFILE").is_ok() {
+        return profile_run();
+    }
+    // Memory first, on a fresh heap (later sections free hundreds of MB the allocator would reuse).
+    println!("## Detector state memory (one export per user, so every user holds a bulk-export window)\n");
+    println!("| {:>10} | {:>14} | {:>16} |", "users", "RSS growth MiB", "bytes per user");
+    println!("|{}|{}|{}|", "-".repeat(12), "-".repeat(16), "-".repeat(18));
+    for users in [100_000usize, 1_000_000] {
+        let before = rss_kib();
+        let mut eng = engine();
+        let empty = Directory::default();
+        let mut e = decode_event(br#"{"event_id":"m","ts":"2026-01-05T10:00:00Z","user_id":"x","action":"export","record_count":10}"#, 1 << 20).unwrap();
+        e.action = "export".into();
+        e.record_count = 10;
+        for u in 0..users {
+            e.user_id = format!("user{u:07}");
+            e.event_id = format!("mem-{u}");
+            let mut out = Vec::new();
+            eng.on_event(&e, &empty, &mut out);
+        }
+        let grew = rss_kib().saturating_sub(before);
+        println!("| {users:>10} | {:>14.1} | {:>16.0} |", grew as f64 / 1024.0, grew as f64 * 1024.0 / users as f64);
+        std::hint::black_box(eng.tracked());
+    }
+
+    println!();
     let n = 500_000;
     let gen = Generator::new(GenOptions { users: 2_000, ..GenOptions::default() });
     let directory_lines: Vec<String> = gen.directory().iter().map(|v| v.to_string()).collect();
@@ -95,27 +122,6 @@ fn main() {
     println!("\n({alerts} alerts raised; {} rows built)\n", rows.len());
     drop(rows);
 
-    println!("## Detector state memory (one export per user, so every user holds a bulk-export window)\n");
-    println!("| {:>10} | {:>14} | {:>16} |", "users", "RSS growth MiB", "bytes per user");
-    println!("|{}|{}|{}|", "-".repeat(12), "-".repeat(16), "-".repeat(18));
-    for users in [100_000usize, 1_000_000] {
-        let before = rss_kib();
-        let mut eng = engine();
-        let empty = Directory::default();
-        let mut e = events[0].clone();
-        e.action = "export".into();
-        e.record_count = 10;
-        for u in 0..users {
-            e.user_id = format!("user{u:07}");
-            e.event_id = format!("mem-{u}");
-            out.clear();
-            eng.on_event(&e, &empty, &mut out);
-        }
-        let grew = rss_kib().saturating_sub(before);
-        println!("| {users:>10} | {:>14.1} | {:>16.0} |", grew as f64 / 1024.0, grew as f64 * 1024.0 / users as f64);
-        std::hint::black_box(eng.tracked());
-    }
-
     println!("\n## Cost growth with users (decode+enrich+detect+row, 200,000 events)\n");
     println!("| {:>8} | {:>12} | {:>14} |", "users", "events/s", "RSS MiB after");
     println!("|{}|{}|{}|", "-".repeat(10), "-".repeat(14), "-".repeat(16));
@@ -137,5 +143,29 @@ fn main() {
         }
         let secs = t.elapsed().as_secs_f64();
         println!("| {users:>8} | {:>12.0} | {:>14.1} |", 200_000.0 / secs, rss_kib() as f64 / 1024.0);
+    }
+}
+
+/// The combined hot path alone, small enough to run under `valgrind --tool=callgrind`.
+fn profile_run() {
+    let gen = Generator::new(GenOptions { users: 2_000, ..GenOptions::default() });
+    let mut directory = Directory::default();
+    for v in gen.directory() {
+        directory.apply(decode_directory(v.to_string().as_bytes(), 1 << 20).unwrap());
+    }
+    let raws: Vec<Vec<u8>> = gen.take(20_000).map(String::into_bytes).collect();
+    let db = std::env::temp_dir().join("custos-bench-profile.mmdb");
+    custos::gen::geodb::write_demo_city_db(&db).unwrap();
+    let cfg = GeoIpConfig { city_db: vec![db.to_string_lossy().into_owned()], asn_db: vec![], cache_entries: 100_000, reload_interval_ms: 0 };
+    let mut g = custos::enrich::build(&cfg).unwrap().0;
+    let mut eng = engine();
+    let pos = Position::Generator { seq: 0 };
+    let mut out = Vec::new();
+    for r in &raws {
+        let mut e = decode_event(r, 1 << 20).unwrap();
+        g.enrich(&mut e);
+        out.clear();
+        eng.on_event(&e, &directory, &mut out);
+        std::hint::black_box(EventRow::new(e, &pos, 0));
     }
 }

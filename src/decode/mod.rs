@@ -85,7 +85,7 @@ pub(crate) fn precheck(raw: &[u8], max_bytes: usize) -> Result<&str, Rejection> 
         Rejection::new(RejectCode::InvalidUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
     })?;
     match text.trim_start().as_bytes().first() {
-        Some(b'{') if nesting_depth(text.as_bytes()) > MAX_DEPTH => {
+        Some(b'{') if might_nest_deeper(text.as_bytes()) && nesting_depth(text.as_bytes()) > MAX_DEPTH => {
             Err(Rejection::new(RejectCode::TooDeep, format!("JSON nested deeper than {MAX_DEPTH} levels")))
         }
         Some(b'{') => Ok(text),
@@ -99,6 +99,11 @@ pub(crate) fn precheck(raw: &[u8], max_bytes: usize) -> Result<&str, Rejection> 
 
 /// Deepest nesting a record may have; the contract needs 2 (`attributes`).
 pub const MAX_DEPTH: usize = 32;
+
+/// Cheap pre-filter (a vectorizable count): fewer opening brackets than the limit cannot nest deeper.
+fn might_nest_deeper(bytes: &[u8]) -> bool {
+    bytes.iter().filter(|b| matches!(b, b'{' | b'[')).count() > MAX_DEPTH
+}
 
 /// The maximum depth of `{`/`[` nesting outside strings (one pass, no allocation).
 fn nesting_depth(bytes: &[u8]) -> usize {
