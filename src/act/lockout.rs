@@ -190,25 +190,27 @@ impl Core {
         }
         let actor = format!("custos:{}", a.detector);
         let row = |status: &str| self.row("lock_user", &action_id, &a.tenant, &a.user_id, &a.alert_id, &a.summary, status, &actor);
-        let protected = self.cfg.protected_users.contains(&a.user_id)
-            || self.scalar("SELECT toString(max(protected)) FROM directory WHERE user_id = ?", &[&a.user_id], None).await? == "1";
-        if protected {
+        // The independent reads in parallel: this is on the event → lock latency path.
+        let client = self.store.client();
+        let (directory_protected, is_locked, breaker, reset_at) = tokio::try_join!(
+            async { Ok::<_, anyhow::Error>(self.scalar("SELECT toString(max(protected)) FROM directory WHERE user_id = ?", &[&a.user_id], None).await? == "1") },
+            locked(&self.store, &a.tenant, &a.user_id),
+            self.scalar("SELECT concat(action, ':', toString(at)) FROM actions WHERE action IN ('breaker_trip', 'breaker_reset') ORDER BY at_ms DESC LIMIT 1", &[], None),
+            async { Ok::<u64, anyhow::Error>(client.query("SELECT max(at_ms) FROM actions WHERE action = 'breaker_reset'").fetch_one().await?) },
+        )?;
+        if self.cfg.protected_users.contains(&a.user_id) || directory_protected {
             tracing::warn!(user = %a.user_id, alert_id = %a.alert_id, "protected account: not locked");
             return self.record(row("skipped_protected")).await;
         }
-        if locked(&self.store, &a.tenant, &a.user_id).await? {
+        if is_locked {
             return self.record(row("skipped_already_locked")).await;
         }
-        let breaker = self.scalar("SELECT concat(action, ':', toString(at)) FROM actions WHERE action IN ('breaker_trip', 'breaker_reset') ORDER BY at_ms DESC LIMIT 1", &[], None).await?;
         if breaker.starts_with("breaker_trip") {
             return self.record(row("rate_limited")).await;
         }
         // Locks decided within the window, and only since the last reset (millisecond precision).
-        let reset_at: u64 = self.store.client().query("SELECT max(at_ms) FROM actions WHERE action = 'breaker_reset'").fetch_one().await?;
         let since = now_ms().saturating_sub(self.window_secs * 1000).max(reset_at + 1);
-        let recent: u64 = self
-            .store
-            .client()
+        let recent: u64 = client
             .query("SELECT uniqExact(action_id) FROM actions WHERE action = 'lock_user' AND status IN ('dispatched', 'skipped_dry_run') AND actor LIKE 'custos:%' AND at_ms >= ?")
             .bind(since)
             .fetch_one()
