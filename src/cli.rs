@@ -49,6 +49,8 @@ pub enum Command {
     },
     /// Report terminated/suspended users who still show activity (alerts of `orphaned_account`).
     Sweep,
+    /// Drop data older than `[retention]` (monthly partitions); `serve` does this daily.
+    Retention,
     /// Only the query API, over an existing database (read-only deployment for auditors; no Kafka).
     Api,
     /// API tokens.

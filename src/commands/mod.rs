@@ -31,6 +31,13 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Detectors { action } => detectors::run(cfg, action),
         Command::Sweep => detectors::sweep(cfg).await,
         Command::Api => api_only(cfg).await,
+        Command::Retention => {
+            let store = Store::new(&cfg.clickhouse);
+            migrate(&store, true).await.context("preparing the ClickHouse schema")?;
+            let dropped = crate::store::retention::apply(&store, &cfg.retention).await?;
+            println!("{}", serde_json::json!({ "dropped": dropped }));
+            Ok(())
+        }
         Command::Token { action: crate::cli::TokenCommand::New { name, role } } => {
             let (token, lines) = crate::api::auth::new_token(&name, &role)?;
             eprintln!("# the token (shown once; custos stores only its SHA-256):");

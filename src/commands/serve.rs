@@ -51,7 +51,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `orphaned_account` sweep: a minute after start, then every 24 hours.
+/// Daily housekeeping: the `orphaned_account` sweep and retention, a minute after start, then every 24 h.
 async fn daily_sweep(cfg: Config, store: Store) {
     let publisher = crate::act::AlertPublisher::build(&cfg.kafka).ok().flatten();
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -61,6 +61,9 @@ async fn daily_sweep(cfg: Config, store: Store) {
         match super::detectors::sweep_once(&cfg, &store, publisher.as_ref()).await {
             Ok(n) => tracing::info!(alerts = n, "sweep for departed accounts done"),
             Err(e) => tracing::warn!(error = format!("{e:#}"), "sweep for departed accounts failed; next in 24 h"),
+        }
+        if let Err(e) = crate::store::retention::apply(&store, &cfg.retention).await {
+            tracing::warn!(error = format!("{e:#}"), "retention failed; next in 24 h");
         }
     }
 }

@@ -50,6 +50,7 @@ pub(crate) fn load_from(path: Option<&Path>, env: impl Iterator<Item = (String, 
             "detectors" => config.detectors = section(&name, value, &mut problems),
             "api" => config.api = section(&name, value, &mut problems),
             "response" => config.response = section(&name, value, &mut problems),
+            "retention" => config.retention = section(&name, value, &mut problems),
             "demo" => config.demo = section(&name, value, &mut problems),
             "log" => config.log = section(&name, value, &mut problems),
             other => problems.push(format!(

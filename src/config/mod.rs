@@ -21,6 +21,7 @@ pub struct Config {
     pub detectors: DetectorsConfig,
     pub api: ApiConfig,
     pub response: ResponseConfig,
+    pub retention: RetentionConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
 }
@@ -248,6 +249,25 @@ impl Default for ResponseConfig {
             max_locks: 20,
             window: "10m".into(),
         }
+    }
+}
+
+/// How long data is kept, in days (0 = forever). A daily task in `serve` (and `custos retention`)
+/// drops whole monthly partitions once every row in them is older than the limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// `events`, and `alerts` / `actions` / `alert_status_history` with them.
+    pub events_days: u32,
+    pub dead_letters_days: u32,
+    pub api_audit_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        // Compliance-minded defaults: 13 months of activity (a full audit year plus a month), 90 days of
+        // rejected input, 2 years of the auditors' own access log.
+        RetentionConfig { events_days: 396, dead_letters_days: 90, api_audit_days: 730 }
     }
 }
 

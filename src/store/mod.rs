@@ -2,6 +2,7 @@
 //! retrying writer ([`writer`]) that acknowledges source positions only after ClickHouse confirmed.
 
 pub mod migrate;
+pub mod retention;
 pub mod rows;
 pub mod writer;
 

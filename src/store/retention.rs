@@ -1,0 +1,76 @@
+//! Retention: drops monthly partitions whose every row is older than the configured limit
+//! (`ALTER TABLE … DROP PARTITION`, which every ClickHouse version has). `dead_letters` is not
+//! partitioned by time (see its DDL), so expired rows there are deleted with `ALTER TABLE … DELETE`.
+
+use chrono::{Duration, NaiveDate, Utc};
+
+use super::Store;
+use crate::config::RetentionConfig;
+
+/// (table, days) for the monthly-partitioned tables.
+fn plan(cfg: &RetentionConfig) -> Vec<(&'static str, u32)> {
+    vec![
+        ("events", cfg.events_days),
+        ("alerts", cfg.events_days),
+        ("alert_status_history", cfg.events_days),
+        ("actions", cfg.events_days),
+        ("api_audit", cfg.api_audit_days),
+    ]
+}
+
+/// The first day after the month a `YYYYMM` partition holds.
+fn month_end(partition: &str) -> Option<NaiveDate> {
+    let n: u32 = partition.trim_matches('\'').parse().ok()?;
+    let (y, m) = ((n / 100) as i32, n % 100);
+    let first = NaiveDate::from_ymd_opt(y, m, 1)?;
+    Some(if m == 12 { NaiveDate::from_ymd_opt(y + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(y, m + 1, 1)? }).filter(|d| *d > first)
+}
+
+/// Applies retention once; returns the partitions dropped as `table:partition`.
+pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<String>> {
+    let today = Utc::now().date_naive();
+    let mut dropped = Vec::new();
+    for (table, days) in plan(cfg) {
+        if days == 0 {
+            continue;
+        }
+        let cutoff = today - Duration::days(days as i64);
+        let parts: Vec<String> = store
+            .client()
+            .query("SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active")
+            .bind(store.database())
+            .bind(table)
+            .fetch_all()
+            .await?;
+        for p in parts {
+            let Some(end) = month_end(&p) else { continue };
+            if end <= cutoff {
+                let id: u32 = p.trim_matches('\'').parse()?;
+                store.client().query(&format!("ALTER TABLE {table} DROP PARTITION {id}")).execute().await?;
+                tracing::info!(table, partition = id, month_end = %end, "retention: dropped an expired partition");
+                dropped.push(format!("{table}:{id}"));
+            }
+        }
+    }
+    if cfg.dead_letters_days > 0 {
+        let cutoff = (Utc::now() - Duration::days(cfg.dead_letters_days as i64)).timestamp() as u32;
+        let old: u64 = store.client().query("SELECT count() FROM dead_letters WHERE received_at < toDateTime(?)").bind(cutoff).fetch_one().await?;
+        if old > 0 {
+            store.client().query("ALTER TABLE dead_letters DELETE WHERE received_at < toDateTime(?)").bind(cutoff).execute().await?;
+            tracing::info!(rows = old, "retention: deleting expired dead letters");
+            dropped.push(format!("dead_letters:{old} rows"));
+        }
+    }
+    Ok(dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn month_ends() {
+        use chrono::NaiveDate;
+        assert_eq!(super::month_end("202601"), NaiveDate::from_ymd_opt(2026, 2, 1));
+        assert_eq!(super::month_end("202512"), NaiveDate::from_ymd_opt(2026, 1, 1));
+        assert_eq!(super::month_end("tuple()"), None);
+    }
+}
