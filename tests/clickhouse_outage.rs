@@ -16,7 +16,9 @@ fn serve_pauses_while_clickhouse_is_down_and_loses_nothing() {
     kafka.create_topic(&topic, 4);
     let tmp = tempfile::tempdir().unwrap();
     let ch = ClickHouseProcess::new(tmp.path());
-    let env = TestEnv::new(&ch.url(), &kafka.config_toml(&group, &topic, ""));
+    let api_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let env = TestEnv::new(&ch.url(), &format!("{}\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n", kafka.config_toml(&group, &topic, "")));
+    let readyz = || reqwest::blocking::get(format!("http://127.0.0.1:{api_port}/readyz")).map(|r| r.status().as_u16()).unwrap_or(0);
 
     let (v1, b1) = produce_events(&kafka, &topic, 0..20_000);
     let mut serve = env.spawn_serve("serve.log");
@@ -27,6 +29,7 @@ fn serve_pauses_while_clickhouse_is_down_and_loses_nothing() {
 
     ch.start();
     assert_eq!(env.wait_for("SELECT uniqExact(event_id) FROM events", v1, Duration::from_secs(60)), v1);
+    assert_eq!(readyz(), 200);
 
     // Mid-stream outage: stop ClickHouse, keep producing, start it again on the same data.
     ch.stop();
@@ -35,6 +38,7 @@ fn serve_pauses_while_clickhouse_is_down_and_loses_nothing() {
     assert!(serve.try_wait().unwrap().is_none(), "serve exited during the outage");
     let rss = rss_kib(serve.id());
     assert!(rss < RSS_LIMIT_KIB, "RSS {rss} KiB during outage");
+    assert_eq!(readyz(), 503, "/readyz reports not ready while ClickHouse is down");
     let committed_during = committed_total(&kafka.bootstrap(), &group, &topic, 4);
     assert!(committed_during <= 20_000, "committed {committed_during} while only 20000 were stored");
     ch.start();
