@@ -138,7 +138,7 @@ impl Rule for BulkExport {
                     ev.user_id,
                     thousands(total),
                     local(first.ts),
-                    sched.local(last.ts).format("%H:%M"),
+                    if sched.local(first.ts).date() == sched.local(last.ts).date() { sched.local(last.ts).format("%H:%M").to_string() } else { local(last.ts) },
                     sched.tz.name(),
                     thousands(self.p.threshold_rows),
                     self.p.window,
