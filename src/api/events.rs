@@ -8,8 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use clickhouse::Row;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::alerts::rfc3339;
@@ -17,50 +16,12 @@ use super::audit::RowCount;
 use super::auth::{Caller, Role};
 use super::params::{Arg, Cursor, Params, Sql, DEFAULT_LIMIT, MAX_LIMIT};
 use super::{timed, ApiError, AppState};
-
-const COLUMNS: &str = "event_id, toUInt32(ts), ts_ms, tenant, user_id, action, object_type, record_count, ip, user_agent, session_id, outcome, \
-    attr_keys, attr_values, country_iso, country, subdivision, city, latitude, longitude, asn, as_org, geo_timezone, network_class, \
-    toUInt32(ingest_ts), source, kafka_topic, kafka_partition, kafka_offset, file_path, file_line";
+use crate::store::rows::EventRow;
 
 /// Columns of an export: event time as RFC 3339 text first, then every stored column.
 const EXPORT_COLUMNS: &str = "concat(replaceOne(toString(ts), ' ', 'T'), '.', substring(toString(1000 + ts_ms), 2, 3), 'Z') AS time, event_id, tenant, user_id, action, object_type, \
     record_count, ip, user_agent, session_id, outcome, attr_keys, attr_values, country_iso, country, subdivision, city, latitude, longitude, \
     asn, as_org, geo_timezone, network_class, ingest_ts, source, kafka_topic, kafka_partition, kafka_offset, file_path, file_line";
-
-#[derive(Row, Deserialize)]
-struct EventDb {
-    event_id: String,
-    ts: u32,
-    ts_ms: u16,
-    tenant: String,
-    user_id: String,
-    action: String,
-    object_type: String,
-    record_count: u64,
-    ip: String,
-    user_agent: String,
-    session_id: String,
-    outcome: String,
-    attr_keys: Vec<String>,
-    attr_values: Vec<String>,
-    country_iso: String,
-    country: String,
-    subdivision: String,
-    city: String,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    asn: u32,
-    as_org: String,
-    geo_timezone: String,
-    network_class: String,
-    ingest_ts: u32,
-    source: String,
-    kafka_topic: String,
-    kafka_partition: i32,
-    kafka_offset: i64,
-    file_path: String,
-    file_line: u64,
-}
 
 /// A stored, enriched event.
 #[derive(Serialize, ToSchema)]
@@ -105,8 +66,8 @@ pub struct EventPage {
     pub next_cursor: Option<String>,
 }
 
-impl From<EventDb> for EventOut {
-    fn from(e: EventDb) -> Self {
+impl From<EventRow> for EventOut {
+    fn from(e: EventRow) -> Self {
         EventOut {
             ts: rfc3339(e.ts, e.ts_ms),
             attributes: e.attr_keys.into_iter().zip(e.attr_values).map(|(k, v)| (k, serde_json::Value::String(v))).collect(),
@@ -144,20 +105,20 @@ impl From<EventDb> for EventOut {
 /// The given events of one user (alert evidence), oldest first.
 pub(crate) async fn fetch_events(state: &AppState, tenant: &str, user: &str, ids: &[String]) -> Result<Vec<EventOut>, ApiError> {
     let q = state
-        .query(&format!("SELECT {COLUMNS} FROM events FINAL WHERE tenant = ? AND user_id = ? AND has(?, event_id) ORDER BY ts, ts_ms, event_id"))
+        .query(&format!("SELECT {} FROM events FINAL WHERE tenant = ? AND user_id = ? AND has(?, event_id) ORDER BY ts, ts_ms, event_id", EventRow::COLUMNS))
         .bind(tenant)
         .bind(user)
         .bind(ids);
-    let rows: Vec<EventDb> = timed(state, q.fetch_all()).await?;
+    let rows: Vec<EventRow> = timed(state, q.fetch_all()).await?;
     Ok(rows.into_iter().map(EventOut::from).collect())
 }
 
 /// A user's events in a range, oldest first (for timelines).
 pub(crate) async fn user_events(state: &AppState, user: &str, p: &Params, limit: u64) -> Result<Vec<EventOut>, ApiError> {
-    let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM events FINAL WHERE user_id = ?"));
+    let mut sql = Sql::new(&format!("SELECT {} FROM events FINAL WHERE user_id = ?", EventRow::COLUMNS));
     sql.push("", [Arg::S(user.to_owned())]).since(p.time("since")?).until(p.time("until")?);
     sql.push(" ORDER BY ts, ts_ms, event_id LIMIT ?", [Arg::U64(limit)]);
-    let rows: Vec<EventDb> = timed(state, sql.query(state).fetch_all()).await?;
+    let rows: Vec<EventRow> = timed(state, sql.query(state).fetch_all()).await?;
     Ok(rows.into_iter().map(EventOut::from).collect())
 }
 
@@ -200,9 +161,9 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
     }
     let limit = p.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let cursor = p.str("cursor").map(Cursor::decode).transpose()?;
-    let mut sql = filtered(&p, COLUMNS)?;
+    let mut sql = filtered(&p, EventRow::COLUMNS)?;
     sql.after(cursor.as_ref(), "event_id").push(" ORDER BY ts DESC, ts_ms DESC, event_id DESC LIMIT ?", [Arg::U64(limit)]);
-    let rows: Vec<EventDb> = timed(&state, sql.query(&state).fetch_all()).await?;
+    let rows: Vec<EventRow> = timed(&state, sql.query(&state).fetch_all()).await?;
     let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| Cursor { ts: r.ts, ms: r.ts_ms, id: r.event_id.clone() }.encode())).flatten();
     let items: Vec<EventOut> = rows.into_iter().map(EventOut::from).collect();
     let n = items.len() as i64;

@@ -15,21 +15,7 @@ use super::auth::{Caller, Role};
 use super::events::{user_events, EventOut};
 use super::params::{Params, Sql};
 use super::{timed, ApiError, AppState};
-
-#[derive(Row, Deserialize)]
-struct DirRow {
-    status: String,
-    effective_ts: Option<u32>,
-    timezone: String,
-    work_hours: String,
-    work_days: String,
-    display_name: String,
-    email: String,
-    department: String,
-    role: String,
-    manager_id: String,
-    protected: u8,
-}
+use crate::detect::rehydrate::DirRow;
 
 /// One version of a user's directory record.
 #[derive(Serialize, ToSchema)]
@@ -98,7 +84,7 @@ pub async fn timeline(State(state): State<AppState>, Extension(caller): Extensio
     let directory: Vec<DirRow> = timed(
         &state,
         state
-            .query("SELECT status, effective_ts, timezone, work_hours, work_days, display_name, email, department, role, manager_id, protected FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts")
+            .query(&format!("SELECT {} FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts", DirRow::COLUMNS))
             .bind(user.as_str())
             .fetch_all(),
     )

@@ -12,20 +12,25 @@ use crate::directory::Directory;
 use crate::model::{Event, Geo, Outcome};
 use crate::store::Store;
 
+/// A stored directory version, as read back (also by the API's timelines).
 #[derive(Row, Deserialize)]
-struct DirRow {
-    user_id: String,
-    status: String,
-    effective_ts: Option<u32>,
-    timezone: String,
-    work_hours: String,
-    work_days: String,
-    display_name: String,
-    email: String,
-    department: String,
-    role: String,
-    manager_id: String,
-    protected: u8,
+pub(crate) struct DirRow {
+    pub user_id: String,
+    pub status: String,
+    pub effective_ts: Option<u32>,
+    pub timezone: String,
+    pub work_hours: String,
+    pub work_days: String,
+    pub display_name: String,
+    pub email: String,
+    pub department: String,
+    pub role: String,
+    pub manager_id: String,
+    pub protected: u8,
+}
+
+impl DirRow {
+    pub const COLUMNS: &'static str = "user_id, status, effective_ts, timezone, work_hours, work_days, display_name, email, department, role, manager_id, protected";
 }
 
 #[derive(Row, Deserialize)]
@@ -69,7 +74,7 @@ pub struct Restored {
 pub async fn directory(store: &Store, directory: &mut Directory) -> Result<usize, clickhouse::error::Error> {
     let rows: Vec<DirRow> = store
         .client()
-        .query("SELECT user_id, status, effective_ts, timezone, work_hours, work_days, display_name, email, department, role, manager_id, protected FROM directory FINAL")
+        .query(&format!("SELECT {} FROM directory FINAL", DirRow::COLUMNS))
         .fetch_all()
         .await?;
     let n = rows.len();

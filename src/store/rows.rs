@@ -32,7 +32,8 @@ fn pos(p: &Position) -> Pos {
     }
 }
 
-#[derive(Debug, Clone, Row, Serialize)]
+/// Also what the API reads back (`SELECT` [`EventRow::COLUMNS`]).
+#[derive(Debug, Clone, Row, Serialize, serde::Deserialize)]
 pub struct EventRow {
     pub event_id: String,
     pub tenant: String,
@@ -68,6 +69,11 @@ pub struct EventRow {
 }
 
 impl EventRow {
+    /// Every column, in field order, for reading rows back.
+    pub const COLUMNS: &'static str = "event_id, tenant, user_id, action, toUInt32(ts), ts_ms, object_type, record_count, ip, user_agent, \
+        session_id, outcome, attr_keys, attr_values, country_iso, country, subdivision, city, latitude, longitude, asn, as_org, \
+        geo_timezone, network_class, toUInt32(ingest_ts), source, kafka_topic, kafka_partition, kafka_offset, file_path, file_line";
+
     pub fn new(e: Event, at: &Position, ingest_ts: u32) -> Self {
         let p = pos(at);
         let (attr_keys, attr_values) = e.attributes.into_iter().unzip();
