@@ -53,7 +53,7 @@ pub fn start(cfg: &PipelineConfig, store: Store, backoff: Backoff, acker: Arc<dy
     let (input, rx) = mpsc::channel::<Vec<Envelope>>(cfg.queue_batches * cfg.batch_rows.div_ceil(crate::source::CHUNK).max(1));
     let (batch_tx, batch_rx) = mpsc::channel::<WriteBatch>(cfg.queue_batches);
     let act = std::mem::take(&mut stages.act);
-    let processor = Processor::new(cfg, stages);
+    let processor = Processor::new(cfg, stages, store.clone());
     let proc_task = tokio::spawn(processor.run(rx, batch_tx, cfg.batch_rows, Duration::from_millis(cfg.batch_max_age_ms)));
     let writer_task = tokio::spawn(writer::run(store, backoff, batch_rx, acker, stats, act));
     let done = tokio::spawn(async move {
@@ -65,6 +65,7 @@ pub fn start(cfg: &PipelineConfig, store: Store, backoff: Backoff, acker: Arc<dy
 }
 
 struct Processor {
+    store: Store,
     max_bytes: usize,
     seen: SeenIds,
     directory: Directory,
@@ -74,8 +75,9 @@ struct Processor {
 }
 
 impl Processor {
-    fn new(cfg: &PipelineConfig, mut stages: Stages) -> Self {
+    fn new(cfg: &PipelineConfig, mut stages: Stages, store: Store) -> Self {
         Processor {
+            store,
             max_bytes: cfg.max_record_bytes,
             seen: SeenIds::new(cfg.dedup_window),
             directory: std::mem::take(&mut stages.directory),
@@ -90,6 +92,7 @@ impl Processor {
         loop {
             tokio::select! {
                 chunk = rx.recv() => match chunk {
+                    Some(chunk) if chunk.is_empty() => self.rehydrate().await,
                     Some(chunk) => {
                         let now = crate::now_secs();
                         if self.batch.is_empty() {
@@ -113,6 +116,16 @@ impl Processor {
         }
         if !self.batch.is_empty() {
             let _ = tx.send(std::mem::take(&mut self.batch)).await;
+        }
+    }
+
+    /// A source's signal (an empty chunk) that it got new partitions: another instance may have stored
+    /// their recent history, so windows and suppression are reloaded from ClickHouse first.
+    async fn rehydrate(&mut self) {
+        let Some(engine) = self.stages.detect.engine_mut() else { return };
+        match crate::detect::rehydrate::engine(&self.store, engine).await {
+            Ok(r) => tracing::info!(exports = r.exports, alerts = r.alerts, "detector state rehydrated after a partition assignment"),
+            Err(e) => tracing::warn!(error = %e, "rehydration after a partition assignment failed; state may miss the new partitions' history"),
         }
     }
 

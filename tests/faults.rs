@@ -105,3 +105,39 @@ fn ten_sigkills_in_a_row_lose_nothing_and_a_spanning_window_alerts_once() {
     assert_eq!(env.sql("SELECT status, count() FROM actions GROUP BY status"), "skipped_dry_run\t1");
     assert_eq!(committed_total(&kafka.bootstrap(), &group, &topic, 4), total as i64);
 }
+
+#[test]
+fn two_instances_hand_over_partitions_and_windows_without_losing_or_doubling() {
+    let kafka = MockKafka::new(1);
+    let (topic, group) = (unique_name("events"), unique_name("g"));
+    kafka.create_topic(&topic, 4);
+    let env = TestEnv::new(&ch_url(), &kafka.config_toml(&group, &topic, ""));
+    let mut a = env.spawn_serve("a.log");
+    let mut b = env.spawn_serve("b.log");
+    std::thread::sleep(Duration::from_secs(4)); // both in the group, partitions split between them
+    let users: Vec<String> = (1..=8).map(|i| format!("x{i}")).collect();
+    for u in &users {
+        kafka.produce(&topic, u, event(&format!("{u}-1"), u, "2026-01-06T10:00:00Z", "export", 600).as_bytes());
+    }
+    kafka.flush();
+    assert_eq!(env.wait_for("SELECT count() FROM events", 8, Duration::from_secs(60)), 8);
+    // A leaves: B takes its partitions and must know their first 600 rows (stored by A).
+    stop(&mut a);
+    for u in &users {
+        kafka.produce(&topic, u, event(&format!("{u}-2"), u, "2026-01-06T11:00:00Z", "export", 600).as_bytes());
+    }
+    kafka.flush();
+    let alerts = env.wait_for("SELECT uniqExact(alert_id) FROM alerts WHERE detector = 'bulk_export'", 8, Duration::from_secs(60));
+    assert_eq!(alerts, 8, "every window spanning the handover fires. A: {}\nB: {}", std::fs::read_to_string(env.path("a.log")).unwrap(), std::fs::read_to_string(env.path("b.log")).unwrap());
+    // A comes back (another rebalance): nothing is raised twice.
+    let mut a = env.spawn_serve("a2.log");
+    std::thread::sleep(Duration::from_secs(5));
+    stop(&mut a);
+    stop(&mut b);
+    env.sql("OPTIMIZE TABLE events FINAL");
+    env.sql("OPTIMIZE TABLE alerts FINAL");
+    assert_eq!(env.u64("SELECT count() FROM events"), 16);
+    assert_eq!(env.u64("SELECT count() FROM alerts WHERE detector = 'bulk_export'"), 8);
+    assert_eq!(env.u64("SELECT count() FROM alerts WHERE detector = 'bulk_export' AND length(evidence_event_ids) = 2"), 8);
+    assert_eq!(env.u64("SELECT uniqExact(alert_id) FROM actions"), 8, "one lock decision per alert");
+}

@@ -47,6 +47,10 @@ pub struct Alert {
 /// Evaluates the detectors for one event; alerts (new, or updated versions) go to `out`.
 pub trait Detect: Send {
     fn on_event(&mut self, event: &Event, directory: &Directory, out: &mut Vec<Alert>);
+    /// The engine, for rehydration (none for [`NoDetect`]).
+    fn engine_mut(&mut self) -> Option<&mut Engine> {
+        None
+    }
 }
 
 /// No detectors.
@@ -181,6 +185,10 @@ impl Engine {
 }
 
 impl Detect for Engine {
+    fn engine_mut(&mut self) -> Option<&mut Engine> {
+        Some(self)
+    }
+
     fn on_event(&mut self, ev: &Event, directory: &Directory, out: &mut Vec<Alert>) {
         self.advance(ev.ts);
         let ctx = Ctx { directory, worktime: &self.worktime };

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -17,8 +20,26 @@ use crate::config::KafkaConfig;
 use crate::model::{Envelope, Position, Stream};
 use crate::shutdown::Shutdown;
 
+/// Notices new partition assignments: the pipeline then rehydrates detector state from ClickHouse
+/// before processing the new partitions' messages (another instance may have stored their history).
+pub struct Rebalances(Arc<AtomicBool>);
+
+impl ClientContext for Rebalances {}
+
+impl ConsumerContext for Rebalances {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            if tpl.count() > 0 {
+                tracing::info!(partitions = tpl.count(), "Kafka partitions assigned");
+                self.0.store(true, SeqCst);
+            }
+        }
+    }
+}
+
 pub struct KafkaSource {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<Rebalances>>,
+    assigned: Arc<AtomicBool>,
     /// The directory feed, read whole by every instance (see [`KafkaSource::build`]).
     directory: Option<Arc<StreamConsumer>>,
     acked: Arc<std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), i64>>>,
@@ -53,7 +74,9 @@ impl KafkaSource {
     /// commits: its records are idempotent (stored by content hash) and the state was already
     /// rehydrated from ClickHouse.
     pub fn build(cfg: &KafkaConfig) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer = client_config(cfg).create().context("creating the Kafka consumer")?;
+        let assigned = Arc::new(AtomicBool::new(false));
+        let consumer: StreamConsumer<Rebalances> =
+            client_config(cfg).create_with_context(Rebalances(assigned.clone())).context("creating the Kafka consumer")?;
         consumer
             .subscribe(&[cfg.events_topic.as_str()])
             .with_context(|| format!("subscribing to {}", cfg.events_topic))?;
@@ -72,6 +95,7 @@ impl KafkaSource {
         tracing::info!(brokers = %cfg.brokers, group = %cfg.group_id, events = %cfg.events_topic, directory = %cfg.directory_topic, "Kafka consumers subscribed");
         Ok(KafkaSource {
             consumer: Arc::new(consumer),
+            assigned,
             directory,
             acked: Arc::default(),
             events_topic: Arc::from(cfg.events_topic.as_str()),
@@ -89,9 +113,9 @@ impl KafkaSource {
         let lag = tokio::spawn(report_lag(self.consumer.clone()));
         let directory = self.directory.clone().map(|d| {
             let (tx, mut stop, topic) = (tx.clone(), shutdown.clone(), self.directory_topic.clone());
-            tokio::spawn(async move { consume(&d, &topic, Stream::Directory, &tx, &mut stop).await })
+            tokio::spawn(async move { consume(&d, &topic, Stream::Directory, &tx, &mut stop, None).await })
         });
-        consume(&self.consumer, &self.events_topic, Stream::Events, &tx, &mut shutdown).await;
+        consume(&self.consumer, &self.events_topic, Stream::Events, &tx, &mut shutdown, Some(&self.assigned)).await;
         if let Some(d) = directory {
             let _ = d.await;
         }
@@ -131,7 +155,7 @@ impl KafkaSource {
 }
 
 /// Every 10 s: messages behind the high watermark over the assigned partitions (`/metrics`).
-async fn report_lag(consumer: Arc<StreamConsumer>) {
+async fn report_lag(consumer: Arc<StreamConsumer<Rebalances>>) {
     loop {
         tokio::time::sleep(Duration::from_secs(10)).await;
         let c = consumer.clone();
@@ -162,7 +186,7 @@ fn log_error(e: &KafkaError) {
 
 /// Stores acknowledged events-topic offsets (the directory consumer never commits).
 struct KafkaAcker(
-    Arc<StreamConsumer>,
+    Arc<StreamConsumer<Rebalances>>,
     Arc<std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), i64>>>,
     Arc<str>,
 );
@@ -199,7 +223,16 @@ impl Acker for KafkaAcker {
 
 /// Reads `topic` until shutdown, sending chunks of `stream` envelopes. Blocks (and so stops fetching)
 /// while the pipeline is full: memory stays bounded by the channel and librdkafka's queue limit.
-async fn consume(consumer: &StreamConsumer, topic: &Arc<str>, stream: Stream, tx: &mpsc::Sender<Vec<Envelope>>, shutdown: &mut Shutdown) {
+/// After a new assignment (`assigned` set), an empty chunk goes first: the pipeline's signal to
+/// rehydrate before the new partitions' records.
+async fn consume<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    topic: &Arc<str>,
+    stream: Stream,
+    tx: &mpsc::Sender<Vec<Envelope>>,
+    shutdown: &mut Shutdown,
+    assigned: Option<&AtomicBool>,
+) {
     let mut chunk: Vec<Envelope> = Vec::with_capacity(CHUNK);
     loop {
         // Wait for the first message of a chunk, then take whatever else is ready right away.
@@ -213,6 +246,16 @@ async fn consume(consumer: &StreamConsumer, topic: &Arc<str>, stream: Stream, tx
             Some(Ok(msg)) => {
                 if msg.topic() != &**topic {
                     continue;
+                }
+                if assigned.is_some_and(|a| a.swap(false, SeqCst)) {
+                    // New partitions: what is read so far, then the rehydration marker (an empty chunk).
+                    let before = std::mem::take(&mut chunk);
+                    for c in [before].into_iter().filter(|c| !c.is_empty()).chain([Vec::new()]) {
+                        tokio::select! {
+                            r = tx.send(c) => if r.is_err() { return },
+                            _ = shutdown.recv() => return,
+                        }
+                    }
                 }
                 let topic = topic.clone();
                 chunk.push(Envelope {
