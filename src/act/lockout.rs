@@ -76,6 +76,7 @@ impl Responder {
         let publisher = if publish_alerts { AlertPublisher::build(kafka)? } else { None };
         let window_secs = crate::detect::spec::duration(&cfg.window).map_err(anyhow::Error::msg)?.as_secs();
         let inflight = Arc::new(AtomicUsize::new(0));
+        let channels = dispatcher.channels();
         let core = Arc::new(Core { store, cfg: cfg.clone(), window_secs, dispatcher, publisher, inflight: inflight.clone() });
         let (tx, rx) = mpsc::channel(10_000);
         let responder = Responder { tx, inflight };
@@ -83,7 +84,7 @@ impl Responder {
             core.recover(&responder).await?;
         }
         tokio::spawn(core.run(rx));
-        tracing::info!(mode = %cfg.mode, channels = %Dispatcher::build(cfg, kafka).map(|d| d.channels()).unwrap_or_default(), max_locks = cfg.max_locks, window = %cfg.window, "lockout responder ready");
+        tracing::info!(mode = %cfg.mode, channels = %channels, max_locks = cfg.max_locks, window = %cfg.window, "lockout responder ready");
         Ok(responder)
     }
 

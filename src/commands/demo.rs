@@ -28,7 +28,9 @@ pub async fn run(mut cfg: Config, limit: Option<u64>, publish: bool) -> anyhow::
     let store = Store::new(&cfg.clickhouse);
     migrate(&store, true).await.context("preparing the ClickHouse schema")?;
     let stats = Arc::new(Stats::default());
-    let pipeline = crate::pipeline::start(&cfg.pipeline, store.clone(), store.retry_policy(true), Arc::new(NoAck), stats.clone(), super::stages(&cfg, &store, publish).await?);
+    let stages = super::stages(&cfg, &store, publish).await?;
+    let responder = stages.act.responder.clone();
+    let pipeline = crate::pipeline::start(&cfg.pipeline, store.clone(), store.retry_policy(true), Arc::new(NoAck), stats.clone(), stages);
     // Simulated time starts a week ago at midnight UTC and runs faster than the wall clock.
     let today = Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let opts = GenOptions { seed: cfg.demo.seed, users: cfg.demo.users, start: today - Days::days(7), incidents: true };
@@ -38,7 +40,7 @@ pub async fn run(mut cfg: Config, limit: Option<u64>, publish: bool) -> anyhow::
         cfg.demo.users, cfg.demo.rate, cfg.clickhouse.url, cfg.clickhouse.database
     );
     let (api_trigger, api_stop) = shutdown::channel();
-    let api = super::spawn_api(&cfg, &store, stats.clone(), api_stop).await?;
+    let api = super::spawn_api(&cfg, &store, stats.clone(), responder, api_stop)?;
     eprintln!("demo: API on http://{} (create a token with `custos token new`)", cfg.api.listen);
     let tx = pipeline.input;
     let mut seq = 0u64;

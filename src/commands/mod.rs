@@ -118,9 +118,15 @@ async fn api_only(cfg: Config) -> anyhow::Result<()> {
 }
 
 /// Starts the API next to a pipeline (`serve`, `demo`); stops with `stop`.
-pub(crate) async fn spawn_api(cfg: &Config, store: &Store, stats: Arc<crate::stats::Stats>, stop: crate::shutdown::Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let responder = crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), true, false).await?;
-    let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats), Some(responder))?;
+/// Shares the pipeline's lockout responder (one decision task and one set of producers per process).
+pub(crate) fn spawn_api(
+    cfg: &Config,
+    store: &Store,
+    stats: Arc<crate::stats::Stats>,
+    responder: Option<crate::act::Responder>,
+    stop: crate::shutdown::Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats), responder)?;
     let listen = cfg.api.listen.clone();
     Ok(tokio::spawn(async move {
         if let Err(e) = crate::api::serve(state, &listen, stop, None).await {

@@ -26,17 +26,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let source = KafkaSource::build(&cfg.kafka)?;
     let stats = Arc::new(Stats::default());
-    let pipeline = crate::pipeline::start(
-        &cfg.pipeline,
-        store.clone(),
-        store.retry_policy(false).forever(),
-        source.acker(),
-        stats.clone(),
-        super::stages(&cfg, &store, true).await?,
-    );
+    let stages = super::stages(&cfg, &store, true).await?;
+    let responder = stages.act.responder.clone();
+    let pipeline = crate::pipeline::start(&cfg.pipeline, store.clone(), store.retry_policy(false).forever(), source.acker(), stats.clone(), stages);
     tracing::info!(database = %cfg.clickhouse.database, "custos serving");
     let sweeper = tokio::spawn(daily_sweep(cfg.clone(), store.clone()));
-    let api = super::spawn_api(&cfg, &store, stats.clone(), stop.clone()).await?;
+    let api = super::spawn_api(&cfg, &store, stats.clone(), responder, stop.clone())?;
     source.run(pipeline.input, stop.clone()).await;
     sweeper.abort();
     match tokio::time::timeout(DRAIN_GRACE, pipeline.done).await {
