@@ -15,7 +15,7 @@ use super::auth::{Caller, Role};
 use super::events::{user_events, EventOut};
 use super::params::{Params, Sql};
 use super::{timed, ApiError, AppState};
-use crate::detect::rehydrate::DirRow;
+use crate::store::rows::DirectoryRow;
 
 /// One version of a user's directory record.
 #[derive(Serialize, ToSchema)]
@@ -34,8 +34,8 @@ pub struct DirectoryVersion {
     pub protected: bool,
 }
 
-impl From<DirRow> for DirectoryVersion {
-    fn from(r: DirRow) -> Self {
+impl From<DirectoryRow> for DirectoryVersion {
+    fn from(r: DirectoryRow) -> Self {
         DirectoryVersion {
             status: r.status,
             effective_ts: r.effective_ts.map(|t| super::alerts::rfc3339(t, 0)),
@@ -81,10 +81,10 @@ pub async fn timeline(State(state): State<AppState>, Extension(caller): Extensio
     caller.require(Role::Auditor)?;
     let p = Params::new(q.as_deref(), &["since", "until", "limit"])?;
     let limit = p.limit(500, 5000)?;
-    let directory: Vec<DirRow> = timed(
+    let directory: Vec<DirectoryRow> = timed(
         &state,
         state
-            .query(&format!("SELECT {} FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts", DirRow::COLUMNS))
+            .query(&format!("SELECT {} FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts", DirectoryRow::COLUMNS))
             .bind(user.as_str())
             .fetch_all(),
     )

@@ -10,28 +10,8 @@ use super::{Alert, Engine};
 use crate::decode::decode_directory;
 use crate::directory::Directory;
 use crate::model::{Event, Geo, Outcome};
+use crate::store::rows::DirectoryRow;
 use crate::store::Store;
-
-/// A stored directory version, as read back (also by the API's timelines).
-#[derive(Row, Deserialize)]
-pub(crate) struct DirRow {
-    pub user_id: String,
-    pub status: String,
-    pub effective_ts: Option<u32>,
-    pub timezone: String,
-    pub work_hours: String,
-    pub work_days: String,
-    pub display_name: String,
-    pub email: String,
-    pub department: String,
-    pub role: String,
-    pub manager_id: String,
-    pub protected: u8,
-}
-
-impl DirRow {
-    pub const COLUMNS: &'static str = "user_id, status, effective_ts, timezone, work_hours, work_days, display_name, email, department, role, manager_id, protected";
-}
 
 #[derive(Row, Deserialize)]
 struct ExportRow {
@@ -72,9 +52,9 @@ pub struct Restored {
 
 /// Loads every stored directory version into `directory`.
 pub async fn directory(store: &Store, directory: &mut Directory) -> Result<usize, clickhouse::error::Error> {
-    let rows: Vec<DirRow> = store
+    let rows: Vec<DirectoryRow> = store
         .client()
-        .query(&format!("SELECT {} FROM directory FINAL", DirRow::COLUMNS))
+        .query(&format!("SELECT {} FROM directory FINAL", DirectoryRow::COLUMNS))
         .fetch_all()
         .await?;
     let n = rows.len();

@@ -158,7 +158,8 @@ mod serde_bytes_as_string {
     }
 }
 
-#[derive(Debug, Clone, Row, Serialize)]
+/// Also what rehydration and the API read back (`SELECT` [`DirectoryRow::COLUMNS`]).
+#[derive(Debug, Clone, Row, Serialize, serde::Deserialize)]
 pub struct DirectoryRow {
     pub record_id: String,
     pub user_id: String,
@@ -183,6 +184,10 @@ pub struct DirectoryRow {
 }
 
 impl DirectoryRow {
+    /// Every column, in field order, for reading rows back.
+    pub const COLUMNS: &'static str = "record_id, user_id, status, effective_ts, timezone, work_hours, work_days, display_name, email, \
+        department, role, manager_id, protected, toUInt32(ingest_ts), source, kafka_topic, kafka_partition, kafka_offset, file_path, file_line";
+
     pub fn new(r: &DirectoryRecord, at: &Position, ingest_ts: u32) -> Self {
         let p = pos(at);
         DirectoryRow {
