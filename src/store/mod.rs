@@ -1,6 +1,7 @@
 //! Store stage: the ClickHouse schema ([`migrate`]), row types ([`rows`]) and the batched,
 //! retrying writer ([`writer`]) that acknowledges source positions only after ClickHouse confirmed.
 
+pub mod cluster;
 pub mod migrate;
 pub mod retention;
 pub mod rows;
@@ -18,6 +19,8 @@ pub enum StoreError {
     Unavailable { url: String, secs: u64, last: String },
     #[error("ClickHouse refused `{what}`: {source}")]
     Rejected { what: String, source: clickhouse::error::Error },
+    #[error("schema: {0}")]
+    Schema(String),
 }
 
 /// A handle on the configured ClickHouse database.
@@ -29,7 +32,33 @@ pub struct Store {
 
 impl Store {
     pub fn new(cfg: &ClickHouseConfig) -> Self {
-        Store { client: base_client(cfg).with_database(&cfg.database), cfg: cfg.clone() }
+        let mut client = base_client(cfg).with_database(&cfg.database);
+        if !cfg.cluster.is_empty() {
+            // An insert into a Distributed table returns only once every shard has stored its rows (so a Kafka
+            // offset is never committed past rows still queued on one node's disk), and `IN (subquery)` over
+            // Distributed tables runs the subquery once, cluster-wide.
+            client = client.with_setting("insert_distributed_sync", "1").with_setting("distributed_product_mode", "global");
+        }
+        Store { client, cfg: cfg.clone() }
+    }
+
+    /// The cluster of the cluster storage profile, if configured.
+    pub fn cluster(&self) -> Option<&str> {
+        Some(self.cfg.cluster.as_str()).filter(|c| !c.is_empty())
+    }
+
+    /// The table holding `table`'s parts on each server: `<table>_local` in the cluster profile (where
+    /// `table` is the Distributed table over it), `table` itself on a single server. Fully qualified.
+    pub fn local_table(&self, table: &str) -> String {
+        match self.cluster() {
+            Some(_) => format!("`{}`.`{table}_local`", self.cfg.database),
+            None => format!("`{}`.`{table}`", self.cfg.database),
+        }
+    }
+
+    /// ` ON CLUSTER \`name\`` in the cluster profile, empty otherwise: for DDL and `ALTER`s of local tables.
+    pub fn on_cluster(&self) -> String {
+        self.cluster().map(|c| format!(" ON CLUSTER `{c}`")).unwrap_or_default()
     }
 
     /// The underlying client, for readers (API, tests).

@@ -1,6 +1,8 @@
 //! Retention: drops monthly partitions whose every row is older than the configured limit
 //! (`ALTER TABLE … DROP PARTITION`, which every ClickHouse version has). `dead_letters` is not
 //! partitioned by time (see its DDL), so expired rows there are deleted with `ALTER TABLE … DELETE`.
+//! In the cluster profile both act on the `_local` tables `ON CLUSTER`, and partitions are listed on
+//! every server (`cluster()` table function over `system.parts`).
 
 use chrono::{Duration, NaiveDate, Utc};
 
@@ -35,18 +37,23 @@ pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<S
             continue;
         }
         let cutoff = today - Duration::days(days as i64);
+        let (parts_table, part_of) = match store.cluster() {
+            Some(c) => (format!("cluster('{c}', system, parts)"), format!("{table}_local")),
+            None => ("system.parts".to_owned(), table.to_owned()),
+        };
         let parts: Vec<String> = store
             .client()
-            .query("SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active")
+            .query(&format!("SELECT DISTINCT partition FROM {parts_table} WHERE database = ? AND table = ? AND active"))
             .bind(store.database())
-            .bind(table)
+            .bind(&part_of)
             .fetch_all()
             .await?;
         for p in parts {
             let Some(end) = month_end(&p) else { continue };
             if end <= cutoff {
                 let id: u32 = p.trim_matches('\'').parse()?;
-                store.client().query(&format!("ALTER TABLE {table} DROP PARTITION {id}")).execute().await?;
+                let (local, on) = (store.local_table(table), store.on_cluster());
+                store.client().query(&format!("ALTER TABLE {local}{on} DROP PARTITION {id}")).execute().await?;
                 tracing::info!(table, partition = id, month_end = %end, "retention: dropped an expired partition");
                 dropped.push(format!("{table}:{id}"));
             }
@@ -56,7 +63,8 @@ pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<S
         let cutoff = (Utc::now() - Duration::days(cfg.dead_letters_days as i64)).timestamp() as u32;
         let old: u64 = store.client().query("SELECT count() FROM dead_letters WHERE received_at < toDateTime(?)").bind(cutoff).fetch_one().await?;
         if old > 0 {
-            store.client().query("ALTER TABLE dead_letters DELETE WHERE received_at < toDateTime(?)").bind(cutoff).execute().await?;
+            let (local, on) = (store.local_table("dead_letters"), store.on_cluster());
+            store.client().query(&format!("ALTER TABLE {local}{on} DELETE WHERE received_at < toDateTime(?)")).bind(cutoff).execute().await?;
             tracing::info!(rows = old, "retention: deleting expired dead letters");
             dropped.push(format!("dead_letters:{old} rows"));
         }
