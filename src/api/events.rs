@@ -140,10 +140,10 @@ fn filtered(p: &Params, select: &str) -> Result<Sql, ApiError> {
     params(
         ("user_id" = Option<String>, Query), ("action" = Option<String>, Query), ("object_type" = Option<String>, Query),
         ("ip" = Option<String>, Query), ("country_iso" = Option<String>, Query), ("tenant" = Option<String>, Query),
-        ("since" = Option<String>, Query, description = "RFC 3339; event time at or after"),
-        ("until" = Option<String>, Query, description = "RFC 3339; event time before"),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339; event time at or after"),
+        ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339; event time before"),
         ("min_records" = Option<u64>, Query, description = "record_count at least"),
-        ("limit" = Option<u64>, Query, description = "1..=1000, default 100 (ignored by exports)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 100 (ignored by exports)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("format" = Option<String>, Query, description = "json (paged, default), csv or ndjson (the whole result, streamed, oldest first)"),
     ),

@@ -33,8 +33,13 @@ impl Params {
         self.map.get(k).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// A value that must parse when the parameter is present at all (`?limit=` is an error, not "absent").
+    fn typed(&self, k: &str) -> Option<&str> {
+        self.map.get(k).map(String::as_str)
+    }
+
     pub fn time(&self, k: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-        self.str(k)
+        self.typed(k)
             .map(|v| {
                 DateTime::parse_from_rfc3339(v)
                     .map(|t| t.with_timezone(&Utc))
@@ -44,7 +49,7 @@ impl Params {
     }
 
     pub fn u64(&self, k: &str) -> Result<Option<u64>, ApiError> {
-        self.str(k).map(|v| v.parse::<u64>().map_err(|_| ApiError::BadRequest(format!("`{k}` must be a non-negative integer")))).transpose()
+        self.typed(k).map(|v| v.parse::<u64>().map_err(|_| ApiError::BadRequest(format!("`{k}` must be a non-negative integer")))).transpose()
     }
 
     pub fn limit(&self, default: u64, max: u64) -> Result<u64, ApiError> {
@@ -57,7 +62,7 @@ impl Params {
 
     /// One of `choices`, if given.
     pub fn choice(&self, k: &str, choices: &[&str]) -> Result<Option<String>, ApiError> {
-        match self.str(k) {
+        match self.typed(k) {
             None => Ok(None),
             Some(v) if choices.contains(&v) => Ok(Some(v.to_owned())),
             Some(v) => Err(ApiError::BadRequest(format!("`{k}` must be one of {}, got `{v}`", choices.join(", ")))),
@@ -86,7 +91,8 @@ impl Cursor {
 
     pub fn decode(s: &str) -> Result<Self, ApiError> {
         let bad = || ApiError::BadRequest("`cursor` is not a cursor returned by this API".into());
-        if s.len() % 2 != 0 {
+        // Hex digits only: slicing by byte pairs below must never split a multi-byte character.
+        if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let bytes: Vec<u8> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16)).collect::<Result<_, _>>().map_err(|_| bad())?;
@@ -184,6 +190,9 @@ mod tests {
         let c = Cursor { ts: 1_767_665_647, ms: 123, id: "a.b-c".into() };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert!(Cursor::decode("zz").is_err());
+        // Found by schemathesis: non-ASCII input used to panic on a char boundary (a 500), now a 400.
+        assert!(Cursor::decode("0\u{80}0").is_err());
+        assert!(Cursor::decode("é1").is_err());
         assert_eq!(form_pairs("a=x%20y&b=%2B1+2&c"), vec![("a".into(), "x y".into()), ("b".into(), "+1 2".into()), ("c".into(), "".into())]);
     }
 }

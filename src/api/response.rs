@@ -18,7 +18,8 @@ use crate::act::lockout::ActionRow;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockRequest {
-    /// Why (kept in `actions`).
+    /// Why (kept in `actions`): 1-2000 characters, not only whitespace.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: String,
     /// Tenant of the account; default "default".
     #[serde(default)]
@@ -96,6 +97,8 @@ pub async fn unlock(State(state): State<AppState>, Extension(caller): Extension<
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    /// Why (kept in `actions`): not only whitespace.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub reason: String,
 }
 
@@ -113,8 +116,8 @@ pub async fn reset_breaker(State(state): State<AppState>, Extension(caller): Ext
 
 #[utoipa::path(get, path = "/api/v1/actions", tag = "response",
     params(("user_id" = Option<String>, Query), ("tenant" = Option<String>, Query), ("action" = Option<String>, Query), ("status" = Option<String>, Query),
-        ("since" = Option<String>, Query, description = "RFC 3339; requested at or after"), ("until" = Option<String>, Query),
-        ("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339; requested at or after"), ("until" = Option<String>, Query, format = DateTime),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 100"), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ActionPage), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;

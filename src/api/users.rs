@@ -73,8 +73,8 @@ pub struct Timeline {
 
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/timeline", tag = "users",
     params(("user_id" = String, Path),
-        ("since" = Option<String>, Query, description = "RFC 3339"), ("until" = Option<String>, Query, description = "RFC 3339"),
-        ("limit" = Option<u64>, Query, description = "events, 1..=5000, default 500")),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339"), ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 5000, description = "events, 1..=5000, default 500")),
     responses((status = 200, body = Timeline), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn timeline(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(user): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
@@ -123,8 +123,8 @@ pub struct Stats {
 }
 
 #[utoipa::path(get, path = "/api/v1/stats", tag = "stats",
-    params(("since" = Option<String>, Query, description = "RFC 3339, default 30 days before `until`"),
-        ("until" = Option<String>, Query, description = "RFC 3339, default now"),
+    params(("since" = Option<String>, Query, format = DateTime, description = "RFC 3339, default 30 days before `until`"),
+        ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339, default now"),
         ("tenant" = Option<String>, Query)),
     responses((status = 200, body = Stats), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
     security(("bearer" = [])))]
