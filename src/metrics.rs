@@ -1,5 +1,6 @@
 //! Prometheus metrics (`GET /metrics`): pipeline counters mirrored from [`Stats`] at scrape time,
-//! plus what only the stages can observe — ClickHouse insert latency, consumer lag, alerts by detector.
+//! plus what only the stages can observe — ClickHouse insert latency, consumer lag, alerts by detector,
+//! lockout actions by status.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::OnceLock;
@@ -14,6 +15,7 @@ pub struct Metrics {
     pub consumer_lag: IntGauge,
     pub alerts: IntCounterVec,
     pub api_requests: IntCounterVec,
+    pub actions: IntCounterVec,
     mirrored: Vec<(IntGauge, fn(&Stats) -> u64)>,
 }
 
@@ -36,6 +38,12 @@ impl Metrics {
         registry.register(Box::new(alerts.clone())).expect("unique metric");
         let api_requests = IntCounterVec::new(Opts::new("custos_api_requests_total", "API requests by route and status"), &["route", "status"]).expect("valid");
         registry.register(Box::new(api_requests.clone())).expect("unique metric");
+        let actions = IntCounterVec::new(
+            Opts::new("custos_lockout_actions_total", "Lockout action transitions recorded in `actions`, by action and status"),
+            &["action", "status"],
+        )
+        .expect("valid");
+        registry.register(Box::new(actions.clone())).expect("unique metric");
         let consumer_lag = gauge(&registry, "custos_consumer_lag_messages", "Kafka messages behind the high watermark, summed over assigned partitions");
         let mirrored: Vec<(IntGauge, fn(&Stats) -> u64)> = vec![
             (gauge(&registry, "custos_events_in_total", "Event records read from sources"), |s| s.read.load(Relaxed)),
@@ -47,7 +55,22 @@ impl Metrics {
             (gauge(&registry, "custos_insert_failures_total", "Failed ClickHouse insert attempts (retried)"), |s| s.insert_failures.load(Relaxed)),
             (gauge(&registry, "custos_clickhouse_down", "1 while the writer cannot reach ClickHouse"), |s| s.store_down.load(Relaxed) as u64),
         ];
-        Metrics { registry, insert_latency, consumer_lag, alerts, api_requests, mirrored }
+        Metrics { registry, insert_latency, consumer_lag, alerts, api_requests, actions, mirrored }
+    }
+
+    /// Every metric family custos exports (also those with no labelled series yet, which `render` omits).
+    pub fn names(&self) -> Vec<String> {
+        use prometheus::core::Collector;
+        let mut descs = Vec::new();
+        descs.extend(self.insert_latency.desc());
+        descs.extend(self.consumer_lag.desc());
+        descs.extend(self.alerts.desc());
+        descs.extend(self.api_requests.desc());
+        descs.extend(self.actions.desc());
+        for (g, _) in &self.mirrored {
+            descs.extend(g.desc());
+        }
+        descs.into_iter().map(|d| d.fq_name.clone()).collect()
     }
 
     /// Prometheus text format, with the pipeline counters of `stats` (if a pipeline runs here).

@@ -363,6 +363,7 @@ pub(crate) async fn record(store: &Store, row: ActionRow) -> anyhow::Result<()> 
         })
         .await?;
     tracing::info!(action_id = %row.action_id, action = %row.action, user = %row.user_id, status = %row.status, attempts = row.attempts, "action");
+    crate::metrics::global().actions.with_label_values(&[row.action.as_str(), row.status.as_str()]).inc();
     Ok(())
 }
 
