@@ -27,10 +27,8 @@ install_zookeeper() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq zookeeper >&2
 }
 
-zk_ok() { # ZooKeeper's four-letter `ruok`
-  local reply
-  reply=$( { exec 3<>"/dev/tcp/127.0.0.1/$1" && printf ruok >&3 && cat <&3; } 2>/dev/null ) || return 1
-  [ "$reply" = imok ]
+zk_ok() { # ZooKeeper's four-letter `ruok`; bounded, as a server still starting may accept and never answer
+  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf ruok >&3 && cat <&3" 2>/dev/null | grep -q imok
 }
 
 start() {
