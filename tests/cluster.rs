@@ -142,3 +142,38 @@ fn migrate_replay_and_api_on_a_two_shard_cluster() {
 
     sql(&node1, "default", &drop_everywhere);
 }
+
+/// `custos serve` on the cluster: a Kafka stream (with malformed messages) stored exactly once through the
+/// Distributed tables with synchronous inserts, offsets committed only for what the shards stored, and a
+/// SIGKILL + restart (rehydration and lock recovery read the cluster) adds nothing.
+#[test]
+fn serve_on_the_cluster_stores_a_kafka_stream_once_across_a_sigkill() {
+    let (node1, node2, name) = cluster();
+    let kafka = MockKafka::new(1);
+    let (topic, group) = (unique_name("events"), unique_name("g"));
+    kafka.create_topic(&topic, 4);
+    let env = env_on_cluster(&node1, &name, &kafka.config_toml(&group, &topic, ""));
+    let (v1, b1) = produce_events(&kafka, &topic, 0..10_000);
+    let mut serve = env.spawn_serve("serve-1.log");
+    let log = || std::fs::read_to_string(env.path("serve-1.log")).unwrap_or_default();
+    assert_eq!(env.wait_for("SELECT uniqExact(event_id) FROM events", v1, Duration::from_secs(60)), v1, "{}", log());
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+
+    let (v2, b2) = produce_events(&kafka, &topic, 10_000..20_000);
+    let mut serve = env.spawn_serve("serve-2.log");
+    let (valid, bad) = (v1 + v2, b1 + b2);
+    assert_eq!(env.wait_for("SELECT uniqExact(event_id) FROM events", valid, Duration::from_secs(60)), valid);
+    assert_eq!(env.wait_for("SELECT uniqExact(dl_id) FROM dead_letters", bad, Duration::from_secs(30)), bad);
+    assert!(sql_u64(&node1, &env.db, "SELECT count() FROM events_local") > 0, "node 1 holds a shard");
+    sigterm(&serve);
+    serve.wait().unwrap();
+    assert_eq!(committed_total(&kafka.bootstrap(), &group, &topic, 4), 20_000);
+    for t in ["events", "dead_letters"] {
+        optimize(&env, &[&node1, &node2], t);
+    }
+    assert_eq!(env.u64("SELECT count() FROM events"), valid);
+    assert_eq!(env.u64("SELECT count() FROM dead_letters"), bad);
+    assert!(sql_u64(&node2, &env.db, "SELECT count() FROM events_local") > 0, "node 2 holds a shard");
+    sql(&node1, "default", &format!("DROP DATABASE IF EXISTS `{}` ON CLUSTER `{name}`", env.db));
+}
