@@ -283,10 +283,38 @@ async fn the_openapi_document_covers_every_route() {
         assert!(paths[p][m].is_object(), "{p} {m} missing");
     }
     assert_eq!(paths.len(), 11);
+    for (p, item) in paths {
+        for (m, op) in item.as_object().unwrap() {
+            for code in ["401", "403"] {
+                assert!(op["responses"][code].is_object(), "{m} {p} does not document {code}");
+            }
+        }
+    }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     for schema in ["AlertPage", "AlertDetail", "EventPage", "Timeline", "Stats", "ErrorBody", "StatusRequest"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_export_audits_its_exact_row_count_with_newlines_and_quotes_in_fields() {
+    let env = TestEnv::new(&ch_url(), "");
+    let lines = [
+        r#"{"event_id":"nl-1","user_id":"u1","action":"export","ts":"2026-01-06T10:00:00Z","user_agent":"Mozilla/5.0\nInjected: \"x\"\r\n"}"#,
+        r#"{"event_id":"nl-2","user_id":"u1","action":"view","ts":"2026-01-06T10:01:00Z","attributes":{"note":"two\nlines"}}"#,
+        r#"{"event_id":"nl-3","user_id":"u1","action":"view","ts":"2026-01-06T10:02:00Z"}"#,
+    ];
+    std::fs::write(env.path("nl.jsonl"), lines.join("\n")).unwrap();
+    let ok = tokio::task::block_in_place(|| env.custos(&["replay", "--input", env.path("nl.jsonl").to_str().unwrap()]).status().unwrap().success());
+    assert!(ok);
+    let api = start(&env).await;
+    let resp = api.http.get(format!("{}/api/v1/events?format=csv&user_id=u1", api.base)).bearer_auth(&api.auditor).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("Mozilla/5.0\nInjected: \"\"x\"\""), "{text}");
+    api.state.audit.flush().await;
+    let rows = tokio::task::block_in_place(|| env.sql("SELECT rows FROM api_audit WHERE route = '/api/v1/events'"));
+    assert_eq!(rows, "3", "the audit row counts records, not newlines");
 }
 
 /// The export streams from a separate `custos api` process whose memory we can watch.

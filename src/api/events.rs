@@ -170,6 +170,31 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
     Ok((Extension(RowCount::new(n)), Json(EventPage { items, next_cursor })).into_response())
 }
 
+/// Counts row ends in a streamed export across chunk boundaries. In CSV a newline inside a quoted field
+/// (a user agent may hold one) is data, not a row end; quotes toggle the state (`""` escapes toggle twice).
+/// JSONEachRow escapes newlines in strings, so every newline ends a row.
+#[derive(Default)]
+struct RowEnds {
+    in_quotes: bool,
+}
+
+impl RowEnds {
+    fn count(&mut self, chunk: &[u8], quoted: bool) -> i64 {
+        if !quoted {
+            return chunk.iter().filter(|b| **b == b'\n').count() as i64;
+        }
+        let mut n = 0;
+        for b in chunk {
+            match b {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => n += 1,
+                _ => {}
+            }
+        }
+        n
+    }
+}
+
 /// Streams the whole filtered result in ClickHouse's own `format`; rows are counted as they pass.
 fn export(state: &AppState, p: &Params, format: &str, content_type: &'static str, ext: &str, header_lines: i64) -> Result<Response, ApiError> {
     if p.str("cursor").is_some() || p.str("limit").is_some() {
@@ -181,18 +206,19 @@ fn export(state: &AppState, p: &Params, format: &str, content_type: &'static str
     let cursor = sql.query(state).with_setting("max_execution_time", "0").fetch_bytes(format)?;
     let rows = RowCount::new(-header_lines);
     let counter = rows.clone();
-    let stream = futures_util::stream::unfold(cursor, move |mut c| {
+    let quoted = format.starts_with("CSV");
+    let stream = futures_util::stream::unfold((cursor, RowEnds::default()), move |(mut c, mut ends)| {
         let counter = counter.clone();
         async move {
             match c.next().await {
                 Ok(Some(chunk)) => {
-                    counter.0.fetch_add(chunk.iter().filter(|b| **b == b'\n').count() as i64, Relaxed);
-                    Some((Ok::<_, std::io::Error>(chunk), c))
+                    counter.0.fetch_add(ends.count(&chunk, quoted), Relaxed);
+                    Some((Ok::<_, std::io::Error>(chunk), (c, ends)))
                 }
                 Ok(None) => None,
                 Err(e) => {
                     tracing::error!(error = %e, "export stream failed");
-                    Some((Err(std::io::Error::other(e.to_string())), c))
+                    Some((Err(std::io::Error::other(e.to_string())), (c, ends)))
                 }
             }
         }
@@ -204,4 +230,20 @@ fn export(state: &AppState, p: &Params, format: &str, content_type: &'static str
     resp.headers_mut().insert(header::CONTENT_DISPOSITION, header::HeaderValue::from_str(&disposition).expect("ascii"));
     resp.extensions_mut().insert(rows);
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowEnds;
+
+    #[test]
+    fn csv_row_ends_ignore_newlines_in_quoted_fields_across_chunks() {
+        let csv = b"\"time\",\"ua\"\n\"t1\",\"a\nb \"\"q\"\"\"\n\"t2\",\"\"\n";
+        for split in 0..csv.len() {
+            let mut ends = RowEnds::default();
+            let n = ends.count(&csv[..split], true) + ends.count(&csv[split..], true);
+            assert_eq!(n, 3, "split at {split}");
+        }
+        assert_eq!(RowEnds::default().count(b"{\"a\":\"x\\ny\"}\n{}\n", false), 2);
+    }
 }
