@@ -42,8 +42,8 @@ pub struct ClickHouseConfig {
     /// Per-request timeout.
     pub request_timeout_secs: u64,
     /// Cluster storage profile: the name of a cluster in the servers' `remote_servers`. Empty = one server.
-    /// When set, `custos migrate` creates `ReplicatedMergeTree` tables `<name>_local` and `Distributed`
-    /// tables `<name>` over them `ON CLUSTER`, sharded by user; the servers need `{shard}`/`{replica}`
+    /// When set, `custos migrate` creates `Replicated*MergeTree` tables `<table>_local` and `Distributed`
+    /// tables `<table>` over them `ON CLUSTER`, sharded by user; the servers need `{shard}`/`{replica}`
     /// macros, ZooKeeper and `distributed_ddl` (docs/operations.md).
     pub cluster: String,
 }
