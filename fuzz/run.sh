@@ -39,7 +39,6 @@ else
     run decode_event; run decode_directory
 fi
 for t in decode_event decode_directory; do
-    mkdir -p "target/cmin-$t"
     cargo "${tc[@]}" fuzz cmin -s none "$t" "corpus/$t" >/dev/null 2>&1
     echo "$t: $(ls "corpus/$t" | wc -l) corpus files after minimization"
 done
