@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: sets up what the suite needs on a fresh Debian/Ubuntu machine (a C toolchain for
 # librdkafka, ClickHouse and ZooKeeper from the distribution's packages), starts a throw-away ClickHouse
-# on a free loopback port and a two-shard ClickHouse cluster (for tests/cluster.rs), runs the whole suite (cargo nextest, else cargo test) and stops what it started.
+# on a free loopback port and a two-shard ClickHouse cluster (for tests/cluster.rs), runs the whole suite
+# (cargo nextest, else cargo test) and stops what it started.
 # Kafka needs no install: the tests run librdkafka's mock cluster, a real Kafka-protocol broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."

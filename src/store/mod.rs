@@ -56,7 +56,7 @@ impl Store {
         }
     }
 
-    /// ` ON CLUSTER \`name\`` in the cluster profile, empty otherwise: for DDL and `ALTER`s of local tables.
+    /// The ` ON CLUSTER <name>` clause in the cluster profile, empty otherwise: for DDL and `ALTER`s of local tables.
     pub fn on_cluster(&self) -> String {
         self.cluster().map(|c| format!(" ON CLUSTER `{c}`")).unwrap_or_default()
     }
