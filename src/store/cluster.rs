@@ -15,6 +15,11 @@ pub fn shard_key(table: &str) -> Option<&'static str> {
     })
 }
 
+/// The name of the replicated table that holds `table`'s rows on each server.
+pub fn local_name(table: &str) -> String {
+    format!("{table}_local")
+}
+
 /// ZooKeeper path of a replicated table; `{shard}` is the servers' macro.
 fn zk_path(db: &str, table: &str) -> String {
     format!("/clickhouse/tables/{{shard}}/{db}/{table}")
@@ -46,7 +51,7 @@ pub fn statements(stmt: &str, db: &str, cluster: &str) -> Result<[String; 2], St
     if !matches!(kind, "MergeTree" | "ReplacingMergeTree") {
         return Err(format!("`{name}`: engine {kind} has no replicated form here"));
     }
-    let local = format!("{name}_local");
+    let local = local_name(name);
     let args = if args.is_empty() { String::new() } else { format!(", {args}") };
     Ok([
         format!(

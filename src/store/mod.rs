@@ -48,12 +48,17 @@ impl Store {
     }
 
     /// The table holding `table`'s parts on each server: `<table>_local` in the cluster profile (where
-    /// `table` is the Distributed table over it), `table` itself on a single server. Fully qualified.
-    pub fn local_table(&self, table: &str) -> String {
+    /// `table` is the Distributed table over it), `table` itself on a single server. Unqualified.
+    pub fn local_name(&self, table: &str) -> String {
         match self.cluster() {
-            Some(_) => format!("`{}`.`{table}_local`", self.cfg.database),
-            None => format!("`{}`.`{table}`", self.cfg.database),
+            Some(_) => cluster::local_name(table),
+            None => table.to_owned(),
         }
+    }
+
+    /// [`Store::local_name`], qualified with the database.
+    pub fn local_table(&self, table: &str) -> String {
+        format!("`{}`.`{}`", self.cfg.database, self.local_name(table))
     }
 
     /// The ` ON CLUSTER <name>` clause in the cluster profile, empty otherwise: for DDL and `ALTER`s of local tables.

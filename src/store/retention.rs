@@ -37,15 +37,15 @@ pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<S
             continue;
         }
         let cutoff = today - Duration::days(days as i64);
-        let (parts_table, part_of) = match store.cluster() {
-            Some(c) => (format!("cluster('{c}', system, parts)"), format!("{table}_local")),
-            None => ("system.parts".to_owned(), table.to_owned()),
+        let parts_table = match store.cluster() {
+            Some(c) => format!("cluster('{c}', system, parts)"),
+            None => "system.parts".to_owned(),
         };
         let parts: Vec<String> = store
             .client()
             .query(&format!("SELECT DISTINCT partition FROM {parts_table} WHERE database = ? AND table = ? AND active"))
             .bind(store.database())
-            .bind(&part_of)
+            .bind(store.local_name(table))
             .fetch_all()
             .await?;
         for p in parts {
