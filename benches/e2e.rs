@@ -18,7 +18,10 @@ struct Mock {
 
 impl Mock {
     fn new() -> Self {
-        let holder: BaseProducer = ClientConfig::new().set("test.mock.num.brokers", "1").create().unwrap();
+        let holder: BaseProducer = ClientConfig::new()
+            .set("test.mock.num.brokers", "1")
+            .create()
+            .unwrap();
         unsafe {
             let raw = rdkafka::bindings::rd_kafka_handle_mock_cluster(holder.client().native_ptr());
             rdkafka::bindings::rd_kafka_mock_group_initial_rebalance_delay_ms(raw, 0);
@@ -26,10 +29,19 @@ impl Mock {
         Mock { holder }
     }
     fn bootstrap(&self) -> String {
-        self.holder.client().mock_cluster().unwrap().bootstrap_servers()
+        self.holder
+            .client()
+            .mock_cluster()
+            .unwrap()
+            .bootstrap_servers()
     }
     fn topic(&self, name: &str, partitions: i32) {
-        self.holder.client().mock_cluster().unwrap().create_topic(name, partitions, 1).unwrap();
+        self.holder
+            .client()
+            .mock_cluster()
+            .unwrap()
+            .create_topic(name, partitions, 1)
+            .unwrap();
     }
     fn producer(&self) -> BaseProducer {
         ClientConfig::new()
@@ -57,16 +69,35 @@ fn send(p: &BaseProducer, topic: &str, key: &str, payload: &str) {
 }
 
 fn sql(url: &str, db: &str, q: &str) -> String {
-    let out = Command::new("curl").args(["-sS", &format!("{url}/?database={db}"), "--data-binary", q]).output().expect("curl");
+    let out = Command::new("curl")
+        .args(["-sS", &format!("{url}/?database={db}"), "--data-binary", q])
+        .output()
+        .expect("curl");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn proc_stat(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
     (ticks / 100.0, rss)
 }
 
@@ -94,9 +125,17 @@ fn throughput(url: &str, mock: &Mock, produce: usize, users: usize, partitions: 
     mock.topic(&topic, partitions);
     mock.topic(&format!("{topic}-dir"), 1);
     let p = mock.producer();
-    let gen = custos::gen::Generator::new(custos::gen::GenOptions { users, ..Default::default() });
+    let gen = custos::gen::Generator::new(custos::gen::GenOptions {
+        users,
+        ..Default::default()
+    });
     for r in gen.directory() {
-        send(&p, &format!("{topic}-dir"), r["user_id"].as_str().unwrap(), &r.to_string());
+        send(
+            &p,
+            &format!("{topic}-dir"),
+            r["user_id"].as_str().unwrap(),
+            &r.to_string(),
+        );
     }
     let t = Instant::now();
     for (i, line) in gen.take(produce).enumerate() {
@@ -107,7 +146,10 @@ fn throughput(url: &str, mock: &Mock, produce: usize, users: usize, partitions: 
     // The mock keeps at most 5 MiB per partition: count what it actually holds.
     let mut held = 0i64;
     for part in 0..partitions {
-        let (lo, hi) = p.client().fetch_watermarks(&topic, part, Duration::from_secs(10)).unwrap();
+        let (lo, hi) = p
+            .client()
+            .fetch_watermarks(&topic, part, Duration::from_secs(10))
+            .unwrap();
         held += hi - lo;
     }
     let events = held as usize;
@@ -121,13 +163,16 @@ fn throughput(url: &str, mock: &Mock, produce: usize, users: usize, partitions: 
         let (c, rss) = proc_stat(child.id());
         cpu = c;
         peak = peak.max(rss);
-        let n: usize = sql(url, &db, "SELECT count() FROM events").parse().unwrap_or(0);
+        let n: usize = sql(url, &db, "SELECT count() FROM events")
+            .parse()
+            .unwrap_or(0);
         if n >= events || start.elapsed() > Duration::from_secs(900) {
             break;
         }
     }
     let secs = start.elapsed().as_secs_f64();
     let _ = child.kill();
+    let _ = child.wait();
     let stored = sql(url, &db, "SELECT uniqExact(event_id) FROM events");
     println!(
         "| {events:>9} | {users:>7} | {partitions:>4} | {:>10.0} | {:>12.1} | {:>11.1} | {stored:>9} | (produced at {:.0}/s) |",
@@ -151,7 +196,11 @@ fn latency(url: &str, mock: &Mock, rate: usize, seconds: usize) {
     mock.topic(&format!("{topic}-dir"), 1);
     // A webhook receiver that timestamps lock commands per user.
     let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let a2 = arrivals.clone();
     let webhook = rt.block_on(async move {
         let app = axum::Router::new().route(
@@ -160,7 +209,10 @@ fn latency(url: &str, mock: &Mock, rate: usize, seconds: usize) {
                 let a = a2.clone();
                 async move {
                     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                    a.lock().unwrap().entry(v["user_id"].as_str().unwrap_or_default().to_owned()).or_insert_with(Instant::now);
+                    a.lock()
+                        .unwrap()
+                        .entry(v["user_id"].as_str().unwrap_or_default().to_owned())
+                        .or_insert_with(Instant::now);
                     "ok"
                 }
             }),
@@ -174,7 +226,10 @@ fn latency(url: &str, mock: &Mock, rate: usize, seconds: usize) {
         "[pipeline]\nbatch_max_age_ms = 200\n[response]\nmode = \"enforce\"\nactions_topic = \"\"\nwebhook_url = \"{webhook}\"\nwebhook_secret = \"bench-secret-0123456789\"\nmax_locks = 100000\n"
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut child = serve(dir.path(), &config(url, &db, &mock.bootstrap(), &topic, &extra));
+    let mut child = serve(
+        dir.path(),
+        &config(url, &db, &mock.bootstrap(), &topic, &extra),
+    );
     std::thread::sleep(Duration::from_secs(4));
     let p = mock.producer();
     // Alert visibility: a poller records when each trigger user's alert row first appears.
@@ -184,14 +239,27 @@ fn latency(url: &str, mock: &Mock, rate: usize, seconds: usize) {
         let (seen, polling, url, db) = (seen.clone(), polling.clone(), url.to_owned(), db.clone());
         std::thread::spawn(move || {
             while polling.load(std::sync::atomic::Ordering::Relaxed) {
-                for u in sql(&url, &db, "SELECT user_id FROM alerts WHERE user_id LIKE 'trig%'").lines() {
-                    seen.lock().unwrap().entry(u.to_owned()).or_insert_with(Instant::now);
+                for u in sql(
+                    &url,
+                    &db,
+                    "SELECT user_id FROM alerts WHERE user_id LIKE 'trig%'",
+                )
+                .lines()
+                {
+                    seen.lock()
+                        .unwrap()
+                        .entry(u.to_owned())
+                        .or_insert_with(Instant::now);
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
         })
     };
-    let mut gen = custos::gen::Generator::new(custos::gen::GenOptions { users: 10_000, incidents: false, ..Default::default() });
+    let mut gen = custos::gen::Generator::new(custos::gen::GenOptions {
+        users: 10_000,
+        incidents: false,
+        ..Default::default()
+    });
     let mut produced: Vec<(String, Instant)> = Vec::new();
     let tick = Duration::from_millis(10);
     let per_tick = rate / 100;
@@ -204,10 +272,12 @@ fn latency(url: &str, mock: &Mock, rate: usize, seconds: usize) {
             send(&p, &topic, "k", &line);
         }
         i += 1;
-        if i % 25 == 0 {
+        if i.is_multiple_of(25) {
             // Every 250 ms one trigger: a single 6,000-row export (bulk_export → lock).
             let user = format!("trig{i}");
-            let ev = format!(r#"{{"event_id":"t{i}","ts":"2026-01-05T10:00:00Z","user_id":"{user}","action":"export","record_count":6000}}"#);
+            let ev = format!(
+                r#"{{"event_id":"t{i}","ts":"2026-01-05T10:00:00Z","user_id":"{user}","action":"export","record_count":6000}}"#
+            );
             send(&p, &topic, &user, &ev);
             p.poll(Duration::ZERO);
             produced.push((user, Instant::now()));
@@ -228,26 +298,53 @@ fn latency(url: &str, mock: &Mock, rate: usize, seconds: usize) {
     poller.join().unwrap();
     let seen = seen.lock().unwrap().clone();
     let _ = child.kill();
+    let _ = child.wait();
     let arrivals = arrivals.lock().unwrap().clone();
-    let mut alert_ms: Vec<f64> = produced.iter().filter_map(|(u, t)| seen.get(u).map(|s| s.duration_since(*t).as_secs_f64() * 1000.0)).collect();
-    let mut lock_ms: Vec<f64> = produced.iter().filter_map(|(u, t)| arrivals.get(u).map(|s| s.duration_since(*t).as_secs_f64() * 1000.0)).collect();
+    let mut alert_ms: Vec<f64> = produced
+        .iter()
+        .filter_map(|(u, t)| {
+            seen.get(u)
+                .map(|s| s.duration_since(*t).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    let mut lock_ms: Vec<f64> = produced
+        .iter()
+        .filter_map(|(u, t)| {
+            arrivals
+                .get(u)
+                .map(|s| s.duration_since(*t).as_secs_f64() * 1000.0)
+        })
+        .collect();
     println!("\n## Latency at a steady {achieved:.0} events/s ({} triggers, batch_max_age_ms = 200; alert polled every 20 ms)\n", produced.len());
     println!("| path | samples | p50 ms | p95 ms | p99 ms |");
     println!("|---|---|---|---|---|");
-    for (name, v) in [("event produced → alert row in ClickHouse", &mut alert_ms), ("event produced → lock command at webhook", &mut lock_ms)] {
+    for (name, v) in [
+        ("event produced → alert row in ClickHouse", &mut alert_ms),
+        ("event produced → lock command at webhook", &mut lock_ms),
+    ] {
         if v.is_empty() {
             println!("| {name} | 0 | - | - | - |");
         } else {
             let n = v.len();
-            println!("| {name} | {n} | {:.0} | {:.0} | {:.0} |", percentile(v, 0.5), percentile(v, 0.95), percentile(v, 0.99));
+            println!(
+                "| {name} | {n} | {:.0} | {:.0} | {:.0} |",
+                percentile(v, 0.5),
+                percentile(v, 0.95),
+                percentile(v, 0.99)
+            );
         }
     }
     sql(url, "default", &format!("DROP DATABASE IF EXISTS {db}"));
 }
 
 fn main() {
-    let url = std::env::var("CLICKHOUSE_BENCH_URL").expect("set CLICKHOUSE_BENCH_URL (deploy/bench/run.sh does)");
-    let sizes: Vec<usize> = std::env::var("BENCH_E2E_EVENTS").unwrap_or_else(|_| "1000000,5000000".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let url = std::env::var("CLICKHOUSE_BENCH_URL")
+        .expect("set CLICKHOUSE_BENCH_URL (deploy/bench/run.sh does)");
+    let sizes: Vec<usize> = std::env::var("BENCH_E2E_EVENTS")
+        .unwrap_or_else(|_| "1000000,5000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     let mock = Mock::new();
     println!("## End to end: Kafka (mock cluster) → custos serve → ClickHouse\n");
     println!("| events | users | partitions | events/s | CPU-s per 1M | peak RSS MiB | stored | |");
@@ -261,6 +358,9 @@ fn main() {
             throughput(&url, &mock, n, users, partitions(n));
         }
     }
-    let rate: usize = std::env::var("BENCH_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
+    let rate: usize = std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
     latency(&url, &mock, rate, 20);
 }

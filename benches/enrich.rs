@@ -13,10 +13,16 @@ use custos::enrich::build;
 use rand::{Rng, SeedableRng};
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
     let (files, label) = match std::env::var("GEOIP_BENCH_DB") {
-        Ok(f) => (f.split(',').map(str::to_owned).collect::<Vec<_>>(), "real City DB"),
+        Ok(f) => (
+            f.split(',').map(str::to_owned).collect::<Vec<_>>(),
+            "real City DB",
+        ),
         Err(_) => {
             let p = std::env::temp_dir().join("custos-bench-city.mmdb");
             custos::gen::geodb::write_demo_city_db(&p).unwrap();
@@ -34,12 +40,23 @@ fn main() {
         .collect();
     let n = 1_000_000;
     let ips: Vec<IpAddr> = (0..n)
-        .map(|_| if rng.gen_bool(0.8) { pool[rng.gen_range(0..pool.len())] } else { IpAddr::from(rng.gen_range(0x0100_0000u32..0xdf00_0000).to_be_bytes()) })
+        .map(|_| {
+            if rng.gen_bool(0.8) {
+                pool[rng.gen_range(0..pool.len())]
+            } else {
+                IpAddr::from(rng.gen_range(0x0100_0000u32..0xdf00_0000).to_be_bytes())
+            }
+        })
         .collect();
     println!("enrich micro-benchmark: {n} lookups, {label} ({} file(s)), 5000-address active pool + 20% long tail", files.len());
     println!("{:<22} {:>14} {:>10}", "mode", "lookups/s", "ns/lookup");
     for (mode, cache) in [("no cache", 0usize), ("cache 100k entries", 100_000)] {
-        let cfg = GeoIpConfig { city_db: files.clone(), asn_db: vec![], cache_entries: cache, reload_interval_ms: 0 };
+        let cfg = GeoIpConfig {
+            city_db: files.clone(),
+            asn_db: vec![],
+            cache_entries: cache,
+            reload_interval_ms: 0,
+        };
         let (mut g, _) = build(&cfg).unwrap();
         for ip in &ips[..10_000] {
             std::hint::black_box(g.lookup(*ip)); // warm-up
@@ -50,6 +67,10 @@ fn main() {
             found += !g.lookup(*ip).country_iso.is_empty() as usize;
         }
         let secs = t.elapsed().as_secs_f64();
-        println!("{mode:<22} {:>14.0} {:>10.0}   (resolved {found})", n as f64 / secs, secs * 1e9 / n as f64);
+        println!(
+            "{mode:<22} {:>14.0} {:>10.0}   (resolved {found})",
+            n as f64 / secs,
+            secs * 1e9 / n as f64
+        );
     }
 }

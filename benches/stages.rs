@@ -12,7 +12,7 @@ use custos::directory::Directory;
 use custos::enrich::Enricher;
 use custos::gen::{GenOptions, Generator};
 use custos::model::{Event, Position};
-use custos::store::rows::EventRow;
+use custos::store::events::EventRow;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -24,16 +24,27 @@ fn rss_kib() -> u64 {
 }
 
 fn line(stage: &str, n: usize, secs: f64) {
-    println!("| {stage:<34} | {:>12.0} | {:>9.0} |", n as f64 / secs, secs * 1e9 / n as f64);
+    println!(
+        "| {stage:<34} | {:>12.0} | {:>9.0} |",
+        n as f64 / secs,
+        secs * 1e9 / n as f64
+    );
 }
 
 fn engine() -> Engine {
-    let specs = load_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/detectors"))).unwrap();
-    Engine::new(specs, WorkTime::from_config(&DetectorsConfig::default()).unwrap())
+    let specs = load_dir(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/detectors"
+    )))
+    .unwrap();
+    Engine::new(specs, WorkTime::from_config(&DetectorsConfig::default()))
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
     // BENCH_PROFILE=1: only the combined hot path over 20,000 events (for callgrind/perf).
     if std::env::var("BENCH_PROFILE").is_ok() {
@@ -41,7 +52,10 @@ fn main() {
     }
     // Memory first, on a fresh heap (later sections free hundreds of MB the allocator would reuse).
     println!("## Detector state memory (one export per user, so every user holds a bulk-export window)\n");
-    println!("| {:>10} | {:>14} | {:>16} |", "users", "RSS growth MiB", "bytes per user");
+    println!(
+        "| {:>10} | {:>14} | {:>16} |",
+        "users", "RSS growth MiB", "bytes per user"
+    );
     println!("|{}|{}|{}|", "-".repeat(12), "-".repeat(16), "-".repeat(18));
     for users in [100_000usize, 1_000_000] {
         let before = rss_kib();
@@ -57,13 +71,20 @@ fn main() {
             eng.on_event(&e, &empty, &mut out);
         }
         let grew = rss_kib().saturating_sub(before);
-        println!("| {users:>10} | {:>14.1} | {:>16.0} |", grew as f64 / 1024.0, grew as f64 * 1024.0 / users as f64);
-        std::hint::black_box(eng.tracked());
+        println!(
+            "| {users:>10} | {:>14.1} | {:>16.0} |",
+            grew as f64 / 1024.0,
+            grew as f64 * 1024.0 / users as f64
+        );
+        std::hint::black_box(&eng);
     }
 
     println!();
     let n = 500_000;
-    let gen = Generator::new(GenOptions { users: 2_000, ..GenOptions::default() });
+    let gen = Generator::new(GenOptions {
+        users: 2_000,
+        ..GenOptions::default()
+    });
     let directory_lines: Vec<String> = gen.directory().iter().map(|v| v.to_string()).collect();
     let raws: Vec<Vec<u8>> = gen.take(n).map(String::into_bytes).collect();
     let mut directory = Directory::default();
@@ -71,18 +92,32 @@ fn main() {
         directory.apply(decode_directory(l.as_bytes(), 1 << 20).unwrap());
     }
     println!("## Stage throughput (one core, {n} generated events, 2,000 users)\n");
-    println!("| {:<34} | {:>12} | {:>9} |", "stage", "events/s", "ns/event");
+    println!(
+        "| {:<34} | {:>12} | {:>9} |",
+        "stage", "events/s", "ns/event"
+    );
     println!("|{}|{}|{}|", "-".repeat(36), "-".repeat(14), "-".repeat(11));
 
     let t = Instant::now();
-    let events: Vec<Event> = raws.iter().map(|r| decode_event(r, 1 << 20).unwrap()).collect();
+    let events: Vec<Event> = raws
+        .iter()
+        .map(|r| decode_event(r, 1 << 20).unwrap())
+        .collect();
     line("decode + validate", n, t.elapsed().as_secs_f64());
 
     let db = std::env::temp_dir().join("custos-bench-stages.mmdb");
     custos::gen::geodb::write_demo_city_db(&db).unwrap();
     let mut enriched = events.clone();
-    for (label, cache) in [("enrich (geo-IP, no cache)", 0), ("enrich (geo-IP, cache 100k)", 100_000)] {
-        let cfg = GeoIpConfig { city_db: vec![db.to_string_lossy().into_owned()], asn_db: vec![], cache_entries: cache, reload_interval_ms: 0 };
+    for (label, cache) in [
+        ("enrich (geo-IP, no cache)", 0),
+        ("enrich (geo-IP, cache 100k)", 100_000),
+    ] {
+        let cfg = GeoIpConfig {
+            city_db: vec![db.to_string_lossy().into_owned()],
+            asn_db: vec![],
+            cache_entries: cache,
+            reload_interval_ms: 0,
+        };
         let (mut g, _) = custos::enrich::build(&cfg).unwrap();
         enriched = events.clone();
         let t = Instant::now();
@@ -105,11 +140,22 @@ fn main() {
 
     let pos = Position::Generator { seq: 0 };
     let t = Instant::now();
-    let rows: Vec<EventRow> = enriched.iter().cloned().map(|e| EventRow::new(e, &pos, 0)).collect();
+    let rows: Vec<EventRow> = enriched
+        .iter()
+        .cloned()
+        .map(|e| EventRow::new(e, &pos, 0))
+        .collect();
     line("row build (RowBinary-ready)", n, t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let mut g2 = custos::enrich::build(&GeoIpConfig { city_db: vec![db.to_string_lossy().into_owned()], asn_db: vec![], cache_entries: 100_000, reload_interval_ms: 0 }).unwrap().0;
+    let mut g2 = custos::enrich::build(&GeoIpConfig {
+        city_db: vec![db.to_string_lossy().into_owned()],
+        asn_db: vec![],
+        cache_entries: 100_000,
+        reload_interval_ms: 0,
+    })
+    .unwrap()
+    .0;
     let mut eng2 = engine();
     for r in &raws {
         let mut e = decode_event(r, 1 << 20).unwrap();
@@ -118,15 +164,25 @@ fn main() {
         eng2.on_event(&e, &directory, &mut out);
         std::hint::black_box(EventRow::new(e, &pos, 0));
     }
-    line("decode+enrich+detect+row (all)", n, t.elapsed().as_secs_f64());
+    line(
+        "decode+enrich+detect+row (all)",
+        n,
+        t.elapsed().as_secs_f64(),
+    );
     println!("\n({alerts} alerts raised; {} rows built)\n", rows.len());
     drop(rows);
 
     println!("\n## Cost growth with users (decode+enrich+detect+row, 200,000 events)\n");
-    println!("| {:>8} | {:>12} | {:>14} |", "users", "events/s", "RSS MiB after");
+    println!(
+        "| {:>8} | {:>12} | {:>14} |",
+        "users", "events/s", "RSS MiB after"
+    );
     println!("|{}|{}|{}|", "-".repeat(10), "-".repeat(14), "-".repeat(16));
     for users in [2_000usize, 8_000, 32_000] {
-        let gen = Generator::new(GenOptions { users, ..GenOptions::default() });
+        let gen = Generator::new(GenOptions {
+            users,
+            ..GenOptions::default()
+        });
         let mut dir = Directory::default();
         for v in gen.directory() {
             dir.apply(decode_directory(v.to_string().as_bytes(), 1 << 20).unwrap());
@@ -142,13 +198,20 @@ fn main() {
             std::hint::black_box(EventRow::new(e, &pos, 0));
         }
         let secs = t.elapsed().as_secs_f64();
-        println!("| {users:>8} | {:>12.0} | {:>14.1} |", 200_000.0 / secs, rss_kib() as f64 / 1024.0);
+        println!(
+            "| {users:>8} | {:>12.0} | {:>14.1} |",
+            200_000.0 / secs,
+            rss_kib() as f64 / 1024.0
+        );
     }
 }
 
 /// The combined hot path alone, small enough to run under `valgrind --tool=callgrind`.
 fn profile_run() {
-    let gen = Generator::new(GenOptions { users: 2_000, ..GenOptions::default() });
+    let gen = Generator::new(GenOptions {
+        users: 2_000,
+        ..GenOptions::default()
+    });
     let mut directory = Directory::default();
     for v in gen.directory() {
         directory.apply(decode_directory(v.to_string().as_bytes(), 1 << 20).unwrap());
@@ -156,7 +219,12 @@ fn profile_run() {
     let raws: Vec<Vec<u8>> = gen.take(20_000).map(String::into_bytes).collect();
     let db = std::env::temp_dir().join("custos-bench-profile.mmdb");
     custos::gen::geodb::write_demo_city_db(&db).unwrap();
-    let cfg = GeoIpConfig { city_db: vec![db.to_string_lossy().into_owned()], asn_db: vec![], cache_entries: 100_000, reload_interval_ms: 0 };
+    let cfg = GeoIpConfig {
+        city_db: vec![db.to_string_lossy().into_owned()],
+        asn_db: vec![],
+        cache_entries: 100_000,
+        reload_interval_ms: 0,
+    };
     let mut g = custos::enrich::build(&cfg).unwrap().0;
     let mut eng = engine();
     let pos = Position::Generator { seq: 0 };

@@ -1,26 +1,40 @@
 //! custos: a streaming audit-log and security-analytics service for CRM systems.
 //!
 //! # Layout
-//! One stage, one module; data flows left to right and only [`store`] talks to ClickHouse:
+//! One stage, one module; data flows left to right, and only [`store`] talks to ClickHouse:
 //!
 //! ```text
 //! source ──▶ decode ──▶ enrich ──▶ detect ──▶ store (batched writer) ──▶ ack back to source
-//! (kafka,    (contract,  (geo-IP)   (rules in   (ClickHouse: events,
-//!  file,      dead                   detectors/) dead_letters, directory)
-//!  gen)       letters)
+//! (kafka,    (contract,  (geo-IP)   (detectors  (ClickHouse: events,        │
+//!  file,      dead                   as data)    dead_letters, directory,   └─▶ act (publish alerts,
+//!  gen)       letters)                           alerts, actions, audit)          lock accounts)
 //! ```
-//! - [`source`]: Kafka consumer group, JSONL files, positions and acknowledgements.
-//! - [`decode`]: the event and directory contracts (`schemas/`); rejections carry stable codes.
-//! - [`enrich`]: geo-IP and network class; [`detect`]: detectors as data, in event time.
-//! - [`act`]: what happens to stored alerts (published to Kafka).
-//! - [`pipeline`]: wires the stages with bounded channels; cuts batches by size or age.
-//! - [`store`]: schema migrations, row types, the retrying writer.
-//! - [`directory`]: the in-memory view of the HR feed.
-//! - [`config`], [`cli`], [`commands`]: configuration and the `custos` commands.
-//! - [`gen`]: the synthetic CRM traffic generator.
 //!
-//! Invariants: every output has a deterministic id (replay-safe); a source position is acknowledged
-//! only after ClickHouse confirmed the batch holding it; event time drives detectors.
+//! The modules, by layer (lowest first). **A module may use only modules of lower layers**; the
+//! files of one folder import each other without cycles, and a folder's `mod.rs` only declares and
+//! re-exports. `tests/layering.rs` reads every `use` line and keeps this true.
+//!
+//! 0. [`time`]: working hours and days, durations, RFC 3339 formatting, the wall clock.
+//! 1. [`model`]: the shared data — events, directory records, dead letters, alerts, ids, and the
+//!    closed sets (statuses, severities, actions) as enums.
+//! 2. [`config`]: `custos.toml` + environment, parsed into typed values, every problem at once;
+//!    [`shutdown`]: the broadcast stop signal; [`stats`]: pipeline counters.
+//! 3. [`metrics`]: Prometheus metrics.
+//! 4. The stages that need no storage: [`source`] (Kafka, JSONL files, acknowledgements),
+//!    [`decode`] (the contracts; rejections carry stable codes), [`enrich`] (geo-IP, network
+//!    class), [`directory`] (the in-memory view of the HR feed), [`gen`] (synthetic CRM traffic).
+//! 5. [`store`]: every SQL statement — schema migrations, one module per table family with its row
+//!    type, retention, and the retrying batched writer.
+//! 6. [`detect`]: the engine and the detector-kind registry, in event time; rebuilt from `store`.
+//! 7. [`act`]: what happens once alerts are stored: the lockout decision (a pure function), its
+//!    safety rails and dispatch, alerts published to Kafka.
+//! 8. [`pipeline`]: wires the stages with bounded channels; [`api`]: the query API over `store`.
+//! 9. [`commands`]: one module per `custos` command and its arguments.
+//! 10. [`cli`]: parses the command line, loads config, sets up logging.
+//!
+//! Invariants (docs/architecture.md): every output has a deterministic id (replay-safe); a source
+//! position is acknowledged only after ClickHouse confirmed the batch holding it; event time drives
+//! detectors; one stage, one module; everything that leaves custos is recorded once.
 
 pub mod act;
 pub mod api;
@@ -39,8 +53,4 @@ pub mod shutdown;
 pub mod source;
 pub mod stats;
 pub mod store;
-
-/// Wall-clock seconds, used only for ingest timestamps (never for detection).
-pub fn now_secs() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
-}
+pub mod time;

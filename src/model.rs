@@ -1,5 +1,6 @@
-//! The validated data model every stage shares: events, directory records, dead letters and where each
-//! came from. Stages pass these, never raw JSON.
+//! The validated data model every stage shares: events, directory records, dead letters, alerts, where
+//! each came from, and the closed sets of values (statuses, severities, actions) as enums. Stages pass
+//! these, never raw JSON or free strings.
 
 use std::sync::Arc;
 
@@ -25,9 +26,18 @@ impl Stream {
 /// Where a raw record was read: enough to find it again and to acknowledge it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Position {
-    Kafka { topic: Arc<str>, partition: i32, offset: i64 },
-    File { path: Arc<str>, line: u64 },
-    Generator { seq: u64 },
+    Kafka {
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+    },
+    File {
+        path: Arc<str>,
+        line: u64,
+    },
+    Generator {
+        seq: u64,
+    },
 }
 
 impl Position {
@@ -42,7 +52,11 @@ impl Position {
     /// A stable text form, used in deterministic ids and logs.
     pub fn key(&self) -> String {
         match self {
-            Position::Kafka { topic, partition, offset } => format!("kafka:{topic}:{partition}:{offset}"),
+            Position::Kafka {
+                topic,
+                partition,
+                offset,
+            } => format!("kafka:{topic}:{partition}:{offset}"),
             Position::File { path, line } => format!("file:{path}:{line}"),
             Position::Generator { seq } => format!("generator:{seq}"),
         }
@@ -55,22 +69,6 @@ pub struct Envelope {
     pub stream: Stream,
     pub pos: Position,
     pub raw: Vec<u8>,
-}
-
-/// `outcome` of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    Failure,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-        }
-    }
 }
 
 /// Geo-IP facts about an event's IP, filled by the enrich stage (empty until then).
@@ -86,6 +84,128 @@ pub struct Geo {
     pub as_org: String,
     pub timezone: String,
     pub network_class: String,
+}
+
+/// A closed set of text values: `as_str`, `FromStr` (the error names every allowed value), `Display` and
+/// serde as the same text, and `ALL`.
+macro_rules! closed_set {
+    ($(#[$m:meta])* $vis:vis enum $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// The allowed values, for messages: `a, b or c`.
+            pub fn allowed() -> String {
+                let all: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                match all.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                    _ => all.join(""),
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("`{other}` is not {}", Self::allowed())),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+pub(crate) use closed_set;
+
+closed_set! {
+    /// `outcome` of an event.
+    pub enum Outcome { Success = "success", Failure = "failure" }
+}
+
+closed_set! {
+    /// Employment status from the directory feed.
+    pub enum UserStatus { Active = "active", Terminated = "terminated", Suspended = "suspended" }
+}
+
+closed_set! {
+    /// `severity` of a detector and its alerts.
+    pub enum Severity { Low = "low", Medium = "medium", High = "high", Critical = "critical" }
+}
+
+closed_set! {
+    /// What custos does when a detector fires.
+    pub enum Response { None = "none", Lock = "lock" }
+}
+
+closed_set! {
+    /// An alert's triage status (the latest row of `alert_status_history`; none = open).
+    pub enum AlertStatus { Open = "open", Acknowledged = "acknowledged", Resolved = "resolved", FalsePositive = "false_positive" }
+}
+
+closed_set! {
+    /// What an `actions` row is about.
+    pub enum ActionKind { LockUser = "lock_user", UnlockUser = "unlock_user", BreakerTrip = "breaker_trip", BreakerReset = "breaker_reset" }
+}
+
+closed_set! {
+    /// One step in an action's story.
+    pub enum ActionStatus {
+        Dispatched = "dispatched",
+        Acknowledged = "acknowledged",
+        Failed = "failed",
+        SkippedProtected = "skipped_protected",
+        SkippedDryRun = "skipped_dry_run",
+        SkippedAlreadyLocked = "skipped_already_locked",
+        RateLimited = "rate_limited",
+        /// Recorded by a person (a manual lock/unlock, a breaker reset) or the breaker itself.
+        Manual = "manual",
+    }
+}
+
+/// An alert. `alert_id` is derived from detector, tenant, user and the trigger, so a replay derives
+/// the same id; `version` grows when an open alert gains evidence.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Alert {
+    pub alert_id: String,
+    pub detector: String,
+    pub severity: Severity,
+    pub tenant: String,
+    pub user_id: String,
+    /// Event time of the trigger.
+    pub ts: DateTime<Utc>,
+    pub summary: String,
+    pub evidence_event_ids: Vec<String>,
+    pub details: serde_json::Value,
+    pub response: Response,
+    pub status: AlertStatus,
+    pub version: u64,
 }
 
 /// A CRM event that passed the contract in `schemas/crm-event.schema.json`.
@@ -107,24 +227,6 @@ pub struct Event {
     pub geo: Geo,
 }
 
-/// Employment status from the directory feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserStatus {
-    Active,
-    Terminated,
-    Suspended,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Active => "active",
-            UserStatus::Terminated => "terminated",
-            UserStatus::Suspended => "suspended",
-        }
-    }
-}
-
 /// A directory (HR / identity) record that passed `schemas/directory-record.schema.json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirectoryRecord {
@@ -132,8 +234,8 @@ pub struct DirectoryRecord {
     pub status: UserStatus,
     pub effective_ts: Option<DateTime<Utc>>,
     pub timezone: Option<chrono_tz::Tz>,
-    pub work_hours: Option<crate::decode::WorkHours>,
-    pub work_days: Option<crate::decode::WorkDays>,
+    pub work_hours: Option<crate::time::WorkHours>,
+    pub work_days: Option<crate::time::WorkDays>,
     pub display_name: String,
     pub email: String,
     pub department: String,
@@ -158,11 +260,16 @@ impl DeadLetter {
     /// Deterministic id: the same bytes at the same position always give the same id, so re-reading a
     /// partition or replaying a file never adds a second row.
     pub fn id(&self) -> String {
-        stable_id(&[self.stream.as_str().as_bytes(), self.pos.key().as_bytes(), &self.raw])
+        stable_id(&[
+            self.stream.as_str().as_bytes(),
+            self.pos.key().as_bytes(),
+            &self.raw,
+        ])
     }
 }
 
-/// Hex SHA-256 over length-prefixed parts: the one way custos derives output ids from inputs.
+/// The first 128 bits of SHA-256 over length-prefixed parts, as 32 hex digits: the one way custos
+/// derives output ids from inputs.
 pub fn stable_id(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
     for p in parts {

@@ -14,13 +14,16 @@ use tokio::time::Instant;
 use crate::act::Act;
 use crate::config::PipelineConfig;
 use crate::decode::{decode_directory, decode_event};
-use crate::detect::{Alert, Detect};
+use crate::detect::Detect;
 use crate::directory::Directory;
 use crate::enrich::Enricher;
-use crate::model::{DeadLetter, Envelope, Stream};
-use crate::source::Acker;
+use crate::model::{Alert, DeadLetter, Envelope, Stream};
+use crate::source::{Acker, Input};
 use crate::stats::Stats;
-use crate::store::rows::{AlertRow, DeadLetterRow, DirectoryRow, EventRow};
+use crate::store::alerts::AlertRow;
+use crate::store::dead_letters::DeadLetterRow;
+use crate::store::directory::DirectoryRow;
+use crate::store::events::EventRow;
 use crate::store::writer::{self, WriteBatch};
 use crate::store::{Backoff, Store, StoreError};
 
@@ -39,22 +42,42 @@ pub struct Stages {
 impl Stages {
     /// Stages that do nothing but pass events through (tests, tools).
     pub fn passthrough(enrich: Box<dyn Enricher>) -> Self {
-        Stages { enrich, detect: Box::new(crate::detect::NoDetect), directory: Directory::default(), act: Arc::default(), reloader: None }
+        Stages {
+            enrich,
+            detect: Box::new(crate::detect::NoDetect),
+            directory: Directory::default(),
+            act: Arc::default(),
+            reloader: None,
+        }
     }
 }
 
 /// A started pipeline: feed `input`, drop it, then await `done` to know everything was stored.
 pub struct Pipeline {
-    pub input: mpsc::Sender<Vec<Envelope>>,
+    pub input: mpsc::Sender<Input>,
     pub done: JoinHandle<Result<(), StoreError>>,
 }
 
-pub fn start(cfg: &PipelineConfig, store: Store, backoff: Backoff, acker: Arc<dyn Acker>, stats: Arc<Stats>, mut stages: Stages) -> Pipeline {
-    let (input, rx) = mpsc::channel::<Vec<Envelope>>(cfg.queue_batches * cfg.batch_rows.div_ceil(crate::source::CHUNK).max(1));
+pub fn start(
+    cfg: &PipelineConfig,
+    store: Store,
+    backoff: Backoff,
+    acker: Arc<dyn Acker>,
+    stats: Arc<Stats>,
+    mut stages: Stages,
+) -> Pipeline {
+    let (input, rx) = mpsc::channel::<Input>(
+        cfg.queue_batches * cfg.batch_rows.div_ceil(crate::source::CHUNK).max(1),
+    );
     let (batch_tx, batch_rx) = mpsc::channel::<WriteBatch>(cfg.queue_batches);
     let act = std::mem::take(&mut stages.act);
     let processor = Processor::new(cfg, stages, store.clone());
-    let proc_task = tokio::spawn(processor.run(rx, batch_tx, cfg.batch_rows, Duration::from_millis(cfg.batch_max_age_ms)));
+    let proc_task = tokio::spawn(processor.run(
+        rx,
+        batch_tx,
+        cfg.batch_rows,
+        Duration::from_millis(cfg.batch_max_age_ms),
+    ));
     let writer_task = tokio::spawn(writer::run(store, backoff, batch_rx, acker, stats, act));
     let done = tokio::spawn(async move {
         let w = writer_task.await.expect("writer task panicked");
@@ -87,14 +110,20 @@ impl Processor {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Vec<Envelope>>, tx: mpsc::Sender<WriteBatch>, batch_rows: usize, max_age: Duration) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Input>,
+        tx: mpsc::Sender<WriteBatch>,
+        batch_rows: usize,
+        max_age: Duration,
+    ) {
         let mut deadline = Instant::now() + max_age;
         loop {
             tokio::select! {
                 chunk = rx.recv() => match chunk {
-                    Some(chunk) if chunk.is_empty() => self.rehydrate().await,
-                    Some(chunk) => {
-                        let now = crate::now_secs();
+                    Some(Input::Reassigned) => self.rehydrate().await,
+                    Some(Input::Records(chunk)) => {
+                        let now = crate::time::now_secs();
                         if self.batch.is_empty() {
                             deadline = Instant::now() + max_age;
                         }
@@ -119,13 +148,21 @@ impl Processor {
         }
     }
 
-    /// A source's signal (an empty chunk) that it got new partitions: another instance may have stored
-    /// their recent history, so windows and suppression are reloaded from ClickHouse first.
+    /// A source's signal that it got new partitions: another instance may have stored their recent
+    /// history, so windows and suppression are reloaded from ClickHouse first.
     async fn rehydrate(&mut self) {
-        let Some(engine) = self.stages.detect.engine_mut() else { return };
+        let Some(engine) = self.stages.detect.engine_mut() else {
+            return;
+        };
         match crate::detect::rehydrate::engine(&self.store, engine).await {
-            Ok(r) => tracing::info!(exports = r.exports, alerts = r.alerts, "detector state rehydrated after a partition assignment"),
-            Err(e) => tracing::warn!(error = %e, "rehydration after a partition assignment failed; state may miss the new partitions' history"),
+            Ok(r) => tracing::info!(
+                events = r.events,
+                alerts = r.alerts,
+                "detector state rehydrated after a partition assignment"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "rehydration after a partition assignment failed; state may miss the new partitions' history")
+            }
         }
     }
 
@@ -145,7 +182,9 @@ impl Processor {
                         }
                         self.stages.enrich.enrich(&mut ev);
                         self.alerts.clear();
-                        self.stages.detect.on_event(&ev, &self.directory, &mut self.alerts);
+                        self.stages
+                            .detect
+                            .on_event(&ev, &self.directory, &mut self.alerts);
                         for a in &self.alerts {
                             b.tally.alerts += (a.version == 1) as u64;
                             b.alerts.push(AlertRow::new(a, now));
@@ -180,7 +219,13 @@ impl Processor {
 fn dead_letter(env: Envelope, rej: crate::decode::Rejection, now: u32) -> DeadLetterRow {
     tracing::debug!(stream = env.stream.as_str(), position = %env.pos.key(), code = %rej.code, "record rejected");
     DeadLetterRow::new(
-        DeadLetter { stream: env.stream, pos: env.pos, raw: env.raw, code: rej.code.to_string(), message: rej.message },
+        DeadLetter {
+            stream: env.stream,
+            pos: env.pos,
+            raw: env.raw,
+            code: rej.code.to_string(),
+            message: rej.message,
+        },
         now,
     )
 }
@@ -197,7 +242,12 @@ struct SeenIds {
 
 impl SeenIds {
     fn new(window: usize) -> Self {
-        SeenIds { window, current: HashSet::new(), previous: HashSet::new(), hashers: (RandomState::new(), RandomState::new()) }
+        SeenIds {
+            window,
+            current: HashSet::new(),
+            previous: HashSet::new(),
+            hashers: (RandomState::new(), RandomState::new()),
+        }
     }
 
     /// False if `id` was seen within the window.

@@ -53,7 +53,8 @@ impl Stats {
         self.alerts.fetch_add(t.alerts, Relaxed);
         self.directory_read.fetch_add(t.directory_read, Relaxed);
         self.directory_stored.fetch_add(t.directory_stored, Relaxed);
-        self.directory_rejected.fetch_add(t.directory_rejected, Relaxed);
+        self.directory_rejected
+            .fetch_add(t.directory_rejected, Relaxed);
         self.batches.fetch_add(1, Relaxed);
     }
 

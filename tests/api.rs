@@ -25,10 +25,11 @@ struct Api {
 }
 
 fn store(env: &TestEnv) -> Store {
-    let mut ch = ClickHouseConfig::default();
-    ch.url = env.url.clone();
-    ch.database = env.db.clone();
-    Store::new(&ch)
+    Store::new(&ClickHouseConfig {
+        url: env.url.clone(),
+        database: env.db.clone(),
+        ..Default::default()
+    })
 }
 
 async fn start(env: &TestEnv) -> Api {
@@ -36,17 +37,37 @@ async fn start(env: &TestEnv) -> Api {
     let mut secrets = Vec::new();
     for role in ["auditor", "analyst", "admin"] {
         let (token, lines) = new_token(&format!("{role}-1"), role).unwrap();
-        let sha = lines.lines().last().unwrap().split('"').nth(1).unwrap().to_owned();
-        tokens.push(ApiToken { name: format!("{role}-1"), role: role.into(), sha256: sha });
+        let sha = lines
+            .lines()
+            .last()
+            .unwrap()
+            .split('"')
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        tokens.push(ApiToken {
+            name: format!("{role}-1"),
+            role: role.parse().unwrap(),
+            sha256: sha,
+        });
         secrets.push(token);
     }
     let store = store(env);
     custos::store::migrate::migrate(&store, true).await.unwrap();
-    let cfg = ApiConfig { tokens, listen: "127.0.0.1:0".into(), ..ApiConfig::default() };
+    let cfg = ApiConfig {
+        tokens,
+        listen: "127.0.0.1:0".into(),
+        ..ApiConfig::default()
+    };
     let state = AppState::new(store, cfg, None, None).unwrap();
     let (trigger, stop) = custos::shutdown::channel();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(custos::api::serve(state.clone(), "127.0.0.1:0", stop, Some(tx)));
+    tokio::spawn(custos::api::serve(
+        state.clone(),
+        "127.0.0.1:0",
+        stop,
+        Some(tx),
+    ));
     let addr = rx.await.unwrap();
     let mut s = secrets.into_iter();
     Api {
@@ -86,9 +107,34 @@ impl Api {
 fn load(env: &TestEnv, count: u32) {
     let (ev, dir) = (env.path("ev.jsonl"), env.path("dir.jsonl"));
     let c = count.to_string();
-    assert!(env.custos(&["gen", "--count", &c, "--events", ev.to_str().unwrap(), "--directory", dir.to_str().unwrap()]).status().unwrap().success());
-    let out = env.custos(&["replay", "--input", ev.to_str().unwrap(), "--directory", dir.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(env
+        .custos(&[
+            "gen",
+            "--count",
+            &c,
+            "--events",
+            ev.to_str().unwrap(),
+            "--directory",
+            dir.to_str().unwrap()
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let out = env
+        .custos(&[
+            "replay",
+            "--input",
+            ev.to_str().unwrap(),
+            "--directory",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +154,11 @@ async fn every_route_checks_token_and_role() {
     ];
     let mut requests = 1;
     for path in &gets {
-        assert_eq!(api.get(path, None).await.0, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            api.get(path, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
         let (st, body) = api.get(path, Some("cst_not_a_token")).await;
         assert_eq!(st, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(body["error"], "unauthorized");
@@ -120,18 +170,41 @@ async fn every_route_checks_token_and_role() {
     }
     let status = format!("/api/v1/alerts/{alert}/status");
     let body = serde_json::json!({"status": "acknowledged", "note": "looking"});
-    assert_eq!(api.post(&status, None, body.clone()).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.post(&status, None, body.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (st, err) = api.post(&status, Some(&api.auditor), body.clone()).await;
-    assert_eq!((st, err["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
-    assert_eq!(api.post(&status, Some(&api.analyst), body.clone()).await.0, StatusCode::OK);
-    assert_eq!(api.post(&status, Some(&api.admin), body).await.0, StatusCode::OK);
+    assert_eq!(
+        (st, err["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    assert_eq!(
+        api.post(&status, Some(&api.analyst), body.clone()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.post(&status, Some(&api.admin), body).await.0,
+        StatusCode::OK
+    );
     requests += 4;
     // Health and metrics are open by default.
     assert_eq!(api.get("/healthz", None).await.0, StatusCode::OK);
     let (st, ready) = api.get("/readyz", None).await;
-    assert_eq!((st, ready["clickhouse"].as_bool()), (StatusCode::OK, Some(true)));
+    assert_eq!(
+        (st, ready["clickhouse"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
     requests += 1;
-    let metrics = api.http.get(format!("{}/metrics", api.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("custos_api_requests_total"), "{metrics}");
     requests += 2;
 
@@ -139,18 +212,48 @@ async fn every_route_checks_token_and_role() {
     api.state.audit.flush().await;
     let env2 = &env;
     let (count, forbidden) = tokio::task::block_in_place(|| {
-        (env2.u64("SELECT count() FROM api_audit"), env2.sql("SELECT token_name, role, method, route, status FROM api_audit WHERE status = 403"))
+        (
+            env2.u64("SELECT count() FROM api_audit"),
+            env2.sql(
+                "SELECT token_name, role, method, route, status FROM api_audit WHERE status = 403",
+            ),
+        )
     });
     assert_eq!(count, requests);
-    assert_eq!(forbidden, "auditor-1\tauditor\tPOST\t/api/v1/alerts/{alert_id}/status\t403");
+    assert_eq!(
+        forbidden,
+        "auditor-1\tauditor\tPOST\t/api/v1/alerts/{alert_id}/status\t403"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pagination_neither_skips_nor_repeats_while_inserts_continue() {
     let env = TestEnv::new(&ch_url(), "");
-    let lines: Vec<String> = (0..3000).map(|i| event(&format!("p{i:05}"), &format!("u{}", i % 9), &format!("2026-01-06T{:02}:{:02}:{:02}.{:03}Z", i / 3600 + 1, (i / 60) % 60, i % 60, i % 7), "view", 1)).collect();
+    let lines: Vec<String> = (0..3000)
+        .map(|i| {
+            event(
+                &format!("p{i:05}"),
+                &format!("u{}", i % 9),
+                &format!(
+                    "2026-01-06T{:02}:{:02}:{:02}.{:03}Z",
+                    i / 3600 + 1,
+                    (i / 60) % 60,
+                    i % 60,
+                    i % 7
+                ),
+                "view",
+                1,
+            )
+        })
+        .collect();
     std::fs::write(env.path("a.jsonl"), lines.join("\n")).unwrap();
-    tokio::task::block_in_place(|| assert!(env.custos(&["replay", "--input", env.path("a.jsonl").to_str().unwrap()]).status().unwrap().success()));
+    tokio::task::block_in_place(|| {
+        assert!(env
+            .custos(&["replay", "--input", env.path("a.jsonl").to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success())
+    });
     let api = start(&env).await;
 
     // Meanwhile, new events keep arriving (newer and older than the pages being read).
@@ -159,9 +262,32 @@ async fn pagination_neither_skips_nor_repeats_while_inserts_continue() {
         let cfg = env.config();
         tokio::task::spawn_blocking(move || {
             for round in 0..5 {
-                let more: Vec<String> = (0..200).map(|i| event(&format!("n{round}-{i}"), "u1", if i % 2 == 0 { "2026-01-07T00:00:00Z" } else { "2026-01-05T00:00:00Z" }, "view", 1)).collect();
+                let more: Vec<String> = (0..200)
+                    .map(|i| {
+                        event(
+                            &format!("n{round}-{i}"),
+                            "u1",
+                            if i % 2 == 0 {
+                                "2026-01-07T00:00:00Z"
+                            } else {
+                                "2026-01-05T00:00:00Z"
+                            },
+                            "view",
+                            1,
+                        )
+                    })
+                    .collect();
                 std::fs::write(&env_path, more.join("\n")).unwrap();
-                let st = std::process::Command::new(CUSTOS).args(["--config", cfg.to_str().unwrap(), "replay", "--input", env_path.to_str().unwrap()]).output().unwrap();
+                let st = std::process::Command::new(CUSTOS)
+                    .args([
+                        "--config",
+                        cfg.to_str().unwrap(),
+                        "replay",
+                        "--input",
+                        env_path.to_str().unwrap(),
+                    ])
+                    .output()
+                    .unwrap();
                 assert!(st.status.success());
             }
         })
@@ -175,7 +301,9 @@ async fn pagination_neither_skips_nor_repeats_while_inserts_continue() {
             for it in page["items"].as_array().unwrap() {
                 seen.push(it["event_id"].as_str().unwrap().to_owned());
             }
-            let Some(c) = page["next_cursor"].as_str() else { break };
+            let Some(c) = page["next_cursor"].as_str() else {
+                break;
+            };
             path = format!("/api/v1/events?limit=17&user_id=u1&cursor={c}");
             page = api.get(&path, Some(&api.auditor)).await.1;
             tokio::time::sleep(Duration::from_millis(40)).await;
@@ -185,14 +313,25 @@ async fn pagination_neither_skips_nor_repeats_while_inserts_continue() {
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "a row was repeated");
     // Every original u1 event is there (older inserted rows may legitimately appear too).
-    let originals: Vec<String> = (0..3000).filter(|i| i % 9 == 1).map(|i| format!("p{i:05}")).collect();
+    let originals: Vec<String> = (0..3000)
+        .filter(|i| i % 9 == 1)
+        .map(|i| format!("p{i:05}"))
+        .collect();
     for id in &originals {
         assert!(unique.contains(id), "{id} skipped");
     }
     // Rows newer than the first page never appear mid-walk; older ones may (they sort after the cursor).
-    let newer_joined: Vec<&String> = seen.iter().filter(|id| id.starts_with('n') && id.rsplit('-').next().unwrap().parse::<u32>().unwrap() % 2 == 0).collect();
+    let newer_joined: Vec<&String> = seen
+        .iter()
+        .filter(|id| {
+            id.starts_with('n') && id.rsplit('-').next().unwrap().parse::<u32>().unwrap() % 2 == 0
+        })
+        .collect();
     assert!(newer_joined.is_empty(), "{newer_joined:?}");
-    assert!(seen.iter().any(|id| id.starts_with('n')), "the walk overlapped the inserts");
+    assert!(
+        seen.iter().any(|id| id.starts_with('n')),
+        "the walk overlapped the inserts"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,22 +339,64 @@ async fn status_changes_are_kept_with_who_and_when_and_bad_input_is_a_400() {
     let env = TestEnv::new(&ch_url(), "");
     tokio::task::block_in_place(|| load(&env, 20_000));
     let api = start(&env).await;
-    let (_, page) = api.get("/api/v1/alerts?detector=bulk_export&user_id=u00002", Some(&api.auditor)).await;
+    let (_, page) = api
+        .get(
+            "/api/v1/alerts?detector=bulk_export&user_id=u00002",
+            Some(&api.auditor),
+        )
+        .await;
     let id = page["items"][0]["alert_id"].as_str().unwrap().to_owned();
     assert_eq!(page["items"][0]["status"], "open");
     let path = format!("/api/v1/alerts/{id}/status");
-    api.post(&path, Some(&api.analyst), serde_json::json!({"status": "acknowledged", "note": "calling the manager"})).await;
-    let (st, detail) = api.post(&path, Some(&api.admin), serde_json::json!({"status": "resolved"})).await;
+    api.post(
+        &path,
+        Some(&api.analyst),
+        serde_json::json!({"status": "acknowledged", "note": "calling the manager"}),
+    )
+    .await;
+    let (st, detail) = api
+        .post(
+            &path,
+            Some(&api.admin),
+            serde_json::json!({"status": "resolved"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{detail}");
     assert_eq!(detail["status"], "resolved");
     let hist = detail["history"].as_array().unwrap();
     assert_eq!(hist.len(), 2);
-    assert_eq!((hist[0]["status"].as_str(), hist[0]["actor"].as_str(), hist[0]["note"].as_str()), (Some("acknowledged"), Some("analyst-1"), Some("calling the manager")));
+    assert_eq!(
+        (
+            hist[0]["status"].as_str(),
+            hist[0]["actor"].as_str(),
+            hist[0]["note"].as_str()
+        ),
+        (
+            Some("acknowledged"),
+            Some("analyst-1"),
+            Some("calling the manager")
+        )
+    );
     assert_eq!(hist[1]["actor"], "admin-1");
     assert!(!detail["evidence"].as_array().unwrap().is_empty());
-    let ids = |v: &Value| v["items"].as_array().unwrap().iter().map(|a| a["alert_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
-    assert!(ids(&api.get("/api/v1/alerts?status=resolved", Some(&api.auditor)).await.1).contains(&id));
-    assert!(!ids(&api.get("/api/v1/alerts?status=open", Some(&api.auditor)).await.1).contains(&id));
+    let ids = |v: &Value| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["alert_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(ids(&api
+        .get("/api/v1/alerts?status=resolved", Some(&api.auditor))
+        .await
+        .1)
+    .contains(&id));
+    assert!(!ids(&api
+        .get("/api/v1/alerts?status=open", Some(&api.auditor))
+        .await
+        .1)
+    .contains(&id));
 
     for (path, needle) in [
         ("/api/v1/events?since=yesterday", "since"),
@@ -225,37 +406,114 @@ async fn status_changes_are_kept_with_who_and_when_and_bad_input_is_a_400() {
         ("/api/v1/alerts?cursor=nonsense", "cursor"),
         ("/api/v1/alerts?severity=urgent", "severity"),
         ("/api/v1/events?format=xml", "format"),
-        ("/api/v1/stats?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "since"),
+        (
+            "/api/v1/stats?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+            "since",
+        ),
     ] {
         let (st, body) = api.get(path, Some(&api.auditor)).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{path}");
-        assert!(body["message"].as_str().unwrap().contains(needle), "{path}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{path}: {body}"
+        );
     }
-    let (st, body) = api.post(&path, Some(&api.analyst), serde_json::json!({"status": "maybe"})).await;
-    assert_eq!((st, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
-    assert_eq!(api.post("/api/v1/alerts/nope/status", Some(&api.analyst), serde_json::json!({"status": "resolved"})).await.0, StatusCode::NOT_FOUND);
+    let (st, body) = api
+        .post(
+            &path,
+            Some(&api.analyst),
+            serde_json::json!({"status": "maybe"}),
+        )
+        .await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    assert_eq!(
+        api.post(
+            "/api/v1/alerts/nope/status",
+            Some(&api.analyst),
+            serde_json::json!({"status": "resolved"})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
     // The user's timeline: directory versions, events and the alert, in time order.
-    let (st, tl) = api.get("/api/v1/users/u00002/timeline?limit=5000", Some(&api.auditor)).await;
+    let (st, tl) = api
+        .get(
+            "/api/v1/users/u00002/timeline?limit=5000",
+            Some(&api.auditor),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(tl["directory"][0]["status"], "active");
     let items = tl["items"].as_array().unwrap();
-    assert!(items.iter().any(|i| i["kind"] == "alert" && i["detector"] == "bulk_export"));
+    assert!(items
+        .iter()
+        .any(|i| i["kind"] == "alert" && i["detector"] == "bulk_export"));
     assert!(items.iter().filter(|i| i["kind"] == "event").count() > 10);
-    assert!(items.windows(2).all(|w| w[0]["ts"].as_str() <= w[1]["ts"].as_str()));
-    let (_, stats) = api.get("/api/v1/stats?since=2026-01-01T00:00:00Z&until=2026-03-01T00:00:00Z", Some(&api.auditor)).await;
-    let per_day: u64 = stats["events_per_day"].as_array().unwrap().iter().map(|d| d["events"].as_u64().unwrap()).sum();
-    assert_eq!(per_day, tokio::task::block_in_place(|| env.u64("SELECT uniqExact(event_id) FROM events")));
-    assert!(stats["alerts_per_day"].as_array().unwrap().iter().any(|d| d["detector"] == "orphaned_account"));
+    assert!(items
+        .windows(2)
+        .all(|w| w[0]["ts"].as_str() <= w[1]["ts"].as_str()));
+    let (_, stats) = api
+        .get(
+            "/api/v1/stats?since=2026-01-01T00:00:00Z&until=2026-03-01T00:00:00Z",
+            Some(&api.auditor),
+        )
+        .await;
+    let per_day: u64 = stats["events_per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        per_day,
+        tokio::task::block_in_place(|| env.u64("SELECT uniqExact(event_id) FROM events"))
+    );
+    assert!(stats["alerts_per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["detector"] == "orphaned_account"));
     // NDJSON export: the whole result, one object per line.
-    let resp = api.http.get(format!("{}/api/v1/events?format=ndjson&user_id=u00002", api.base)).bearer_auth(&api.auditor).send().await.unwrap();
+    let resp = api
+        .http
+        .get(format!(
+            "{}/api/v1/events?format=ndjson&user_id=u00002",
+            api.base
+        ))
+        .bearer_auth(&api.auditor)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
     let text = resp.text().await.unwrap();
-    let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(rows.len() as u64, tokio::task::block_in_place(|| env.u64("SELECT uniqExact(event_id) FROM events WHERE user_id = 'u00002'")));
-    assert!(rows.iter().all(|r| r["user_id"] == "u00002" && r["time"].as_str().unwrap().ends_with('Z')));
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        rows.len() as u64,
+        tokio::task::block_in_place(
+            || env.u64("SELECT uniqExact(event_id) FROM events WHERE user_id = 'u00002'")
+        )
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r["user_id"] == "u00002" && r["time"].as_str().unwrap().ends_with('Z')));
     // Injection attempts are just values.
-    let (st, body) = api.get("/api/v1/events?user_id=x'%20OR%201=1%20--", Some(&api.auditor)).await;
-    assert_eq!((st, body["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+    let (st, body) = api
+        .get(
+            "/api/v1/events?user_id=x'%20OR%201=1%20--",
+            Some(&api.auditor),
+        )
+        .await;
+    assert_eq!(
+        (st, body["items"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,21 +535,43 @@ async fn the_openapi_document_covers_every_route() {
     ] {
         let op = &paths[p][m];
         assert!(op.is_object(), "{p} {m} missing");
-        assert!(op["security"].is_array() && op["responses"]["200"].is_object(), "{p}");
+        assert!(
+            op["security"].is_array() && op["responses"]["200"].is_object(),
+            "{p}"
+        );
     }
-    for (p, m) in [("/api/v1/users/{user_id}/lock", "post"), ("/api/v1/users/{user_id}/unlock", "post"), ("/api/v1/actions", "get"), ("/api/v1/response/reset-breaker", "post")] {
+    for (p, m) in [
+        ("/api/v1/users/{user_id}/lock", "post"),
+        ("/api/v1/users/{user_id}/unlock", "post"),
+        ("/api/v1/actions", "get"),
+        ("/api/v1/response/reset-breaker", "post"),
+    ] {
         assert!(paths[p][m].is_object(), "{p} {m} missing");
     }
     assert_eq!(paths.len(), 11);
     for (p, item) in paths {
         for (m, op) in item.as_object().unwrap() {
             for code in ["401", "403"] {
-                assert!(op["responses"][code].is_object(), "{m} {p} does not document {code}");
+                assert!(
+                    op["responses"][code].is_object(),
+                    "{m} {p} does not document {code}"
+                );
             }
         }
     }
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-    for schema in ["AlertPage", "AlertDetail", "EventPage", "Timeline", "Stats", "ErrorBody", "StatusRequest"] {
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for schema in [
+        "AlertPage",
+        "AlertDetail",
+        "EventPage",
+        "Timeline",
+        "Stats",
+        "ErrorBody",
+        "StatusRequest",
+    ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
 }
@@ -305,22 +585,39 @@ async fn a_csv_export_audits_its_exact_row_count_with_newlines_and_quotes_in_fie
         r#"{"event_id":"nl-3","user_id":"u1","action":"view","ts":"2026-01-06T10:02:00Z"}"#,
     ];
     std::fs::write(env.path("nl.jsonl"), lines.join("\n")).unwrap();
-    let ok = tokio::task::block_in_place(|| env.custos(&["replay", "--input", env.path("nl.jsonl").to_str().unwrap()]).status().unwrap().success());
+    let ok = tokio::task::block_in_place(|| {
+        env.custos(&["replay", "--input", env.path("nl.jsonl").to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    });
     assert!(ok);
     let api = start(&env).await;
-    let resp = api.http.get(format!("{}/api/v1/events?format=csv&user_id=u1", api.base)).bearer_auth(&api.auditor).send().await.unwrap();
+    let resp = api
+        .http
+        .get(format!("{}/api/v1/events?format=csv&user_id=u1", api.base))
+        .bearer_auth(&api.auditor)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
     assert!(text.contains("Mozilla/5.0\nInjected: \"\"x\"\""), "{text}");
     api.state.audit.flush().await;
-    let rows = tokio::task::block_in_place(|| env.sql("SELECT rows FROM api_audit WHERE route = '/api/v1/events'"));
+    let rows = tokio::task::block_in_place(|| {
+        env.sql("SELECT rows FROM api_audit WHERE route = '/api/v1/events'")
+    });
     assert_eq!(rows, "3", "the audit row counts records, not newlines");
 }
 
 /// The export streams from a separate `custos api` process whose memory we can watch.
 #[test]
 fn a_100k_event_csv_export_streams_with_bounded_memory() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (token, lines) = new_token("exporter", "auditor").unwrap();
     let extra = format!("[api]\nlisten = \"127.0.0.1:{port}\"\n\n{lines}\n");
     let env = TestEnv::new(&ch_url(), &extra);
@@ -328,17 +625,30 @@ fn a_100k_event_csv_export_streams_with_bounded_memory() {
     let stored = env.u64("SELECT uniqExact(event_id) FROM events");
     let log = std::fs::File::create(env.path("api.log")).unwrap();
     let mut child = env.custos(&["api"]).stderr(log).spawn().unwrap();
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let start = std::time::Instant::now();
     while client.get(format!("{base}/healthz")).send().is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "api did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "api did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let rss_before = rss_kib(child.id());
-    let mut resp = client.get(format!("{base}/api/v1/events?format=csv")).bearer_auth(&token).send().unwrap();
+    let mut resp = client
+        .get(format!("{base}/api/v1/events?format=csv"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"custos-events-"));
+    assert!(resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"custos-events-"));
     let (mut newlines, mut bytes, mut peak) = (0u64, 0u64, 0u64);
     let mut buf = vec![0u8; 64 * 1024];
     let mut first_line = Vec::new();
@@ -358,10 +668,16 @@ fn a_100k_event_csv_export_streams_with_bounded_memory() {
     assert!(String::from_utf8_lossy(&first_line).starts_with("\"time\",\"event_id\""));
     assert!(bytes > 20_000_000, "{bytes} bytes");
     // Streaming: the server never holds the export (tens of MB) in memory.
-    assert!(peak.saturating_sub(rss_before) < 48 * 1024, "RSS grew from {rss_before} to {peak} KiB");
+    assert!(
+        peak.saturating_sub(rss_before) < 48 * 1024,
+        "RSS grew from {rss_before} to {peak} KiB"
+    );
     // The audit row records the full row count.
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(env.sql("SELECT token_name, rows, status FROM api_audit WHERE route = '/api/v1/events'"), format!("exporter\t{stored}\t200"));
+    assert_eq!(
+        env.sql("SELECT token_name, rows, status FROM api_audit WHERE route = '/api/v1/events'"),
+        format!("exporter\t{stored}\t200")
+    );
     sigterm(&child);
     child.wait().unwrap();
 }

@@ -54,25 +54,43 @@ x = 1
 fn a_good_config_with_env_overrides_is_accepted_and_secrets_are_hidden() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("good.toml");
-    std::fs::write(&path, "[clickhouse]\npassword = \"hunter2\"\n[pipeline]\nbatch_rows = 10\n").unwrap();
+    std::fs::write(
+        &path,
+        "[clickhouse]\npassword = \"hunter2\"\n[pipeline]\nbatch_rows = 10\n",
+    )
+    .unwrap();
     let out = std::process::Command::new(CUSTOS)
         .args(["check-config", "--config", path.to_str().unwrap()])
         .env("CUSTOS_PIPELINE_BATCH_ROWS", "123")
         .env("CUSTOS_KAFKA_BROKERS", "k1:9092,k2:9092")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("batch_rows = 123"), "{text}");
     assert!(text.contains("brokers = \"k1:9092,k2:9092\""), "{text}");
     assert!(!text.contains("hunter2"));
-    let missing = std::process::Command::new(CUSTOS).args(["check-config", "--config", "/nonexistent/custos.toml"]).output().unwrap();
+    let missing = std::process::Command::new(CUSTOS)
+        .args(["check-config", "--config", "/nonexistent/custos.toml"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
 
 #[test]
 fn the_example_config_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/custos.example.toml");
-    let out = std::process::Command::new(CUSTOS).args(["check-config", "--config", example]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(CUSTOS)
+        .args(["check-config", "--config", example])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

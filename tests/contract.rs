@@ -26,7 +26,10 @@ fn a_full_event_is_accepted_with_defaults_applied() {
     assert_eq!(e.record_count, 1200);
     assert_eq!(e.attributes, vec![("fmt".to_owned(), "csv".to_owned())]);
     let min = decode_event(br#"{"event_id":"e2","ts":"2026-01-06T02:14:07Z","user_id":"bob","action":"something_new"}"#, MAX).unwrap();
-    assert_eq!((min.record_count, min.ip, min.action.as_str()), (0, None, "something_new"));
+    assert_eq!(
+        (min.record_count, min.ip, min.action.as_str()),
+        (0, None, "something_new")
+    );
 }
 
 #[test]
@@ -68,11 +71,21 @@ fn every_rejection_has_its_code() {
     for (line, want) in cases {
         assert_eq!(code(line), *want, "for {}", String::from_utf8_lossy(line));
     }
-    let long_id = format!(r#"{{"event_id":"{}","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"view"}}"#, "x".repeat(129));
+    let long_id = format!(
+        r#"{{"event_id":"{}","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"view"}}"#,
+        "x".repeat(129)
+    );
     assert_eq!(code(long_id.as_bytes()), "bad_value:event_id");
-    let deep = format!(r#"{{"event_id":"e","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"view","x":{}{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+    let deep = format!(
+        r#"{{"event_id":"e","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"view","x":{}{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
     assert_eq!(code(deep.as_bytes()), "too_deep");
-    let big = format!(r#"{{"event_id":"e","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"view","pad":"{}"}}"#, "x".repeat(2 << 20));
+    let big = format!(
+        r#"{{"event_id":"e","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"view","pad":"{}"}}"#,
+        "x".repeat(2 << 20)
+    );
     assert_eq!(code(big.as_bytes()), "too_large");
 }
 
@@ -98,14 +111,33 @@ fn directory_records() {
         (br#"{"status":"active"}"#, "missing_field:user_id"),
         (br#"{"user_id":"a"}"#, "missing_field:status"),
         (br#"{"user_id":"a","status":"gone"}"#, "bad_value:status"),
-        (br#"{"user_id":"a","status":"active","timezone":"Mars/Olympus"}"#, "bad_value:timezone"),
-        (br#"{"user_id":"a","status":"active","work_hours":"9-17"}"#, "bad_value:work_hours"),
-        (br#"{"user_id":"a","status":"active","work_days":"Mon-Funday"}"#, "bad_value:work_days"),
-        (br#"{"user_id":"a","status":"active","effective_ts":"2026-01-06"}"#, "bad_timestamp:effective_ts"),
-        (br#"{"user_id":"a","status":"active","protected":"yes"}"#, "bad_type:protected"),
+        (
+            br#"{"user_id":"a","status":"active","timezone":"Mars/Olympus"}"#,
+            "bad_value:timezone",
+        ),
+        (
+            br#"{"user_id":"a","status":"active","work_hours":"9-17"}"#,
+            "bad_value:work_hours",
+        ),
+        (
+            br#"{"user_id":"a","status":"active","work_days":"Mon-Funday"}"#,
+            "bad_value:work_days",
+        ),
+        (
+            br#"{"user_id":"a","status":"active","effective_ts":"2026-01-06"}"#,
+            "bad_timestamp:effective_ts",
+        ),
+        (
+            br#"{"user_id":"a","status":"active","protected":"yes"}"#,
+            "bad_type:protected",
+        ),
     ];
     for (line, want) in bad {
-        let got = decode_directory(line, MAX).map(|_| ()).unwrap_err().code.to_string();
+        let got = decode_directory(line, MAX)
+            .map(|_| ())
+            .unwrap_err()
+            .code
+            .to_string();
         assert_eq!(got, *want, "for {}", String::from_utf8_lossy(line));
     }
 }

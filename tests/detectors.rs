@@ -31,13 +31,28 @@ fn shipped() -> &'static Path {
 fn shipped_detectors_lint_and_pass_their_fixtures() {
     let env = TestEnv::new(&ch_url(), "");
     let dir = shipped().to_str().unwrap();
-    let lint = env.custos(&["detectors", "lint", "--dir", dir]).output().unwrap();
-    assert!(lint.status.success(), "{}", String::from_utf8_lossy(&lint.stderr));
+    let lint = env
+        .custos(&["detectors", "lint", "--dir", dir])
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
     assert!(String::from_utf8_lossy(&lint.stdout).contains("3 detector file(s) valid"));
-    let test = env.custos(&["detectors", "test", "--dir", dir]).output().unwrap();
+    let test = env
+        .custos(&["detectors", "test", "--dir", dir])
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&test.stdout);
     assert!(test.status.success(), "{out}");
-    for d in ["PASS bulk_export (3 alert(s))", "PASS off_hours_login (6 alert(s))", "PASS orphaned_account (3 alert(s))", "3 passed, 0 failed"] {
+    for d in [
+        "PASS bulk_export (3 alert(s))",
+        "PASS off_hours_login (6 alert(s))",
+        "PASS orphaned_account (3 alert(s))",
+        "3 passed, 0 failed",
+    ] {
         assert!(out.contains(d), "{d} missing in {out}");
     }
 }
@@ -52,10 +67,16 @@ fn a_wrong_expectation_fails_the_fixture_run() {
     let mut text = std::fs::read_to_string(&exp).unwrap();
     text.push_str("{\"user_id\":\"under\"}\n");
     std::fs::write(&exp, text).unwrap();
-    let out = env.custos(&["detectors", "test", "--dir", dir.to_str().unwrap()]).output().unwrap();
+    let out = env
+        .custos(&["detectors", "test", "--dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("FAIL bulk_export") && stdout.contains("expected 4 alert(s), got 3"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL bulk_export") && stdout.contains("expected 4 alert(s), got 3"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -67,23 +88,45 @@ fn an_invalid_detector_file_is_refused_with_its_name_and_fields() {
         "id = \"bulk_export\"\ntitle = \"x\"\nkind = \"bulk_export\"\nseverity = \"urgent\"\nresponse = \"lock\"\nsupress_for = \"1h\"\n[params]\nwindow = \"a day\"\n",
     )
     .unwrap();
-    std::fs::write(dir.path().join("mystery.toml"), "id = \"mystery\"\ntitle = \"m\"\nkind = \"telepathy\"\nseverity = \"low\"\n").unwrap();
-    let env = TestEnv::new(&ch_url(), &format!("[detectors]\ndir = \"{}\"\n", dir.path().display()));
+    std::fs::write(
+        dir.path().join("mystery.toml"),
+        "id = \"mystery\"\ntitle = \"m\"\nkind = \"telepathy\"\nseverity = \"low\"\n",
+    )
+    .unwrap();
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!("[detectors]\ndir = \"{}\"\n", dir.path().display()),
+    );
     let lint = env.custos(&["detectors", "lint"]).output().unwrap();
     assert!(!lint.status.success());
     let err = String::from_utf8_lossy(&lint.stderr);
-    for needle in ["bulk_export.toml: severity", "bulk_export.toml: supress_for", "mystery.toml: kind", "telepathy"] {
+    for needle in [
+        "bulk_export.toml: severity",
+        "bulk_export.toml: supress_for",
+        "mystery.toml: kind",
+        "telepathy",
+    ] {
         assert!(err.contains(needle), "`{needle}` not in:\n{err}");
     }
     // The service refuses to start on it too.
-    std::fs::write(env.path("e.jsonl"), event("a", "u", "2026-01-06T02:14:07Z", "login", 0)).unwrap();
-    let replay = env.custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()]).output().unwrap();
+    std::fs::write(
+        env.path("e.jsonl"),
+        event("a", "u", "2026-01-06T02:14:07Z", "login", 0),
+    )
+    .unwrap();
+    let replay = env
+        .custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!replay.status.success());
     assert!(String::from_utf8_lossy(&replay.stderr).contains("mystery.toml: kind"));
 }
 
 fn alert_rows(env: &TestEnv) -> Vec<String> {
-    env.sql("SELECT detector, user_id, alert_id FROM alerts FINAL ORDER BY detector, user_id").lines().map(str::to_owned).collect()
+    env.sql("SELECT detector, user_id, alert_id FROM alerts FINAL ORDER BY detector, user_id")
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -91,32 +134,90 @@ fn generated_incidents_raise_alerts_once_in_clickhouse_and_on_kafka() {
     let kafka = MockKafka::new(1);
     let topic = unique_name("alerts");
     kafka.create_topic(&topic, 2);
-    let env = TestEnv::new(&ch_url(), &format!("[kafka]\nbrokers = \"{}\"\nalerts_topic = \"{topic}\"\n", kafka.bootstrap()));
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!(
+            "[kafka]\nbrokers = \"{}\"\nalerts_topic = \"{topic}\"\n",
+            kafka.bootstrap()
+        ),
+    );
     let (ev, dir) = (env.path("ev.jsonl"), env.path("dir.jsonl"));
-    let gen = env.custos(&["gen", "--count", "40000", "--events", ev.to_str().unwrap(), "--directory", dir.to_str().unwrap()]).status().unwrap();
+    let gen = env
+        .custos(&[
+            "gen",
+            "--count",
+            "40000",
+            "--events",
+            ev.to_str().unwrap(),
+            "--directory",
+            dir.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
     assert!(gen.success());
-    let args = ["replay", "--input", ev.to_str().unwrap(), "--directory", dir.to_str().unwrap(), "--publish-alerts"];
+    let args = [
+        "replay",
+        "--input",
+        ev.to_str().unwrap(),
+        "--directory",
+        dir.to_str().unwrap(),
+        "--publish-alerts",
+    ];
     let out = env.custos(&args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let summary: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
 
     let rows = alert_rows(&env);
-    let kinds: Vec<String> = rows.iter().map(|r| r.rsplit_once('\t').unwrap().0.to_owned()).collect();
+    let kinds: Vec<String> = rows
+        .iter()
+        .map(|r| r.rsplit_once('\t').unwrap().0.to_owned())
+        .collect();
     // The departed employee's 02:30 login and 1,500-row export also trip the other two detectors.
-    let want = ["bulk_export\tu00001", "bulk_export\tu00002", "off_hours_login\tu00001", "off_hours_login\tu00003", "orphaned_account\tu00001"];
+    let want = [
+        "bulk_export\tu00001",
+        "bulk_export\tu00002",
+        "off_hours_login\tu00001",
+        "off_hours_login\tu00003",
+        "orphaned_account\tu00001",
+    ];
     assert_eq!(kinds, want, "{rows:?}");
     assert_eq!(summary["alerts"], 5);
-    let bulk = env.sql("SELECT summary FROM alerts FINAL WHERE detector = 'bulk_export' AND user_id = 'u00002'");
-    assert!(bulk.contains("u00002 exported 1,200 contact records"), "{bulk}");
+    let bulk = env.sql(
+        "SELECT summary FROM alerts FINAL WHERE detector = 'bulk_export' AND user_id = 'u00002'",
+    );
+    assert!(
+        bulk.contains("u00002 exported 1,200 contact records"),
+        "{bulk}"
+    );
     let orphan = env.sql("SELECT summary, status, response, length(evidence_event_ids) FROM alerts FINAL WHERE detector = 'orphaned_account'");
-    assert!(orphan.contains("u00001 (User 1) is terminated since") && orphan.contains("\topen\tlock\t4"), "{orphan}");
+    assert!(
+        orphan.contains("u00001 (User 1) is terminated since")
+            && orphan.contains("\topen\tlock\t4"),
+        "{orphan}"
+    );
 
     // The same alerts reached Kafka, keyed by user.
     let msgs = consume_all(&kafka.bootstrap(), &topic, 5, Duration::from_secs(20));
-    let mut ids: Vec<String> = msgs.iter().map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap()["alert_id"].as_str().unwrap().to_owned()).collect();
+    let mut ids: Vec<String> = msgs
+        .iter()
+        .map(|(_, p)| {
+            serde_json::from_str::<serde_json::Value>(p).unwrap()["alert_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     ids.sort();
     ids.dedup();
-    let mut want: Vec<String> = rows.iter().map(|r| r.rsplit_once('\t').unwrap().1.to_owned()).collect();
+    let mut want: Vec<String> = rows
+        .iter()
+        .map(|r| r.rsplit_once('\t').unwrap().1.to_owned())
+        .collect();
     want.sort();
     assert_eq!(ids, want);
     assert!(msgs.iter().all(|(k, _)| k.starts_with('u')));
@@ -137,14 +238,24 @@ fn an_export_window_spanning_a_restart_fires_once() {
     std::fs::write(env.path("a.jsonl"), &before).unwrap();
     std::fs::write(env.path("b.jsonl"), &after).unwrap();
     let run = |f: &str| -> serde_json::Value {
-        let out = env.custos(&["replay", "--input", env.path(f).to_str().unwrap()]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = env
+            .custos(&["replay", "--input", env.path(f).to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap()
     };
     assert_eq!(run("a.jsonl")["alerts"], 0);
     // A new process: the first 600 rows come back from ClickHouse, and 1200 > 1000 fires.
     assert_eq!(run("b.jsonl")["alerts"], 1);
-    assert_eq!(env.sql("SELECT arrayStringConcat(evidence_event_ids, ',') FROM alerts FINAL"), "w1,w2");
+    assert_eq!(
+        env.sql("SELECT arrayStringConcat(evidence_event_ids, ',') FROM alerts FINAL"),
+        "w1,w2"
+    );
     // Again: the export is already counted and the alert already raised.
     assert_eq!(run("b.jsonl")["alerts"], 0);
     assert_eq!(run("a.jsonl")["alerts"], 0);
@@ -168,15 +279,32 @@ fn the_sweep_reports_departed_users_with_the_same_alert_id() {
     ];
     std::fs::write(env.path("ev.jsonl"), lines.join("\n")).unwrap();
     let out = env
-        .custos(&["replay", "--input", env.path("ev.jsonl").to_str().unwrap(), "--directory", env.path("dir.jsonl").to_str().unwrap()])
+        .custos(&[
+            "replay",
+            "--input",
+            env.path("ev.jsonl").to_str().unwrap(),
+            "--directory",
+            env.path("dir.jsonl").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let streamed = env.sql("SELECT alert_id, arrayStringConcat(evidence_event_ids, ',') FROM alerts FINAL WHERE detector = 'orphaned_account'");
     assert!(streamed.ends_with("\ts2,s3"), "{streamed}");
     let sweep = env.custos(&["sweep"]).output().unwrap();
-    assert!(sweep.status.success(), "{}", String::from_utf8_lossy(&sweep.stderr));
-    assert_eq!(String::from_utf8_lossy(&sweep.stdout).trim(), r#"{"alerts":1}"#);
+    assert!(
+        sweep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sweep.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&sweep.stdout).trim(),
+        r#"{"alerts":1}"#
+    );
     env.sql("OPTIMIZE TABLE alerts FINAL");
     assert_eq!(env.sql("SELECT alert_id, arrayStringConcat(evidence_event_ids, ',') FROM alerts WHERE detector = 'orphaned_account'"), streamed);
 }

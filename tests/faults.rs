@@ -13,7 +13,10 @@ fn stop(serve: &mut std::process::Child) {
     sigterm(serve);
     let deadline = Instant::now() + Duration::from_secs(15);
     while serve.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "serve did not stop within 15 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within 15 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -32,8 +35,22 @@ fn kafka_request_errors_broker_bounce_and_leader_change_lose_nothing() {
 
     let mock = kafka.cluster();
     use RDKafkaRespErr::*;
-    mock.request_errors(RDKafkaApiKey::Fetch, &[RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT]);
-    mock.request_errors(RDKafkaApiKey::OffsetCommit, &[RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT]);
+    mock.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[
+            RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        ],
+    );
+    mock.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[
+            RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+            RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        ],
+    );
     for p in 0..4 {
         mock.partition_leader(&topic, p, Some(2)).unwrap();
     }
@@ -45,16 +62,37 @@ fn kafka_request_errors_broker_bounce_and_leader_change_lose_nothing() {
     }
 
     let (valid, bad) = (v1 + v2, b1 + b2);
-    let got = env.wait_for("SELECT uniqExact(event_id) FROM events", valid, Duration::from_secs(120));
-    assert_eq!(got, valid, "log: {}", std::fs::read_to_string(env.path("serve.log")).unwrap());
-    assert_eq!(env.wait_for("SELECT uniqExact(dl_id) FROM dead_letters", bad, Duration::from_secs(30)), bad);
+    let got = env.wait_for(
+        "SELECT uniqExact(event_id) FROM events",
+        valid,
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        got,
+        valid,
+        "log: {}",
+        std::fs::read_to_string(env.path("serve.log")).unwrap()
+    );
+    assert_eq!(
+        env.wait_for(
+            "SELECT uniqExact(dl_id) FROM dead_letters",
+            bad,
+            Duration::from_secs(30)
+        ),
+        bad
+    );
     stop(&mut serve);
     env.sql("OPTIMIZE TABLE events FINAL");
     env.sql("OPTIMIZE TABLE dead_letters FINAL");
     assert_eq!(env.u64("SELECT count() FROM events"), valid);
     assert_eq!(env.u64("SELECT count() FROM dead_letters"), bad);
     let committed = committed_total(&kafka.bootstrap(), &group, &topic, 4);
-    assert_eq!(committed, 30_000, "log: {}", std::fs::read_to_string(env.path("serve.log")).unwrap());
+    assert_eq!(
+        committed,
+        30_000,
+        "log: {}",
+        std::fs::read_to_string(env.path("serve.log")).unwrap()
+    );
 }
 
 #[test]
@@ -68,7 +106,16 @@ fn ten_sigkills_in_a_row_lose_nothing_and_a_spanning_window_alerts_once() {
     for i in 0..total {
         let (user, line) = if i % 6_000 == 3_000 {
             let k = i / 6_000;
-            ("bulk".to_owned(), event(&format!("x{k}"), "bulk", &format!("2026-01-06T10:{:02}:00Z", k * 5), "export", 200))
+            (
+                "bulk".to_owned(),
+                event(
+                    &format!("x{k}"),
+                    "bulk",
+                    &format!("2026-01-06T10:{:02}:00Z", k * 5),
+                    "export",
+                    200,
+                ),
+            )
         } else {
             let u = format!("u{}", i % 50);
             let l = event(&format!("v{i}"), &u, "2026-01-06T10:00:00.500Z", "view", 1);
@@ -80,18 +127,35 @@ fn ten_sigkills_in_a_row_lose_nothing_and_a_spanning_window_alerts_once() {
     let mut serve = env.spawn_serve("serve-0.log");
     let mut rng = 7u64;
     for kill in 1..=10 {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(1_500 + (rng >> 33) % 1_500));
         serve.kill().unwrap();
         serve.wait().unwrap();
         serve = env.spawn_serve(&format!("serve-{kill}.log"));
     }
-    let got = env.wait_for("SELECT uniqExact(event_id) FROM events", total as u64, Duration::from_secs(120));
-    assert_eq!(got, total as u64, "log: {}", std::fs::read_to_string(env.path("serve-10.log")).unwrap());
-    let alerts = env.wait_for("SELECT count() FROM alerts FINAL WHERE detector = 'bulk_export'", 1, Duration::from_secs(30));
+    let got = env.wait_for(
+        "SELECT uniqExact(event_id) FROM events",
+        total as u64,
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        got,
+        total as u64,
+        "log: {}",
+        std::fs::read_to_string(env.path("serve-10.log")).unwrap()
+    );
+    let alerts = env.wait_for(
+        "SELECT count() FROM alerts FINAL WHERE detector = 'bulk_export'",
+        1,
+        Duration::from_secs(30),
+    );
     // The last run re-reads the uncommitted tails (already stored: deduplicated) and commits them.
     let start = Instant::now();
-    while committed_total(&kafka.bootstrap(), &group, &topic, 4) < total as i64 && start.elapsed() < Duration::from_secs(60) {
+    while committed_total(&kafka.bootstrap(), &group, &topic, 4) < total as i64
+        && start.elapsed() < Duration::from_secs(60)
+    {
         std::thread::sleep(Duration::from_millis(500));
     }
     stop(&mut serve);
@@ -99,11 +163,24 @@ fn ten_sigkills_in_a_row_lose_nothing_and_a_spanning_window_alerts_once() {
     env.sql("OPTIMIZE TABLE alerts FINAL");
     assert_eq!(env.u64("SELECT count() FROM events"), total as u64);
     assert_eq!(alerts, 1);
-    assert_eq!(env.u64("SELECT count() FROM alerts"), 1, "one alert row after merges");
-    assert_eq!(env.sql("SELECT arrayStringConcat(evidence_event_ids, ',') FROM alerts"), "x0,x1,x2,x3,x4,x5");
+    assert_eq!(
+        env.u64("SELECT count() FROM alerts"),
+        1,
+        "one alert row after merges"
+    );
+    assert_eq!(
+        env.sql("SELECT arrayStringConcat(evidence_event_ids, ',') FROM alerts"),
+        "x0,x1,x2,x3,x4,x5"
+    );
     // One lock decision for it (dry run by default), however many times the stream was re-read.
-    assert_eq!(env.sql("SELECT status, count() FROM actions GROUP BY status"), "skipped_dry_run\t1");
-    assert_eq!(committed_total(&kafka.bootstrap(), &group, &topic, 4), total as i64);
+    assert_eq!(
+        env.sql("SELECT status, count() FROM actions GROUP BY status"),
+        "skipped_dry_run\t1"
+    );
+    assert_eq!(
+        committed_total(&kafka.bootstrap(), &group, &topic, 4),
+        total as i64
+    );
 }
 
 #[test]
@@ -117,18 +194,39 @@ fn two_instances_hand_over_partitions_and_windows_without_losing_or_doubling() {
     std::thread::sleep(Duration::from_secs(4)); // both in the group, partitions split between them
     let users: Vec<String> = (1..=8).map(|i| format!("x{i}")).collect();
     for u in &users {
-        kafka.produce(&topic, u, event(&format!("{u}-1"), u, "2026-01-06T10:00:00Z", "export", 600).as_bytes());
+        kafka.produce(
+            &topic,
+            u,
+            event(&format!("{u}-1"), u, "2026-01-06T10:00:00Z", "export", 600).as_bytes(),
+        );
     }
     kafka.flush();
-    assert_eq!(env.wait_for("SELECT count() FROM events", 8, Duration::from_secs(60)), 8);
+    assert_eq!(
+        env.wait_for("SELECT count() FROM events", 8, Duration::from_secs(60)),
+        8
+    );
     // A leaves: B takes its partitions and must know their first 600 rows (stored by A).
     stop(&mut a);
     for u in &users {
-        kafka.produce(&topic, u, event(&format!("{u}-2"), u, "2026-01-06T11:00:00Z", "export", 600).as_bytes());
+        kafka.produce(
+            &topic,
+            u,
+            event(&format!("{u}-2"), u, "2026-01-06T11:00:00Z", "export", 600).as_bytes(),
+        );
     }
     kafka.flush();
-    let alerts = env.wait_for("SELECT uniqExact(alert_id) FROM alerts WHERE detector = 'bulk_export'", 8, Duration::from_secs(60));
-    assert_eq!(alerts, 8, "every window spanning the handover fires. A: {}\nB: {}", std::fs::read_to_string(env.path("a.log")).unwrap(), std::fs::read_to_string(env.path("b.log")).unwrap());
+    let alerts = env.wait_for(
+        "SELECT uniqExact(alert_id) FROM alerts WHERE detector = 'bulk_export'",
+        8,
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        alerts,
+        8,
+        "every window spanning the handover fires. A: {}\nB: {}",
+        std::fs::read_to_string(env.path("a.log")).unwrap(),
+        std::fs::read_to_string(env.path("b.log")).unwrap()
+    );
     // A comes back (another rebalance): nothing is raised twice.
     let mut a = env.spawn_serve("a2.log");
     std::thread::sleep(Duration::from_secs(5));
@@ -137,7 +235,14 @@ fn two_instances_hand_over_partitions_and_windows_without_losing_or_doubling() {
     env.sql("OPTIMIZE TABLE events FINAL");
     env.sql("OPTIMIZE TABLE alerts FINAL");
     assert_eq!(env.u64("SELECT count() FROM events"), 16);
-    assert_eq!(env.u64("SELECT count() FROM alerts WHERE detector = 'bulk_export'"), 8);
+    assert_eq!(
+        env.u64("SELECT count() FROM alerts WHERE detector = 'bulk_export'"),
+        8
+    );
     assert_eq!(env.u64("SELECT count() FROM alerts WHERE detector = 'bulk_export' AND length(evidence_event_ids) = 2"), 8);
-    assert_eq!(env.u64("SELECT uniqExact(alert_id) FROM actions"), 8, "one lock decision per alert");
+    assert_eq!(
+        env.u64("SELECT uniqExact(alert_id) FROM actions"),
+        8,
+        "one lock decision per alert"
+    );
 }

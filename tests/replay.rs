@@ -11,13 +11,23 @@ use common::*;
 
 fn summary(out: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "replay failed: {}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "replay failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_str(stdout.lines().last().expect("a summary line")).expect("summary is JSON")
 }
 
 /// One line of every rejection kind of the event contract, with its expected code.
 fn bad_lines() -> Vec<(Vec<u8>, &'static str)> {
-    let ok = |f: &str| format!(r#"{{"event_id":"bad-{}","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"view",{f}}}"#, f.len());
+    let ok = |f: &str| {
+        format!(
+            r#"{{"event_id":"bad-{}","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"view",{f}}}"#,
+            f.len()
+        )
+    };
     vec![
         (b"{\"event_id\": \"x\", oops".to_vec(), "invalid_json"),
         (b"[\"not\", \"an\", \"object\"]".to_vec(), "not_object"),
@@ -40,10 +50,28 @@ fn replay_stores_each_valid_event_once_and_dead_letters_every_bad_line() {
     let mut lines: Vec<Vec<u8>> = Vec::new();
     let valid = 300u64;
     for i in 0..valid {
-        lines.push(event(&format!("e{i}"), &format!("u{}", i % 7), "2026-01-06T02:14:07.123Z", "view", i).into_bytes());
+        lines.push(
+            event(
+                &format!("e{i}"),
+                &format!("u{}", i % 7),
+                "2026-01-06T02:14:07.123Z",
+                "view",
+                i,
+            )
+            .into_bytes(),
+        );
     }
     for i in 0..50 {
-        lines.push(event(&format!("e{i}"), &format!("u{}", i % 7), "2026-01-06T02:14:07.123Z", "view", i).into_bytes());
+        lines.push(
+            event(
+                &format!("e{i}"),
+                &format!("u{}", i % 7),
+                "2026-01-06T02:14:07.123Z",
+                "view",
+                i,
+            )
+            .into_bytes(),
+        );
     }
     let bad = bad_lines();
     for (k, (line, _)) in bad.iter().enumerate() {
@@ -66,9 +94,15 @@ fn replay_stores_each_valid_event_once_and_dead_letters_every_bad_line() {
     assert_eq!(env.u64("SELECT count() FROM events"), valid);
 
     let stored = env.sql("SELECT error_code, hex(raw) FROM dead_letters FINAL ORDER BY file_line");
-    let want: Vec<String> = bad.iter().map(|(raw, code)| format!("{code}\t{}", hex(raw))).collect();
+    let want: Vec<String> = bad
+        .iter()
+        .map(|(raw, code)| format!("{code}\t{}", hex(raw)))
+        .collect();
     assert_eq!(stored.lines().collect::<Vec<_>>(), want);
-    assert_eq!(env.u64("SELECT count() FROM dead_letters WHERE error_message = ''"), 0);
+    assert_eq!(
+        env.u64("SELECT count() FROM dead_letters WHERE error_message = ''"),
+        0
+    );
 
     // Replaying the same file again changes nothing.
     let second = summary(&env.custos(&["replay", "--input", path]).output().unwrap());
@@ -77,7 +111,10 @@ fn replay_stores_each_valid_event_once_and_dead_letters_every_bad_line() {
     env.sql("OPTIMIZE TABLE dead_letters FINAL");
     assert_eq!(env.u64("SELECT count() FROM events"), valid);
     assert_eq!(env.u64("SELECT uniqExact(event_id) FROM events"), valid);
-    assert_eq!(env.u64("SELECT count() FROM dead_letters"), bad.len() as u64);
+    assert_eq!(
+        env.u64("SELECT count() FROM dead_letters"),
+        bad.len() as u64
+    );
     // Stored values round-trip: ms precision, UTC, source position.
     assert_eq!(env.sql("SELECT toString(ts), ts_ms, record_count, source, file_line FROM events WHERE event_id = 'e5'"), format!("2026-01-06 02:14:07\t123\t5\tfile\t6"));
 }
@@ -92,37 +129,93 @@ fn generated_100k_file_counts_match_the_tables() {
     let ev = env.path("ev.jsonl.gz");
     let dir = env.path("dir.jsonl");
     let st = env
-        .custos(&["gen", "--count", "100000", "--events", ev.to_str().unwrap(), "--directory", dir.to_str().unwrap()])
+        .custos(&[
+            "gen",
+            "--count",
+            "100000",
+            "--events",
+            ev.to_str().unwrap(),
+            "--directory",
+            dir.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(st.success());
-    let s = summary(&env.custos(&["replay", "--input", ev.to_str().unwrap(), "--directory", dir.to_str().unwrap()]).output().unwrap());
+    let s = summary(
+        &env.custos(&[
+            "replay",
+            "--input",
+            ev.to_str().unwrap(),
+            "--directory",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap(),
+    );
     assert_eq!(s["read"], 100_000);
     assert_eq!(s["rejected"], 0);
-    assert_eq!(s["stored"].as_u64().unwrap() + s["duplicates"].as_u64().unwrap(), 100_000);
-    assert_eq!(env.u64("SELECT uniqExact(event_id) FROM events"), s["stored"].as_u64().unwrap());
+    assert_eq!(
+        s["stored"].as_u64().unwrap() + s["duplicates"].as_u64().unwrap(),
+        100_000
+    );
+    assert_eq!(
+        env.u64("SELECT uniqExact(event_id) FROM events"),
+        s["stored"].as_u64().unwrap()
+    );
     assert_eq!(env.u64("SELECT count() FROM dead_letters"), 0);
     assert!(env.u64("SELECT uniqExact(user_id) FROM directory") >= 200);
-    assert_eq!(env.u64("SELECT count() FROM directory FINAL WHERE status = 'terminated'"), 1);
+    assert_eq!(
+        env.u64("SELECT count() FROM directory FINAL WHERE status = 'terminated'"),
+        1
+    );
 }
 
 #[test]
 fn stdin_input_and_crlf_lines_work() {
     let env = TestEnv::new(&ch_url(), "");
-    let input = format!("{}\r\n\n{}\r\n{{broken\r\n", event("a", "u1", "2026-01-06T02:14:07Z", "login", 0), event("b", "u1", "2026-01-06T03:14:07+01:00", "export", 10));
-    let mut child = env.custos(&["replay", "--input", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let input = format!(
+        "{}\r\n\n{}\r\n{{broken\r\n",
+        event("a", "u1", "2026-01-06T02:14:07Z", "login", 0),
+        event("b", "u1", "2026-01-06T03:14:07+01:00", "export", 10)
+    );
+    let mut child = env
+        .custos(&["replay", "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let s = summary(&child.wait_with_output().unwrap());
     // The 02:14 UTC login is outside the default working hours (Mon-Fri 09:00-18:00 UTC).
-    assert_eq!(s, serde_json::json!({"read": 3, "stored": 2, "rejected": 1, "duplicates": 0, "alerts": 1}));
-    assert_eq!(env.sql("SELECT hex(raw), file_path, file_line FROM dead_letters"), format!("{}\t-\t4", hex(b"{broken")));
+    assert_eq!(
+        s,
+        serde_json::json!({"read": 3, "stored": 2, "rejected": 1, "duplicates": 0, "alerts": 1})
+    );
+    assert_eq!(
+        env.sql("SELECT hex(raw), file_path, file_line FROM dead_letters"),
+        format!("{}\t-\t4", hex(b"{broken"))
+    );
 }
 
 #[test]
 fn replay_fails_clearly_when_clickhouse_stays_down() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let env = TestEnv::new(&format!("http://127.0.0.1:{port}"), "");
-    std::fs::write(env.path("e.jsonl"), event("a", "u", "2026-01-06T02:14:07Z", "login", 0)).unwrap();
+    std::fs::write(
+        env.path("e.jsonl"),
+        event("a", "u", "2026-01-06T02:14:07Z", "login", 0),
+    )
+    .unwrap();
     let out = env
         .custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()])
         .env("CUSTOS_CLICKHOUSE_GIVE_UP_AFTER_SECS", "2")
@@ -130,6 +223,9 @@ fn replay_fails_clearly_when_clickhouse_stays_down() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unavailable") && err.contains(&port.to_string()), "{err}");
+    assert!(
+        err.contains("unavailable") && err.contains(&port.to_string()),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 }

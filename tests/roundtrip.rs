@@ -15,11 +15,16 @@ fn ident() -> impl Strategy<Value = String> {
 }
 
 fn ts() -> impl Strategy<Value = (DateTime<Utc>, i32)> {
-    (0i64..4_000_000_000_000, -12i32 * 60..=14 * 60).prop_map(|(ms, off)| (Utc.timestamp_millis_opt(ms).unwrap(), off * 60))
+    (0i64..4_000_000_000_000, -12i32 * 60..=14 * 60)
+        .prop_map(|(ms, off)| (Utc.timestamp_millis_opt(ms).unwrap(), off * 60))
 }
 
 fn ip() -> impl Strategy<Value = Option<IpAddr>> {
-    prop_oneof![Just(None), any::<[u8; 4]>().prop_map(|b| Some(IpAddr::from(b))), any::<[u16; 8]>().prop_map(|b| Some(IpAddr::from(b)))]
+    prop_oneof![
+        Just(None),
+        any::<[u8; 4]>().prop_map(|b| Some(IpAddr::from(b))),
+        any::<[u16; 8]>().prop_map(|b| Some(IpAddr::from(b)))
+    ]
 }
 
 proptest! {

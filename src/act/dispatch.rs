@@ -37,7 +37,14 @@ pub struct Dispatcher {
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(body);
-    format!("sha256={}", mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256={}",
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 impl Dispatcher {
@@ -53,32 +60,61 @@ impl Dispatcher {
             for (k, v) in &kafka.librdkafka {
                 c.set(k, v);
             }
-            Some((c.create().context("creating the Kafka actions producer")?, cfg.actions_topic.clone()))
+            Some((
+                c.create().context("creating the Kafka actions producer")?,
+                cfg.actions_topic.clone(),
+            ))
         };
         let webhook = if cfg.webhook_url.is_empty() {
             None
         } else {
-            let client = reqwest::Client::builder().timeout(Duration::from_millis(cfg.webhook_timeout_ms)).build().context("building the webhook client")?;
-            Some((client, cfg.webhook_url.clone(), cfg.webhook_secret.expose().as_bytes().to_vec()))
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_millis(cfg.webhook_timeout_ms))
+                .build()
+                .context("building the webhook client")?;
+            Some((
+                client,
+                cfg.webhook_url.clone(),
+                cfg.webhook_secret.expose().as_bytes().to_vec(),
+            ))
         };
-        Ok(Dispatcher { kafka: kafka_channel, webhook, cfg: cfg.clone() })
+        Ok(Dispatcher {
+            kafka: kafka_channel,
+            webhook,
+            cfg: cfg.clone(),
+        })
     }
 
     /// `kafka`, `webhook`, `kafka+webhook` or "".
     pub fn channels(&self) -> String {
-        [self.kafka.as_ref().map(|_| "kafka"), self.webhook.as_ref().map(|_| "webhook")].into_iter().flatten().collect::<Vec<_>>().join("+")
+        [
+            self.kafka.as_ref().map(|_| "kafka"),
+            self.webhook.as_ref().map(|_| "webhook"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("+")
     }
 
     /// Sends `cmd` on every channel; `on_attempt(attempt, error)` is called after each failed try.
     /// Ok when every channel acknowledged, Err with the last error once attempts are used up.
-    pub async fn send(&self, cmd: &Command, mut on_attempt: impl FnMut(u32, &str)) -> Result<u32, (u32, String)> {
+    pub async fn send(
+        &self,
+        cmd: &Command,
+        mut on_attempt: impl FnMut(u32, &str),
+    ) -> Result<u32, (u32, String)> {
         let body = serde_json::to_vec(cmd).expect("command serializes");
         let mut attempts = 0;
         if let Some((producer, topic)) = &self.kafka {
             let r = self
                 .retry(&mut attempts, &mut on_attempt, || async {
                     let rec = FutureRecord::to(topic).key(&cmd.user_id).payload(&body);
-                    producer.send(rec, Duration::from_secs(10)).await.map(|_| ()).map_err(|(e, _)| format!("kafka: {e}"))
+                    producer
+                        .send(rec, Duration::from_secs(10))
+                        .await
+                        .map(|_| ())
+                        .map_err(|(e, _)| format!("kafka: {e}"))
                 })
                 .await;
             r.map_err(|e| (attempts, e))?;
@@ -108,7 +144,12 @@ impl Dispatcher {
         Ok(attempts)
     }
 
-    async fn retry<F, Fut>(&self, attempts: &mut u32, on_attempt: &mut impl FnMut(u32, &str), mut op: F) -> Result<(), String>
+    async fn retry<F, Fut>(
+        &self,
+        attempts: &mut u32,
+        on_attempt: &mut impl FnMut(u32, &str),
+        mut op: F,
+    ) -> Result<(), String>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<(), String>>,

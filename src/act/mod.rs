@@ -2,6 +2,7 @@
 //! detectors with `response = "lock"`, decide and dispatch account lockouts with safety rails
 //! ([`lockout`], [`dispatch`]). Runs after ClickHouse confirmed the batch.
 
+pub mod decision;
 pub mod dispatch;
 pub mod lockout;
 pub mod publish;
@@ -9,7 +10,8 @@ pub mod publish;
 pub use lockout::Responder;
 pub use publish::{alert_json, AlertPublisher};
 
-use crate::store::rows::AlertRow;
+use crate::store::alerts::AlertRow;
+use crate::store::writer::OnStored;
 
 /// Everything the writer hands stored alerts to.
 #[derive(Default)]
@@ -18,9 +20,9 @@ pub struct Act {
     pub responder: Option<Responder>,
 }
 
-impl Act {
+impl OnStored for Act {
     /// Called by the writer after the batch holding `alerts` is in ClickHouse.
-    pub async fn on_stored(&self, alerts: &[AlertRow]) {
+    async fn on_stored(&self, alerts: &[AlertRow]) {
         if alerts.is_empty() {
             return;
         }
@@ -28,14 +30,14 @@ impl Act {
             p.publish(alerts);
         }
         if let Some(r) = &self.responder {
-            for a in alerts.iter().filter(|a| a.response == "lock" && a.version == 1) {
+            for a in alerts.iter().filter(|a| a.wants_lock() && a.version == 1) {
                 r.submit(a.clone()).await;
             }
         }
     }
 
     /// On shutdown: deliver what is queued.
-    pub async fn flush(&self) {
+    async fn flush(&self) {
         if let Some(p) = &self.publisher {
             p.flush(std::time::Duration::from_secs(10));
         }

@@ -8,7 +8,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::ClientConfig;
 
 use crate::config::KafkaConfig;
-use crate::store::rows::AlertRow;
+use crate::store::alerts::AlertRow;
 
 /// Publishes alerts as JSON to `[kafka] alerts_topic`, keyed by user.
 pub struct AlertPublisher {
@@ -32,18 +32,28 @@ impl AlertPublisher {
             c.set(k, v);
         }
         let producer = c.create().context("creating the Kafka alerts producer")?;
-        Ok(Some(AlertPublisher { producer, topic: cfg.alerts_topic.clone() }))
+        Ok(Some(AlertPublisher {
+            producer,
+            topic: cfg.alerts_topic.clone(),
+        }))
     }
 
     /// Enqueues the alerts (librdkafka delivers and retries in the background).
     pub fn publish(&self, alerts: &[AlertRow]) {
         for a in alerts {
             let payload = alert_json(a);
-            let mut record = BaseRecord::to(&self.topic).key(&a.user_id).payload(&payload);
+            let mut record = BaseRecord::to(&self.topic)
+                .key(&a.user_id)
+                .payload(&payload);
             loop {
                 match self.producer.send(record) {
                     Ok(()) => break,
-                    Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        r,
+                    )) => {
                         record = r;
                         std::thread::sleep(Duration::from_millis(5));
                     }
@@ -66,16 +76,14 @@ impl AlertPublisher {
 
 /// The published JSON form of an alert.
 pub fn alert_json(a: &AlertRow) -> String {
-    let ts = chrono::DateTime::from_timestamp(a.ts as i64, a.ts_ms as u32 * 1_000_000).unwrap_or_default();
-    let created = chrono::DateTime::from_timestamp(a.created_at as i64, 0).unwrap_or_default();
     serde_json::json!({
         "alert_id": a.alert_id,
         "detector": a.detector,
         "severity": a.severity,
         "tenant": a.tenant,
         "user_id": a.user_id,
-        "ts": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "created_at": created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "ts": crate::time::rfc3339_cols(a.ts, a.ts_ms),
+        "created_at": crate::time::at(a.created_at, 0).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "summary": a.summary,
         "evidence_event_ids": a.evidence_event_ids,
         "details": serde_json::from_str::<serde_json::Value>(&a.details).unwrap_or_default(),

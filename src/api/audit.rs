@@ -2,21 +2,13 @@
 //! outcome (status, rows returned) and how long, written when the response body is finished (so a
 //! streamed export records its full row count). Rows are batched into ClickHouse by a background task.
 
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
-use clickhouse::Row;
-use futures_util::StreamExt;
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::auth::Caller;
-use super::AppState;
+use crate::store::audit::AuditRow;
 use crate::store::Store;
 
 /// Rows a handler returned (a response extension; streams count as they go).
@@ -33,25 +25,8 @@ impl RowCount {
 #[derive(Clone)]
 pub struct Route(pub String);
 
-#[derive(Debug, Clone, Row, Serialize)]
-pub struct AuditRow {
-    request_id: String,
-    ts: u32,
-    ts_ms: u64,
-    token_name: String,
-    role: String,
-    method: String,
-    route: String,
-    path: String,
-    query: String,
-    status: u16,
-    rows: i64,
-    duration_ms: u32,
-    client: String,
-}
-
 enum Msg {
-    Row(AuditRow),
+    Row(Box<AuditRow>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -66,8 +41,8 @@ impl AuditWriter {
         AuditWriter(tx)
     }
 
-    fn record(&self, row: AuditRow) {
-        if let Err(e) = self.0.try_send(Msg::Row(row)) {
+    pub(super) fn record(&self, row: AuditRow) {
+        if let Err(e) = self.0.try_send(Msg::Row(Box::new(row))) {
             tracing::error!(error = %e, "api_audit queue full or closed: an audit row was lost");
         }
     }
@@ -88,7 +63,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Msg>) {
         let msg = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await;
         match msg {
             Ok(Some(Msg::Row(r))) => {
-                rows.push(r);
+                rows.push(*r);
                 if rows.len() < 10_000 {
                     continue;
                 }
@@ -111,90 +86,14 @@ async fn write(store: &Store, rows: &mut Vec<AuditRow>) {
     if rows.is_empty() {
         return;
     }
-    let backoff = store.retry_policy(true);
-    let url = store.cfg.url.clone();
-    let result = backoff
-        .run("insert api_audit", &url, || async {
-            let mut ins = store.client().insert::<AuditRow>("api_audit").await?;
-            for r in rows.iter() {
-                ins.write(r).await?;
-            }
-            ins.end().await
-        })
+    let result = store
+        .retry_policy(true)
+        .run("insert api_audit", store.url(), || store.insert_audit(rows))
         .await;
     match result {
         Ok(()) => rows.clear(),
-        Err(e) => tracing::error!(error = %e, pending = rows.len(), "cannot write api_audit rows; keeping them for the next attempt"),
-    }
-}
-
-/// Route layer: remembers the matched route template for the audit record.
-pub async fn matched(path: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    if let Some(p) = path {
-        resp.extensions_mut().insert(Route(p.as_str().to_owned()));
-    }
-    resp
-}
-
-/// Sends its record when dropped, i.e. when the response body is finished or abandoned.
-struct Pending {
-    writer: AuditWriter,
-    row: Option<AuditRow>,
-    rows: RowCount,
-    started: Instant,
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if let Some(mut row) = self.row.take() {
-            row.rows = self.rows.0.load(Relaxed);
-            row.duration_ms = self.started.elapsed().as_millis().min(u32::MAX as u128) as u32;
-            self.writer.record(row);
+        Err(e) => {
+            tracing::error!(error = %e, pending = rows.len(), "cannot write api_audit rows; keeping them for the next attempt")
         }
     }
-}
-
-/// Outermost layer: every request produces exactly one `api_audit` row.
-pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or_default().to_owned();
-    let client = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let resp = next.run(req).await;
-    let caller = resp.extensions().get::<Caller>().cloned();
-    let route = resp.extensions().get::<Route>().map(|r| r.0.clone()).unwrap_or_else(|| "(unmatched)".into());
-    let rows = resp.extensions().get::<RowCount>().cloned().unwrap_or_else(|| RowCount::new(0));
-    crate::metrics::global().api_requests.with_label_values(&[route.as_str(), resp.status().as_str()]).inc();
-    let row = AuditRow {
-        request_id: crate::model::stable_id(&[&now.as_nanos().to_le_bytes(), path.as_bytes(), &rand_bytes()]),
-        ts: now.as_secs() as u32,
-        ts_ms: now.as_millis() as u64,
-        token_name: caller.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
-        role: caller.map(|c| c.role.as_str().to_owned()).unwrap_or_default(),
-        method,
-        route,
-        path,
-        query,
-        status: resp.status().as_u16(),
-        rows: 0,
-        duration_ms: 0,
-        client,
-    };
-    let pending = Pending { writer: state.audit.clone(), row: Some(row), rows, started };
-    let (parts, body) = resp.into_parts();
-    let stream = body.into_data_stream().map(move |chunk| {
-        let _keep = &pending;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(stream))
-}
-
-fn rand_bytes() -> [u8; 8] {
-    use rand::RngCore;
-    let mut b = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    b
 }

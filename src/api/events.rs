@@ -11,17 +11,20 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::alerts::rfc3339;
 use super::audit::RowCount;
-use super::auth::{Caller, Role};
-use super::params::{Arg, Cursor, Params, Sql, DEFAULT_LIMIT, MAX_LIMIT};
-use super::{timed, ApiError, AppState};
-use crate::store::rows::EventRow;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::params::{Params, DEFAULT_LIMIT, MAX_LIMIT};
+use super::state::{timed, AppState};
+use crate::config::Role;
+use crate::model::closed_set;
+use crate::store::events::{EventFilter, EventRow, ExportFormat};
+use crate::time::rfc3339_cols;
 
-/// Columns of an export: event time as RFC 3339 text first, then every stored column.
-const EXPORT_COLUMNS: &str = "concat(replaceOne(toString(ts), ' ', 'T'), '.', substring(toString(1000 + ts_ms), 2, 3), 'Z') AS time, event_id, tenant, user_id, action, object_type, \
-    record_count, ip, user_agent, session_id, outcome, attr_keys, attr_values, country_iso, country, subdivision, city, latitude, longitude, \
-    asn, as_org, geo_timezone, network_class, ingest_ts, source, kafka_topic, kafka_partition, kafka_offset, file_path, file_line";
+closed_set! {
+    /// `format` of `/api/v1/events`.
+    enum Format { Json = "json", Csv = "csv", Ndjson = "ndjson" }
+}
 
 /// A stored, enriched event.
 #[derive(Serialize, ToSchema)]
@@ -69,9 +72,14 @@ pub struct EventPage {
 impl From<EventRow> for EventOut {
     fn from(e: EventRow) -> Self {
         EventOut {
-            ts: rfc3339(e.ts, e.ts_ms),
-            attributes: e.attr_keys.into_iter().zip(e.attr_values).map(|(k, v)| (k, serde_json::Value::String(v))).collect(),
-            ingest_ts: rfc3339(e.ingest_ts, 0),
+            ts: rfc3339_cols(e.ts, e.ts_ms),
+            attributes: e
+                .attr_keys
+                .into_iter()
+                .zip(e.attr_values)
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+            ingest_ts: rfc3339_cols(e.ingest_ts, 0),
             event_id: e.event_id,
             tenant: e.tenant,
             user_id: e.user_id,
@@ -102,38 +110,33 @@ impl From<EventRow> for EventOut {
     }
 }
 
-/// The given events of one user (alert evidence), oldest first.
-pub(crate) async fn fetch_events(state: &AppState, tenant: &str, user: &str, ids: &[String]) -> Result<Vec<EventOut>, ApiError> {
-    let q = state
-        .query(&format!("SELECT {} FROM events FINAL WHERE tenant = ? AND user_id = ? AND has(?, event_id) ORDER BY ts, ts_ms, event_id", EventRow::COLUMNS))
-        .bind(tenant)
-        .bind(user)
-        .bind(ids);
-    let rows: Vec<EventRow> = timed(state, q.fetch_all()).await?;
-    Ok(rows.into_iter().map(EventOut::from).collect())
-}
+const FILTERS: &[&str] = &[
+    "user_id",
+    "action",
+    "object_type",
+    "ip",
+    "country_iso",
+    "tenant",
+    "since",
+    "until",
+    "min_records",
+    "limit",
+    "cursor",
+    "format",
+];
 
-/// A user's events in a range, oldest first (for timelines).
-pub(crate) async fn user_events(state: &AppState, user: &str, p: &Params, limit: u64) -> Result<Vec<EventOut>, ApiError> {
-    let mut sql = Sql::new(&format!("SELECT {} FROM events FINAL WHERE user_id = ?", EventRow::COLUMNS));
-    sql.push("", [Arg::S(user.to_owned())]).since(p.time("since")?).until(p.time("until")?);
-    sql.push(" ORDER BY ts, ts_ms, event_id LIMIT ?", [Arg::U64(limit)]);
-    let rows: Vec<EventRow> = timed(state, sql.query(state).fetch_all()).await?;
-    Ok(rows.into_iter().map(EventOut::from).collect())
-}
-
-const FILTERS: &[&str] = &["user_id", "action", "object_type", "ip", "country_iso", "tenant", "since", "until", "min_records", "limit", "cursor", "format"];
-
-fn filtered(p: &Params, select: &str) -> Result<Sql, ApiError> {
-    let mut sql = Sql::new(&format!("SELECT {select} FROM events FINAL WHERE 1"));
-    for col in ["user_id", "action", "object_type", "ip", "country_iso", "tenant"] {
-        sql.eq(col, p.str(col));
-    }
-    if let Some(n) = p.u64("min_records")? {
-        sql.push(" AND record_count >= ?", [Arg::U64(n)]);
-    }
-    sql.since(p.time("since")?).until(p.time("until")?);
-    Ok(sql)
+fn filter(p: &Params) -> Result<EventFilter, ApiError> {
+    Ok(EventFilter {
+        user_id: p.string("user_id"),
+        action: p.string("action"),
+        object_type: p.string("object_type"),
+        ip: p.string("ip"),
+        country_iso: p.string("country_iso"),
+        tenant: p.string("tenant"),
+        min_records: p.u64("min_records")?,
+        since: p.time("since")?,
+        until: p.time("until")?,
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
@@ -151,23 +154,35 @@ fn filtered(p: &Params, select: &str) -> Result<Sql, ApiError> {
         (status = 200, description = "A page (JSON), or with format=csv|ndjson the whole result as text/csv or application/x-ndjson", body = EventPage),
         (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     caller.require(Role::Auditor)?;
     let p = Params::new(q.as_deref(), FILTERS)?;
-    match p.choice("format", &["json", "csv", "ndjson"])?.as_deref() {
-        Some("csv") => return export(&state, &p, "CSVWithNames", "text/csv; charset=utf-8", "csv", 1),
-        Some("ndjson") => return export(&state, &p, "JSONEachRow", "application/x-ndjson", "ndjson", 0),
-        _ => {}
+    match p.choice::<Format>("format")? {
+        Some(Format::Csv) => return export(&state, &p, ExportFormat::Csv),
+        Some(Format::Ndjson) => return export(&state, &p, ExportFormat::Ndjson),
+        Some(Format::Json) | None => {}
     }
     let limit = p.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let cursor = p.str("cursor").map(Cursor::decode).transpose()?;
-    let mut sql = filtered(&p, EventRow::COLUMNS)?;
-    sql.after(cursor.as_ref(), "event_id").push(" ORDER BY ts DESC, ts_ms DESC, event_id DESC LIMIT ?", [Arg::U64(limit)]);
-    let rows: Vec<EventRow> = timed(&state, sql.query(&state).fetch_all()).await?;
-    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| Cursor { ts: r.ts, ms: r.ts_ms, id: r.event_id.clone() }.encode())).flatten();
-    let items: Vec<EventOut> = rows.into_iter().map(EventOut::from).collect();
+    let cursor = p.cursor()?;
+    let page = timed(
+        &state,
+        state
+            .store
+            .events_page(&filter(&p)?, cursor.as_ref(), limit),
+    )
+    .await?;
+    let next_cursor = page.next.map(|c| c.encode());
+    let items: Vec<EventOut> = page.rows.into_iter().map(EventOut::from).collect();
     let n = items.len() as i64;
-    Ok((Extension(RowCount::new(n)), Json(EventPage { items, next_cursor })).into_response())
+    Ok((
+        Extension(RowCount::new(n)),
+        Json(EventPage { items, next_cursor }),
+    )
+        .into_response())
 }
 
 /// Counts row ends in a streamed export across chunk boundaries. In CSV a newline inside a quoted field
@@ -196,38 +211,49 @@ impl RowEnds {
 }
 
 /// Streams the whole filtered result in ClickHouse's own `format`; rows are counted as they pass.
-fn export(state: &AppState, p: &Params, format: &str, content_type: &'static str, ext: &str, header_lines: i64) -> Result<Response, ApiError> {
+fn export(state: &AppState, p: &Params, format: ExportFormat) -> Result<Response, ApiError> {
     if p.str("cursor").is_some() || p.str("limit").is_some() {
-        return Err(ApiError::BadRequest("`cursor` and `limit` do not apply to format=csv|ndjson: the whole result is exported".into()));
+        return Err(ApiError::BadRequest(
+            "`cursor` and `limit` do not apply to format=csv|ndjson: the whole result is exported"
+                .into(),
+        ));
     }
-    let mut sql = filtered(p, EXPORT_COLUMNS)?;
-    sql.push(" ORDER BY ts, ts_ms, event_id", []);
-    // Exports can be long: no execution limit beyond the client's timeout, but never buffered.
-    let cursor = sql.query(state).with_setting("max_execution_time", "0").fetch_bytes(format)?;
+    let (content_type, ext, header_lines) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv", 1),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson", 0),
+    };
+    let cursor = state.store.events_export(&filter(p)?, format)?;
     let rows = RowCount::new(-header_lines);
     let counter = rows.clone();
-    let quoted = format.starts_with("CSV");
-    let stream = futures_util::stream::unfold((cursor, RowEnds::default()), move |(mut c, mut ends)| {
-        let counter = counter.clone();
-        async move {
-            match c.next().await {
-                Ok(Some(chunk)) => {
-                    counter.0.fetch_add(ends.count(&chunk, quoted), Relaxed);
-                    Some((Ok::<_, std::io::Error>(chunk), (c, ends)))
-                }
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::error!(error = %e, "export stream failed");
-                    Some((Err(std::io::Error::other(e.to_string())), (c, ends)))
+    let quoted = format == ExportFormat::Csv;
+    let stream =
+        futures_util::stream::unfold((cursor, RowEnds::default()), move |(mut c, mut ends)| {
+            let counter = counter.clone();
+            async move {
+                match c.next().await {
+                    Ok(Some(chunk)) => {
+                        counter.0.fetch_add(ends.count(&chunk, quoted), Relaxed);
+                        Some((Ok::<_, std::io::Error>(chunk), (c, ends)))
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::error!(error = %e, "export stream failed");
+                        Some((Err(std::io::Error::other(e.to_string())), (c, ends)))
+                    }
                 }
             }
-        }
-    });
+        });
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let disposition = format!("attachment; filename=\"custos-events-{stamp}.{ext}\"");
     let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
-    resp.headers_mut().insert(header::CONTENT_DISPOSITION, header::HeaderValue::from_str(&disposition).expect("ascii"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    resp.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        header::HeaderValue::from_str(&disposition).expect("ascii"),
+    );
     resp.extensions_mut().insert(rows);
     Ok(resp)
 }
@@ -244,6 +270,9 @@ mod tests {
             let n = ends.count(&csv[..split], true) + ends.count(&csv[split..], true);
             assert_eq!(n, 3, "split at {split}");
         }
-        assert_eq!(RowEnds::default().count(b"{\"a\":\"x\\ny\"}\n{}\n", false), 2);
+        assert_eq!(
+            RowEnds::default().count(b"{\"a\":\"x\\ny\"}\n{}\n", false),
+            2
+        );
     }
 }

@@ -7,25 +7,43 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::AppState;
+use super::state::AppState;
 
 pub async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let clickhouse = tokio::time::timeout(std::time::Duration::from_secs(3), state.store.ping()).await.map(|r| r.is_ok()).unwrap_or(false);
+    let clickhouse = tokio::time::timeout(std::time::Duration::from_secs(3), state.store.ping())
+        .await
+        .map(|r| r.is_ok())
+        .unwrap_or(false);
     let pipeline = match &state.stats {
         None => "absent",
         Some(s) if s.store_down.load(std::sync::atomic::Ordering::Relaxed) => "stalled",
         Some(_) => "running",
     };
     let ready = clickhouse && pipeline != "stalled";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"ready": ready, "clickhouse": clickhouse, "pipeline": pipeline}))).into_response()
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": ready, "clickhouse": clickhouse, "pipeline": pipeline})),
+    )
+        .into_response()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let body = crate::metrics::global().render(state.stats.as_deref());
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+        .into_response()
 }

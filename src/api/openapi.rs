@@ -13,19 +13,33 @@ struct Bearer;
 impl Modify for Bearer {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
         // Every route checks the token the same way: document 401 (no or unknown token) and 403 (role too
         // low) once here rather than on each handler.
         let error = |what: &str| {
             ResponseBuilder::new()
                 .description(what)
-                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
                 .build()
         };
         for item in doc.paths.paths.values_mut() {
             for op in [&mut item.get, &mut item.post].into_iter().flatten() {
-                for (code, what) in [("401", "Missing or unknown bearer token"), ("403", "The token's role may not use this route")] {
-                    op.responses.responses.entry(code.into()).or_insert_with(|| RefOr::T(error(what)));
+                for (code, what) in [
+                    ("401", "Missing or unknown bearer token"),
+                    ("403", "The token's role may not use this route"),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(code.into())
+                        .or_insert_with(|| RefOr::T(error(what)));
                 }
             }
         }

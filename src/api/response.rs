@@ -8,12 +8,15 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::alerts::rfc3339;
 use super::audit::RowCount;
-use super::auth::{Caller, Role};
-use super::params::{Arg, Cursor, Params, Sql, DEFAULT_LIMIT, MAX_LIMIT};
-use super::{timed, ApiError, AppState};
-use crate::act::lockout::ActionRow;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::params::{Params, DEFAULT_LIMIT, MAX_LIMIT};
+use super::state::{timed, AppState};
+use crate::config::Role;
+use crate::model::{ActionKind, ActionStatus};
+use crate::store::actions::{ActionFilter, ActionRow};
+use crate::time::rfc3339_cols;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,38 +63,68 @@ pub struct ActionPage {
 }
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(t)| t).map_err(|e| ApiError::BadRequest(format!("invalid body: {}", e.body_text())))
+    b.map(|Json(t)| t)
+        .map_err(|e| ApiError::BadRequest(format!("invalid body: {}", e.body_text())))
 }
 
 fn responder(state: &AppState) -> Result<&crate::act::Responder, ApiError> {
-    state.responder.as_ref().ok_or_else(|| ApiError::BadRequest("lockouts are not available in this process".into()))
+    state
+        .responder
+        .as_ref()
+        .ok_or_else(|| ApiError::BadRequest("lockouts are not available in this process".into()))
 }
 
-async fn manual(state: AppState, caller: Caller, user: String, req: LockRequest, action: &'static str) -> Result<Response, ApiError> {
+async fn manual(
+    state: AppState,
+    caller: Caller,
+    user: String,
+    req: LockRequest,
+    action: ActionKind,
+) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
     if req.reason.trim().is_empty() || req.reason.chars().count() > 2000 {
-        return Err(ApiError::BadRequest("`reason` must be 1-2000 characters".into()));
+        return Err(ApiError::BadRequest(
+            "`reason` must be 1-2000 characters".into(),
+        ));
     }
     let tenant = req.tenant.unwrap_or_else(|| "default".into());
     let id = responder(&state)?
         .manual(action, &tenant, &user, &req.reason, &caller.name)
         .await
         .map_err(|e| ApiError::BadRequest(format!("{e:#}")))?;
-    Ok((StatusCode::ACCEPTED, Extension(RowCount::new(1)), Json(Accepted { action_id: id, status: "manual".into() })).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Extension(RowCount::new(1)),
+        Json(Accepted {
+            action_id: id,
+            status: ActionStatus::Manual.as_str().into(),
+        }),
+    )
+        .into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{user_id}/lock", tag = "response", params(("user_id" = String, Path)), request_body = LockRequest,
     responses((status = 202, body = Accepted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
-pub async fn lock(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(user): Path<String>, b: Result<Json<LockRequest>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn lock(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(user): Path<String>,
+    b: Result<Json<LockRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
-    manual(state, caller, user, body(b)?, "lock_user").await
+    manual(state, caller, user, body(b)?, ActionKind::LockUser).await
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{user_id}/unlock", tag = "response", params(("user_id" = String, Path)), request_body = LockRequest,
     responses((status = 202, body = Accepted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
-pub async fn unlock(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(user): Path<String>, b: Result<Json<LockRequest>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn unlock(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(user): Path<String>,
+    b: Result<Json<LockRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
-    manual(state, caller, user, body(b)?, "unlock_user").await
+    manual(state, caller, user, body(b)?, ActionKind::UnlockUser).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -104,14 +137,28 @@ pub struct ResetRequest {
 
 #[utoipa::path(post, path = "/api/v1/response/reset-breaker", tag = "response", request_body = ResetRequest,
     responses((status = 200, body = Accepted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
-pub async fn reset_breaker(State(state): State<AppState>, Extension(caller): Extension<Caller>, b: Result<Json<ResetRequest>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn reset_breaker(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    b: Result<Json<ResetRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
     let req = body(b)?;
     if req.reason.trim().is_empty() {
         return Err(ApiError::BadRequest("`reason` must not be empty".into()));
     }
-    responder(&state)?.reset_breaker(&caller.name, &req.reason).await.map_err(|e| ApiError::BadRequest(format!("{e:#}")))?;
-    Ok((Extension(RowCount::new(1)), Json(Accepted { action_id: String::new(), status: "reset".into() })).into_response())
+    responder(&state)?
+        .reset_breaker(&caller.name, &req.reason)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))?;
+    Ok((
+        Extension(RowCount::new(1)),
+        Json(Accepted {
+            action_id: String::new(),
+            status: "reset".into(),
+        }),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/actions", tag = "response",
@@ -119,35 +166,48 @@ pub async fn reset_breaker(State(state): State<AppState>, Extension(caller): Ext
         ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339; requested at or after"), ("until" = Option<String>, Query, format = DateTime),
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 100"), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ActionPage), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
-    let p = Params::new(q.as_deref(), &["user_id", "tenant", "action", "status", "since", "until", "limit", "cursor"])?;
+    let p = Params::new(
+        q.as_deref(),
+        &[
+            "user_id", "tenant", "action", "status", "since", "until", "limit", "cursor",
+        ],
+    )?;
     let limit = p.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let cursor = p.str("cursor").map(Cursor::decode).transpose()?;
-    let mut sql = Sql::new(
-        "SELECT action_id, any(action), any(tenant), any(user_id), any(alert_id), any(reason), argMax(status, at_ms) AS st, any(mode), any(channels), \
-         max(attempts), argMax(last_error, at_ms), any(actor), toUInt32(any(requested_at)) AS req, toUInt32(max(at)), max(at_ms) FROM actions WHERE 1",
-    );
-    sql.eq("user_id", p.str("user_id")).eq("tenant", p.str("tenant")).eq("action", p.str("action"));
-    if let Some(t) = p.time("since")? {
-        sql.push(" AND requested_at >= toDateTime(?)", [Arg::U32(t.timestamp() as u32)]);
-    }
-    if let Some(t) = p.time("until")? {
-        sql.push(" AND requested_at < toDateTime(?)", [Arg::U32(t.timestamp() as u32)]);
-    }
-    sql.push(" GROUP BY action_id HAVING 1", []);
-    sql.eq("st", p.str("status"));
-    if let Some(c) = &cursor {
-        sql.push(" AND (req < ? OR (req = ? AND action_id < ?))", [Arg::U32(c.ts), Arg::U32(c.ts), Arg::S(c.id.clone())]);
-    }
-    sql.push(" ORDER BY req DESC, action_id DESC LIMIT ?", [Arg::U64(limit)]);
-    let rows: Vec<ActionRow> = timed(&state, sql.query(&state).fetch_all()).await?;
-    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| Cursor { ts: r.requested_at, ms: 0, id: r.action_id.clone() }.encode())).flatten();
-    let items: Vec<ActionOut> = rows
-        .into_iter()
-        .map(|r| ActionOut {
-            requested_at: rfc3339(r.requested_at, 0),
-            updated_at: rfc3339((r.at_ms / 1000) as u32, (r.at_ms % 1000) as u16),
+    let cursor = p.cursor()?;
+    let filter = ActionFilter {
+        user_id: p.string("user_id"),
+        tenant: p.string("tenant"),
+        action: p.choice("action")?,
+        status: p.choice("status")?,
+        since: p.time("since")?,
+        until: p.time("until")?,
+    };
+    let page = timed(
+        &state,
+        state.store.actions_page(&filter, cursor.as_ref(), limit),
+    )
+    .await?;
+    let next_cursor = page.next.map(|c| c.encode());
+    let items: Vec<ActionOut> = page.rows.into_iter().map(ActionOut::from).collect();
+    let n = items.len() as i64;
+    Ok((
+        Extension(RowCount::new(n)),
+        Json(ActionPage { items, next_cursor }),
+    )
+        .into_response())
+}
+
+impl From<ActionRow> for ActionOut {
+    fn from(r: ActionRow) -> Self {
+        ActionOut {
+            requested_at: rfc3339_cols(r.requested_at, 0),
+            updated_at: rfc3339_cols((r.at_ms / 1000) as u32, (r.at_ms % 1000) as u16),
             action_id: r.action_id,
             action: r.action,
             tenant: r.tenant,
@@ -160,8 +220,6 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
             attempts: r.attempts,
             last_error: r.last_error,
             actor: r.actor,
-        })
-        .collect();
-    let n = items.len() as i64;
-    Ok((Extension(RowCount::new(n)), Json(ActionPage { items, next_cursor })).into_response())
+        }
+    }
 }

@@ -5,17 +5,20 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{Duration, Utc};
-use clickhouse::Row;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::alerts::{user_alerts, AlertOut};
+use super::alerts::{with_status, AlertOut};
 use super::audit::RowCount;
-use super::auth::{Caller, Role};
-use super::events::{user_events, EventOut};
-use super::params::{Params, Sql};
-use super::{timed, ApiError, AppState};
-use crate::store::rows::DirectoryRow;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::events::EventOut;
+use super::params::Params;
+use super::state::{timed, AppState};
+use crate::config::Role;
+use crate::store::alerts::DayDetectorCount;
+use crate::store::directory::DirectoryRow;
+use crate::store::events::DayCount;
 
 /// One version of a user's directory record.
 #[derive(Serialize, ToSchema)]
@@ -38,7 +41,7 @@ impl From<DirectoryRow> for DirectoryVersion {
     fn from(r: DirectoryRow) -> Self {
         DirectoryVersion {
             status: r.status,
-            effective_ts: r.effective_ts.map(|t| super::alerts::rfc3339(t, 0)),
+            effective_ts: r.effective_ts.map(|t| crate::time::rfc3339_cols(t, 0)),
             timezone: r.timezone,
             work_hours: r.work_hours,
             work_days: r.work_days,
@@ -56,8 +59,8 @@ impl From<DirectoryRow> for DirectoryVersion {
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum TimelineItem {
-    Event(EventOut),
-    Alert(AlertOut),
+    Event(Box<EventOut>),
+    Alert(Box<AlertOut>),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -77,41 +80,47 @@ pub struct Timeline {
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 5000, description = "events, 1..=5000, default 500")),
     responses((status = 200, body = Timeline), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn timeline(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(user): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn timeline(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(user): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     caller.require(Role::Auditor)?;
     let p = Params::new(q.as_deref(), &["since", "until", "limit"])?;
     let limit = p.limit(500, 5000)?;
-    let directory: Vec<DirectoryRow> = timed(
+    let (since, until) = (p.time("since")?, p.time("until")?);
+    let directory = timed(&state, state.store.user_directory(&user)).await?;
+    let events: Vec<EventOut> = timed(&state, state.store.user_events(&user, since, until, limit))
+        .await?
+        .into_iter()
+        .map(EventOut::from)
+        .collect();
+    let alerts = with_status(
         &state,
-        state
-            .query(&format!("SELECT {} FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts", DirectoryRow::COLUMNS))
-            .bind(user.as_str())
-            .fetch_all(),
+        timed(&state, state.store.user_alerts(&user, since, until, 1000)).await?,
     )
     .await?;
-    let events = user_events(&state, &user, &p, limit).await?;
-    let alerts = user_alerts(&state, &user, &p, 1000).await?;
     let truncated = events.len() as u64 == limit;
-    let mut items: Vec<(String, u8, TimelineItem)> = events.into_iter().map(|e| (e.ts.clone(), 0, TimelineItem::Event(e))).collect();
-    items.extend(alerts.into_iter().map(|a| (a.ts.clone(), 1, TimelineItem::Alert(a))));
+    let mut items: Vec<(String, u8, TimelineItem)> = events
+        .into_iter()
+        .map(|e| (e.ts.clone(), 0, TimelineItem::Event(Box::new(e))))
+        .collect();
+    items.extend(
+        alerts
+            .into_iter()
+            .map(|a| (a.ts.clone(), 1, TimelineItem::Alert(Box::new(a)))),
+    );
     items.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let n = items.len() as i64;
     let directory = directory.into_iter().map(DirectoryVersion::from).collect();
-    let body = Timeline { user_id: user, directory, items: items.into_iter().map(|(_, _, i)| i).collect(), truncated };
+    let body = Timeline {
+        user_id: user,
+        directory,
+        items: items.into_iter().map(|(_, _, i)| i).collect(),
+        truncated,
+    };
     Ok((Extension(RowCount::new(n)), Json(body)).into_response())
-}
-
-#[derive(Row, Deserialize, Serialize, ToSchema)]
-pub struct DayCount {
-    pub day: String,
-    pub events: u64,
-}
-
-#[derive(Row, Deserialize, Serialize, ToSchema)]
-pub struct DayDetectorCount {
-    pub day: String,
-    pub detector: String,
-    pub alerts: u64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,21 +137,40 @@ pub struct Stats {
         ("tenant" = Option<String>, Query)),
     responses((status = 200, body = Stats), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn stats(State(state): State<AppState>, Extension(caller): Extension<Caller>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn stats(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     caller.require(Role::Auditor)?;
     let p = Params::new(q.as_deref(), &["since", "until", "tenant"])?;
     let until = p.time("until")?.unwrap_or_else(Utc::now);
     let since = p.time("since")?.unwrap_or(until - Duration::days(30));
     if since >= until {
-        return Err(ApiError::BadRequest("`since` must be before `until`".into()));
+        return Err(ApiError::BadRequest(
+            "`since` must be before `until`".into(),
+        ));
     }
-    let mut ev = Sql::new("SELECT toString(toDate(ts)) AS day, count() AS events FROM events FINAL WHERE 1");
-    ev.eq("tenant", p.str("tenant")).since(Some(since)).until(Some(until)).push(" GROUP BY day ORDER BY day", []);
-    let mut al = Sql::new("SELECT toString(toDate(ts)) AS day, detector, count() AS alerts FROM alerts FINAL WHERE 1");
-    al.eq("tenant", p.str("tenant")).since(Some(since)).until(Some(until)).push(" GROUP BY day, detector ORDER BY day, detector", []);
-    let events_per_day: Vec<DayCount> = timed(&state, ev.query(&state).fetch_all()).await?;
-    let alerts_per_day: Vec<DayDetectorCount> = timed(&state, al.query(&state).fetch_all()).await?;
+    let events_per_day = timed(
+        &state,
+        state.store.events_per_day(p.str("tenant"), since, until),
+    )
+    .await?;
+    let alerts_per_day = timed(
+        &state,
+        state.store.alerts_per_day(p.str("tenant"), since, until),
+    )
+    .await?;
     let n = (events_per_day.len() + alerts_per_day.len()) as i64;
     let fmt = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    Ok((Extension(RowCount::new(n)), Json(Stats { since: fmt(since), until: fmt(until), events_per_day, alerts_per_day })).into_response())
+    Ok((
+        Extension(RowCount::new(n)),
+        Json(Stats {
+            since: fmt(since),
+            until: fmt(until),
+            events_per_day,
+            alerts_per_day,
+        }),
+    )
+        .into_response())
 }

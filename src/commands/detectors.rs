@@ -3,15 +3,32 @@
 use std::path::Path;
 
 use anyhow::Context;
+use clap::Subcommand;
 
-use crate::cli::DetectorsCommand;
 use crate::config::Config;
 use crate::detect::fixtures::run_all;
 use crate::detect::spec::{describe, load_dir};
 use crate::detect::worktime::WorkTime;
-use crate::detect::{Alert, Detect, Engine};
-use crate::store::rows::AlertRow;
+use crate::detect::{Detect, Engine, KindParams};
+use crate::model::{Alert, UserStatus};
+use crate::store::alerts::AlertRow;
+use crate::store::events::EventRow;
 use crate::store::{migrate::migrate, Store};
+
+#[derive(Subcommand, Debug)]
+pub enum DetectorsCommand {
+    /// Validate every detector file and list all problems.
+    Lint {
+        /// Folder of detector files (default: `[detectors] dir`).
+        #[arg(long)]
+        dir: Option<String>,
+    },
+    /// Run each detector's fixtures (`tests/<id>/`) and fail on any difference.
+    Test {
+        #[arg(long)]
+        dir: Option<String>,
+    },
+}
 
 pub fn run(cfg: Config, action: DetectorsCommand) -> anyhow::Result<()> {
     let (DetectorsCommand::Lint { dir } | DetectorsCommand::Test { dir }) = &action;
@@ -26,7 +43,7 @@ pub fn run(cfg: Config, action: DetectorsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         DetectorsCommand::Test { .. } => {
-            let worktime = WorkTime::from_config(&cfg.detectors).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+            let worktime = WorkTime::from_config(&cfg.detectors);
             let results = run_all(Path::new(&dir), &specs, &worktime)?;
             let mut failed = 0;
             for r in &results {
@@ -51,32 +68,52 @@ pub fn run(cfg: Config, action: DetectorsCommand) -> anyhow::Result<()> {
 /// `orphaned_account` detector, so the alert has the same id as the streaming one (stored once).
 pub async fn sweep(cfg: Config) -> anyhow::Result<()> {
     let store = Store::new(&cfg.clickhouse);
-    migrate(&store, true).await.context("preparing the ClickHouse schema")?;
+    migrate(&store, true)
+        .await
+        .context("preparing the ClickHouse schema")?;
     let found = sweep_once(&cfg, &store, None).await?;
     println!("{}", serde_json::json!({"alerts": found}));
     Ok(())
 }
 
 /// One sweep; returns the number of alerts (re)raised. Used by `custos sweep` and daily by `serve`.
-pub async fn sweep_once(cfg: &Config, store: &Store, publisher: Option<&crate::act::AlertPublisher>) -> anyhow::Result<usize> {
-    let mut engine = super::engine(cfg)?;
-    let specs: Vec<_> = engine.detectors().filter(|d| d.kind == "orphaned_account").cloned().collect();
+pub async fn sweep_once(
+    cfg: &Config,
+    store: &Store,
+    publisher: Option<&crate::act::AlertPublisher>,
+) -> anyhow::Result<usize> {
+    let mut engine = super::wiring::engine(cfg)?;
+    let specs: Vec<_> = engine
+        .detectors()
+        .filter(|d| matches!(d.kind, KindParams::OrphanedAccount(_)))
+        .cloned()
+        .collect();
     if specs.is_empty() {
         return Ok(0);
     }
-    engine = Engine::new(specs, WorkTime::from_config(&cfg.detectors).map_err(|e| anyhow::anyhow!(e.join("; ")))?);
+    engine = Engine::new(specs, WorkTime::from_config(&cfg.detectors));
     let mut directory = crate::directory::Directory::default();
     crate::detect::rehydrate::directory(store, &mut directory).await?;
     let mut alerts: Vec<Alert> = Vec::new();
     let departed: Vec<(String, u32)> = directory
         .users()
         .filter_map(|(u, versions)| {
-            let v = versions.iter().rev().find(|v| v.status != crate::model::UserStatus::Active)?;
-            Some((u.clone(), v.effective_ts.map_or(0, |t| t.timestamp() as u32)))
+            let v = versions
+                .iter()
+                .rev()
+                .find(|v| v.status != UserStatus::Active)?;
+            Some((
+                u.clone(),
+                v.effective_ts.map_or(0, |t| t.timestamp() as u32),
+            ))
         })
         .collect();
     for (user, since) in departed {
-        let events = crate::detect::rehydrate::user_events(store, &user, since, crate::detect::MAX_EVIDENCE).await?;
+        let since = Some(crate::time::at(since, 0));
+        let rows = store
+            .user_events(&user, since, None, crate::detect::MAX_EVIDENCE as u64)
+            .await?;
+        let events: Vec<_> = rows.into_iter().map(EventRow::into_event).collect();
         let mut out = Vec::new();
         for ev in &events {
             engine.on_event(ev, &directory, &mut out);
@@ -88,14 +125,13 @@ pub async fn sweep_once(cfg: &Config, store: &Store, publisher: Option<&crate::a
             }
         }
     }
-    let now = crate::now_secs();
+    let now = crate::time::now_secs();
     let rows: Vec<AlertRow> = alerts.iter().map(|a| AlertRow::new(a, now)).collect();
     if !rows.is_empty() {
-        let mut ins = store.client().insert::<AlertRow>("alerts").await?;
-        for r in &rows {
-            ins.write(r).await?;
-        }
-        ins.end().await.context("storing sweep alerts")?;
+        store
+            .insert_alerts(&rows)
+            .await
+            .context("storing sweep alerts")?;
         if let Some(p) = publisher {
             p.publish(&rows);
         }

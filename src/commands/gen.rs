@@ -44,14 +44,29 @@ fn writer(path: &str) -> anyhow::Result<Box<dyn Write>> {
         Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {path}"))?)
     };
     let out = std::io::BufWriter::with_capacity(1 << 20, out);
-    Ok(if path.ends_with(".gz") { Box::new(flate2::write::GzEncoder::new(out, flate2::Compression::fast())) } else { Box::new(out) })
+    Ok(if path.ends_with(".gz") {
+        Box::new(flate2::write::GzEncoder::new(
+            out,
+            flate2::Compression::fast(),
+        ))
+    } else {
+        Box::new(out)
+    })
 }
 
 pub async fn run(cfg: Config, a: GenArgs) -> anyhow::Result<()> {
-    let mut g = Generator::new(GenOptions { seed: a.seed, users: a.users, start: a.start, incidents: !a.no_incidents });
+    let mut g = Generator::new(GenOptions {
+        seed: a.seed,
+        users: a.users,
+        start: a.start,
+        incidents: !a.no_incidents,
+    });
     let directory: Vec<String> = g.directory().iter().map(|r| r.to_string()).collect();
     if a.kafka {
-        return tokio::task::spawn_blocking(move || produce(&cfg, &directory, g.take(a.count as usize))).await?;
+        return tokio::task::spawn_blocking(move || {
+            produce(&cfg, &directory, g.take(a.count as usize))
+        })
+        .await?;
     }
     if let Some(path) = &a.directory {
         let mut w = writer(path)?;
@@ -66,29 +81,49 @@ pub async fn run(cfg: Config, a: GenArgs) -> anyhow::Result<()> {
     }
     w.flush()?;
     drop(w);
-    eprintln!("gen: wrote {} events{}", a.count, a.directory.as_ref().map(|d| format!(" and {} directory records to {d}", directory.len())).unwrap_or_default());
+    eprintln!(
+        "gen: wrote {} events{}",
+        a.count,
+        a.directory
+            .as_ref()
+            .map(|d| format!(" and {} directory records to {d}", directory.len()))
+            .unwrap_or_default()
+    );
     Ok(())
 }
 
 fn user_key(line: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["user_id"].as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v["user_id"].as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
-fn produce(cfg: &Config, directory: &[String], events: impl Iterator<Item = String>) -> anyhow::Result<()> {
+fn produce(
+    cfg: &Config,
+    directory: &[String],
+    events: impl Iterator<Item = String>,
+) -> anyhow::Result<()> {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.kafka.brokers).set("linger.ms", "20").set("compression.type", "lz4");
+    c.set("bootstrap.servers", &cfg.kafka.brokers)
+        .set("linger.ms", "20")
+        .set("compression.type", "lz4");
     for (k, v) in &cfg.kafka.librdkafka {
         c.set(k, v);
     }
-    let producer: ThreadedProducer<DefaultProducerContext> = c.create().context("creating the Kafka producer")?;
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        c.create().context("creating the Kafka producer")?;
     let send = |topic: &str, line: &str| -> anyhow::Result<()> {
         let key = user_key(line);
         loop {
             match producer.send(BaseRecord::to(topic).key(&key).payload(line)) {
                 Ok(()) => return Ok(()),
-                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    _,
+                )) => std::thread::sleep(Duration::from_millis(5)),
                 Err((e, _)) => return Err(e).with_context(|| format!("producing to {topic}")),
             }
         }
@@ -103,7 +138,13 @@ fn produce(cfg: &Config, directory: &[String], events: impl Iterator<Item = Stri
         send(&cfg.kafka.events_topic, &line)?;
         n += 1;
     }
-    producer.flush(Duration::from_secs(60)).context("flushing the Kafka producer")?;
-    eprintln!("gen: produced {n} events to {} and {} directory records", cfg.kafka.events_topic, directory.len());
+    producer
+        .flush(Duration::from_secs(60))
+        .context("flushing the Kafka producer")?;
+    eprintln!(
+        "gen: produced {n} events to {} and {} directory records",
+        cfg.kafka.events_topic,
+        directory.len()
+    );
     Ok(())
 }

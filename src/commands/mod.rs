@@ -5,40 +5,105 @@ mod detectors;
 mod gen;
 mod replay;
 mod serve;
+mod wiring;
 
+pub use detectors::DetectorsCommand;
 pub use gen::GenArgs;
 
-use std::sync::Arc;
-
 use anyhow::Context;
+use clap::Subcommand;
 
-use crate::cli::Command;
 use crate::config::Config;
-use std::path::Path;
-
-use crate::detect::rehydrate;
-use crate::detect::spec::load_dir;
-use crate::detect::worktime::WorkTime;
-use crate::detect::Engine;
-use crate::pipeline::Stages;
 use crate::store::{migrate::migrate, Store};
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The long-running service: Kafka → pipeline → ClickHouse. SIGTERM/SIGINT flush and exit.
+    Serve,
+    /// Run a JSONL file (or `-` for stdin, optionally gzip) through the pipeline and exit when stored.
+    Replay {
+        /// Events, one JSON object per line.
+        #[arg(long)]
+        input: String,
+        /// Directory (HR) records to load first.
+        #[arg(long)]
+        directory: Option<String>,
+        /// Also publish alerts to `[kafka] alerts_topic` (as `serve` always does).
+        #[arg(long)]
+        publish_alerts: bool,
+    },
+    /// Generated CRM traffic fed through the pipeline into ClickHouse, continuously.
+    Demo {
+        /// Stop after this many events (default: run until interrupted).
+        #[arg(long)]
+        events: Option<u64>,
+        /// Also publish alerts to `[kafka] alerts_topic`.
+        #[arg(long)]
+        publish_alerts: bool,
+    },
+    /// Check or test the detector files.
+    Detectors {
+        #[command(subcommand)]
+        action: DetectorsCommand,
+    },
+    /// Report terminated/suspended users who still show activity (alerts of `orphaned_account`).
+    Sweep,
+    /// Drop data older than `[retention]` (monthly partitions); `serve` does this daily.
+    Retention,
+    /// Only the query API, over an existing database (read-only deployment for auditors; no Kafka).
+    Api,
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+    /// Write synthetic CRM events and a matching directory (JSONL; `.gz` paths are gzipped), or produce them to Kafka.
+    Gen(GenArgs),
+    /// Create the database and tables (idempotent).
+    Migrate,
+    /// Validate the configuration, listing every problem; print the effective config.
+    CheckConfig,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Print a fresh token and the `[[api.tokens]]` lines to paste into custos.toml (only its hash).
+    New {
+        #[arg(long)]
+        name: String,
+        /// auditor, analyst or admin
+        #[arg(long)]
+        role: String,
+    },
+}
 
 pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::run(cfg).await,
-        Command::Replay { input, directory, publish_alerts } => replay::run(cfg, input, directory, publish_alerts).await,
-        Command::Demo { events, publish_alerts } => demo::run(cfg, events, publish_alerts).await,
+        Command::Replay {
+            input,
+            directory,
+            publish_alerts,
+        } => replay::run(cfg, input, directory, publish_alerts).await,
+        Command::Demo {
+            events,
+            publish_alerts,
+        } => demo::run(cfg, events, publish_alerts).await,
         Command::Detectors { action } => detectors::run(cfg, action),
         Command::Sweep => detectors::sweep(cfg).await,
         Command::Api => api_only(cfg).await,
         Command::Retention => {
             let store = Store::new(&cfg.clickhouse);
-            migrate(&store, true).await.context("preparing the ClickHouse schema")?;
+            migrate(&store, true)
+                .await
+                .context("preparing the ClickHouse schema")?;
             let dropped = crate::store::retention::apply(&store, &cfg.retention).await?;
             println!("{}", serde_json::json!({ "dropped": dropped }));
             Ok(())
         }
-        Command::Token { action: crate::cli::TokenCommand::New { name, role } } => {
+        Command::Token {
+            action: TokenCommand::New { name, role },
+        } => {
             let (token, lines) = crate::api::auth::new_token(&name, &role)?;
             eprintln!("# the token (shown once; custos stores only its SHA-256):");
             println!("{token}");
@@ -49,61 +114,24 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Gen(args) => gen::run(cfg, args).await,
         Command::Migrate => {
             let store = Store::new(&cfg.clickhouse);
-            let n = migrate(&store, true).await.context("migrating the ClickHouse schema")?;
-            println!("schema of database `{}` is up to date ({n} migration(s) applied)", store.database());
+            let n = migrate(&store, true)
+                .await
+                .context("migrating the ClickHouse schema")?;
+            println!(
+                "schema of database `{}` is up to date ({n} migration(s) applied)",
+                store.database()
+            );
             Ok(())
         }
         Command::CheckConfig => {
             println!("# configuration is valid; effective values (secrets hidden):");
-            print!("{}", toml::to_string_pretty(&cfg).context("printing config")?);
+            print!(
+                "{}",
+                toml::to_string_pretty(&cfg).context("printing config")?
+            );
             Ok(())
         }
     }
-}
-
-/// The detector engine for this configuration (refuses invalid detector files, naming file and field).
-pub(crate) fn engine(cfg: &Config) -> anyhow::Result<Engine> {
-    let specs = load_dir(Path::new(&cfg.detectors.dir))?;
-    let worktime = WorkTime::from_config(&cfg.detectors).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
-    Ok(Engine::new(specs, worktime))
-}
-
-/// The enrich, detect and act stages for this configuration, with state rehydrated from `store`
-/// (directory, the last window of exports, recent alerts). `publish` sends alerts to Kafka.
-pub(crate) async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Result<Stages> {
-    let (enrich, reloader) = crate::enrich::build(&cfg.geoip).context("loading geo-IP databases")?;
-    let mut engine = engine(cfg)?;
-    let mut directory = crate::directory::Directory::default();
-    let users = rehydrate::directory(store, &mut directory).await.context("loading the directory from ClickHouse")?;
-    let restored = rehydrate::engine(store, &mut engine).await.context("restoring detector state from ClickHouse")?;
-    tracing::info!(
-        detectors = ?engine.detectors().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-        directory_records = users,
-        exports = restored.exports,
-        alerts = restored.alerts,
-        "detectors ready (state restored from ClickHouse)"
-    );
-    let publisher = if publish { crate::act::AlertPublisher::build(&cfg.kafka)? } else { None };
-    let responder = crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), publish, true).await?;
-    let act = Arc::new(crate::act::Act { publisher, responder: Some(responder) });
-    Ok(Stages { enrich: Box::new(enrich), detect: Box::new(engine), directory, act, reloader })
-}
-
-/// Prints `what` every two seconds on stderr while counts move.
-pub(crate) fn spawn_progress(stats: Arc<crate::stats::Stats>, what: &'static str) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut last = 0;
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let s = stats.summary();
-            if s.read != last {
-                last = s.read;
-                eprintln!("{what}: read {} stored {} rejected {} duplicates {}", s.read, s.stored, s.rejected, s.duplicates);
-            }
-        }
-    })
 }
 
 /// `custos api`: the API alone over an existing database, until SIGTERM/SIGINT.
@@ -111,26 +139,12 @@ async fn api_only(cfg: Config) -> anyhow::Result<()> {
     let (trigger, _) = crate::shutdown::channel();
     let stop = trigger.on_signals();
     let store = Store::new(&cfg.clickhouse);
-    migrate(&store, true).await.context("preparing the ClickHouse schema")?;
-    let responder = crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), false, false).await?;
+    migrate(&store, true)
+        .await
+        .context("preparing the ClickHouse schema")?;
+    let responder =
+        crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), false, false)
+            .await?;
     let state = crate::api::AppState::new(store, cfg.api.clone(), None, Some(responder))?;
     crate::api::serve(state, &cfg.api.listen, stop, None).await
-}
-
-/// Starts the API next to a pipeline (`serve`, `demo`); stops with `stop`.
-/// Shares the pipeline's lockout responder (one decision task and one set of producers per process).
-pub(crate) fn spawn_api(
-    cfg: &Config,
-    store: &Store,
-    stats: Arc<crate::stats::Stats>,
-    responder: Option<crate::act::Responder>,
-    stop: crate::shutdown::Shutdown,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats), responder)?;
-    let listen = cfg.api.listen.clone();
-    Ok(tokio::spawn(async move {
-        if let Err(e) = crate::api::serve(state, &listen, stop, None).await {
-            tracing::error!(error = format!("{e:#}"), "the API stopped");
-        }
-    }))
 }

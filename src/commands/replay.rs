@@ -10,9 +10,16 @@ use crate::source::{file, NoAck};
 use crate::stats::Stats;
 use crate::store::{migrate::migrate, Store};
 
-pub async fn run(cfg: Config, input: String, directory: Option<String>, publish: bool) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: Config,
+    input: String,
+    directory: Option<String>,
+    publish: bool,
+) -> anyhow::Result<()> {
     let store = Store::new(&cfg.clickhouse);
-    migrate(&store, true).await.context("preparing the ClickHouse schema")?;
+    migrate(&store, true)
+        .await
+        .context("preparing the ClickHouse schema")?;
     let stats = Arc::new(Stats::default());
     let pipeline = crate::pipeline::start(
         &cfg.pipeline,
@@ -20,9 +27,9 @@ pub async fn run(cfg: Config, input: String, directory: Option<String>, publish:
         store.retry_policy(true),
         Arc::new(NoAck),
         stats.clone(),
-        super::stages(&cfg, &store, publish).await?,
+        super::wiring::stages(&cfg, &store, publish).await?,
     );
-    let progress = super::spawn_progress(stats.clone(), "replay");
+    let progress = super::wiring::spawn_progress(stats.clone(), "replay");
     let tx = pipeline.input;
     let reader = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         if let Some(d) = directory {
@@ -38,12 +45,22 @@ pub async fn run(cfg: Config, input: String, directory: Option<String>, publish:
     stored.context("storing into ClickHouse")?;
     read?;
     let s = stats.summary();
-    if stats.directory_read.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+    if stats
+        .directory_read
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+    {
         eprintln!(
             "replay: directory read {} stored {} rejected {}",
-            stats.directory_read.load(std::sync::atomic::Ordering::Relaxed),
-            stats.directory_stored.load(std::sync::atomic::Ordering::Relaxed),
-            stats.directory_rejected.load(std::sync::atomic::Ordering::Relaxed),
+            stats
+                .directory_read
+                .load(std::sync::atomic::Ordering::Relaxed),
+            stats
+                .directory_stored
+                .load(std::sync::atomic::Ordering::Relaxed),
+            stats
+                .directory_rejected
+                .load(std::sync::atomic::Ordering::Relaxed),
         );
     }
     println!("{}", serde_json::to_string(&s)?);

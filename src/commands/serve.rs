@@ -26,23 +26,41 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let source = KafkaSource::build(&cfg.kafka)?;
     let stats = Arc::new(Stats::default());
-    let stages = super::stages(&cfg, &store, true).await?;
+    let stages = super::wiring::stages(&cfg, &store, true).await?;
     let responder = stages.act.responder.clone();
-    let pipeline = crate::pipeline::start(&cfg.pipeline, store.clone(), store.retry_policy(false).forever(), source.acker(), stats.clone(), stages);
+    let pipeline = crate::pipeline::start(
+        &cfg.pipeline,
+        store.clone(),
+        store.retry_policy(false).forever(),
+        source.acker(),
+        stats.clone(),
+        stages,
+    );
     tracing::info!(database = %cfg.clickhouse.database, "custos serving");
     let sweeper = tokio::spawn(daily_sweep(cfg.clone(), store.clone()));
-    let api = super::spawn_api(&cfg, &store, stats.clone(), responder, stop.clone())?;
+    let api = super::wiring::spawn_api(&cfg, &store, stats.clone(), responder, stop.clone())?;
     source.run(pipeline.input, stop.clone()).await;
     sweeper.abort();
     match tokio::time::timeout(DRAIN_GRACE, pipeline.done).await {
         Ok(Ok(Ok(()))) => source.commit(),
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "storage failed during shutdown; uncommitted data will be re-read"),
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "storage failed during shutdown; uncommitted data will be re-read")
+        }
         Ok(Err(e)) => tracing::error!(error = %e, "pipeline task failed"),
-        Err(_) => tracing::warn!(grace_secs = DRAIN_GRACE.as_secs(), "flush did not finish in time; uncommitted data will be re-read"),
+        Err(_) => tracing::warn!(
+            grace_secs = DRAIN_GRACE.as_secs(),
+            "flush did not finish in time; uncommitted data will be re-read"
+        ),
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), api).await;
     let s = stats.summary();
-    tracing::info!(read = s.read, stored = s.stored, rejected = s.rejected, duplicates = s.duplicates, "custos stopped");
+    tracing::info!(
+        read = s.read,
+        stored = s.stored,
+        rejected = s.rejected,
+        duplicates = s.duplicates,
+        "custos stopped"
+    );
     Ok(())
 }
 
@@ -55,7 +73,10 @@ async fn daily_sweep(cfg: Config, store: Store) {
         tick.tick().await;
         match super::detectors::sweep_once(&cfg, &store, publisher.as_ref()).await {
             Ok(n) => tracing::info!(alerts = n, "sweep for departed accounts done"),
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "sweep for departed accounts failed; next in 24 h"),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "sweep for departed accounts failed; next in 24 h"
+            ),
         }
         if let Err(e) = crate::store::retention::apply(&store, &cfg.retention).await {
             tracing::warn!(error = format!("{e:#}"), "retention failed; next in 24 h");

@@ -22,15 +22,26 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
     load_from(path, std::env::vars())
 }
 
-pub(crate) fn load_from(path: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+pub(crate) fn load_from(
+    path: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
     let mut root = match path {
         None => Table::new(),
         Some(p) => match std::fs::read_to_string(p) {
-            Err(e) => return Err(ConfigError { problems: vec![format!("{}: cannot read: {e}", p.display())] }),
+            Err(e) => {
+                return Err(ConfigError {
+                    problems: vec![format!("{}: cannot read: {e}", p.display())],
+                })
+            }
             Ok(text) => match text.parse::<Table>() {
                 Ok(t) => t,
-                Err(e) => return Err(ConfigError { problems: vec![format!("{}: {e}", p.display())] }),
+                Err(e) => {
+                    return Err(ConfigError {
+                        problems: vec![format!("{}: {e}", p.display())],
+                    })
+                }
             },
         },
     };
@@ -55,7 +66,11 @@ pub(crate) fn load_from(path: Option<&Path>, env: impl Iterator<Item = (String, 
             "log" => config.log = section(&name, value, &mut problems),
             other => problems.push(format!(
                 "unknown section [{other}] (known: {})",
-                defaults.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                defaults
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }
@@ -68,7 +83,11 @@ pub(crate) fn load_from(path: Option<&Path>, env: impl Iterator<Item = (String, 
 }
 
 /// Parses one section; on failure tries each key alone so that every bad key is named.
-fn section<T: DeserializeOwned + Default>(name: &str, value: Value, problems: &mut Vec<String>) -> T {
+fn section<T: DeserializeOwned + Default>(
+    name: &str,
+    value: Value,
+    problems: &mut Vec<String>,
+) -> T {
     let Value::Table(table) = value else {
         problems.push(format!("[{name}] must be a table"));
         return T::default();
@@ -94,13 +113,27 @@ fn section<T: DeserializeOwned + Default>(name: &str, value: Value, problems: &m
 }
 
 /// `CUSTOS_PIPELINE_BATCH_ROWS=100` → `[pipeline] batch_rows = 100`, typed like the default value.
-fn apply_env(root: &mut Table, defaults: &Table, env: impl Iterator<Item = (String, String)>, problems: &mut Vec<String>) {
-    let mut vars: Vec<(String, String)> = env.filter(|(k, _)| k.starts_with("CUSTOS_") && !NOT_SETTINGS.contains(&k.as_str())).collect();
+fn apply_env(
+    root: &mut Table,
+    defaults: &Table,
+    env: impl Iterator<Item = (String, String)>,
+    problems: &mut Vec<String>,
+) {
+    let mut vars: Vec<(String, String)> = env
+        .filter(|(k, _)| k.starts_with("CUSTOS_") && !NOT_SETTINGS.contains(&k.as_str()))
+        .collect();
     vars.sort();
     for (var, raw) in vars {
         let rest = var["CUSTOS_".len()..].to_ascii_lowercase();
         let Some(sec) = defaults.keys().find(|s| rest.starts_with(&format!("{s}_"))) else {
-            problems.push(format!("{var}: no config section matches (known: {})", defaults.keys().map(String::as_str).collect::<Vec<_>>().join(", ")));
+            problems.push(format!(
+                "{var}: no config section matches (known: {})",
+                defaults
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
             continue;
         };
         let key = &rest[sec.len() + 1..];
@@ -112,7 +145,9 @@ fn apply_env(root: &mut Table, defaults: &Table, env: impl Iterator<Item = (Stri
                 continue;
             }
         };
-        let table = root.entry(sec.clone()).or_insert_with(|| Value::Table(Table::new()));
+        let table = root
+            .entry(sec.clone())
+            .or_insert_with(|| Value::Table(Table::new()));
         match table {
             Value::Table(t) => {
                 t.insert(key.to_owned(), value);
@@ -130,16 +165,27 @@ fn typed(default: Option<&Value>, raw: &str) -> Result<Value, String> {
             .and_then(|mut t| t.remove("v").ok_or_else(|| "empty value".to_owned()))
     };
     match default {
-        Some(Value::Integer(_)) => raw.trim().parse::<i64>().map(Value::Integer).map_err(|_| format!("`{raw}` is not an integer")),
-        Some(Value::Float(_)) => raw.trim().parse::<f64>().map(Value::Float).map_err(|_| format!("`{raw}` is not a number")),
+        Some(Value::Integer(_)) => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::Integer)
+            .map_err(|_| format!("`{raw}` is not an integer")),
+        Some(Value::Float(_)) => raw
+            .trim()
+            .parse::<f64>()
+            .map(Value::Float)
+            .map_err(|_| format!("`{raw}` is not a number")),
         Some(Value::Boolean(_)) => match raw.trim() {
             "true" | "1" => Ok(Value::Boolean(true)),
             "false" | "0" => Ok(Value::Boolean(false)),
             _ => Err(format!("`{raw}` is not true or false")),
         },
-        Some(Value::Array(_)) if !raw.trim_start().starts_with('[') => {
-            Ok(Value::Array(raw.split(',').map(|s| Value::String(s.trim().to_owned())).filter(|v| v.as_str() != Some("")).collect()))
-        }
+        Some(Value::Array(_)) if !raw.trim_start().starts_with('[') => Ok(Value::Array(
+            raw.split(',')
+                .map(|s| Value::String(s.trim().to_owned()))
+                .filter(|v| v.as_str() != Some(""))
+                .collect(),
+        )),
         Some(Value::Array(_)) | Some(Value::Table(_)) => literal(),
         _ => Ok(Value::String(raw.to_owned())),
     }
@@ -150,12 +196,23 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
     fn env_overrides_are_typed_by_the_default() {
-        let c = load_from(None, env(&[("CUSTOS_PIPELINE_BATCH_ROWS", "7"), ("CUSTOS_CLICKHOUSE_PASSWORD", "123")])).unwrap();
+        let c = load_from(
+            None,
+            env(&[
+                ("CUSTOS_PIPELINE_BATCH_ROWS", "7"),
+                ("CUSTOS_CLICKHOUSE_PASSWORD", "123"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.pipeline.batch_rows, 7);
         assert_eq!(c.clickhouse.password.expose(), "123");
     }
@@ -164,10 +221,28 @@ mod tests {
     fn every_problem_is_listed() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
-        std::fs::write(&p, "[kafka]\nbrokerz = 1\ngroup_id = 5\n[pipeline]\nbatch_rows = 0\n[nope]\n").unwrap();
-        let e = load_from(Some(&p), env(&[("CUSTOS_CLICKHOUSE_URL_X", "a"), ("CUSTOS_PIPELINE_QUEUE_BATCHES", "x")])).unwrap_err();
+        std::fs::write(
+            &p,
+            "[kafka]\nbrokerz = 1\ngroup_id = 5\n[pipeline]\nbatch_rows = 0\n[nope]\n",
+        )
+        .unwrap();
+        let e = load_from(
+            Some(&p),
+            env(&[
+                ("CUSTOS_CLICKHOUSE_URL_X", "a"),
+                ("CUSTOS_PIPELINE_QUEUE_BATCHES", "x"),
+            ]),
+        )
+        .unwrap_err();
         let all = e.problems.join("\n");
-        for needle in ["brokerz", "group_id", "[nope]", "url_x", "CUSTOS_PIPELINE_QUEUE_BATCHES", "batch_rows"] {
+        for needle in [
+            "brokerz",
+            "group_id",
+            "[nope]",
+            "url_x",
+            "CUSTOS_PIPELINE_QUEUE_BATCHES",
+            "batch_rows",
+        ] {
             assert!(all.contains(needle), "{needle} missing from:\n{all}");
         }
     }

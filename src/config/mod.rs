@@ -9,7 +9,32 @@ pub use secret::Secret;
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+
+use crate::model::closed_set;
+use crate::time::{Span, WorkDays, WorkHours};
+
+closed_set! {
+    /// `[response] mode`.
+    pub enum Mode {
+        /// Record what would have happened; send nothing.
+        DryRun = "dry_run",
+        /// Lock accounts.
+        Enforce = "enforce",
+    }
+}
+
+closed_set! {
+    /// API roles, in increasing power: each includes the ones before it.
+    pub enum Role { Auditor = "auditor", Analyst = "analyst", Admin = "admin" }
+}
+
+closed_set! {
+    /// `[log] format`.
+    pub enum LogFormat { Text = "text", Json = "json" }
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -140,7 +165,12 @@ pub struct GeoIpConfig {
 
 impl Default for GeoIpConfig {
     fn default() -> Self {
-        GeoIpConfig { city_db: Vec::new(), asn_db: Vec::new(), cache_entries: 100_000, reload_interval_ms: 30_000 }
+        GeoIpConfig {
+            city_db: Vec::new(),
+            asn_db: Vec::new(),
+            cache_entries: 100_000,
+            reload_interval_ms: 30_000,
+        }
     }
 }
 
@@ -165,11 +195,13 @@ pub struct DetectorsConfig {
     /// Folder of detector files (`<id>.toml`).
     pub dir: String,
     /// Working time for users whose directory record does not say (and no tenant default applies).
-    pub timezone: String,
-    pub work_hours: String,
-    pub work_days: String,
+    #[serde(with = "crate::time::tz")]
+    pub timezone: Tz,
+    pub work_hours: WorkHours,
+    pub work_days: WorkDays,
     /// Days (YYYY-MM-DD) without working hours, unless a tenant lists its own.
-    pub holidays: Vec<String>,
+    #[serde(with = "crate::time::dates")]
+    pub holidays: Vec<NaiveDate>,
     /// Per-tenant defaults: `[detectors.tenants.acme] timezone = "Asia/Shanghai"`.
     pub tenants: BTreeMap<String, TenantWorkTime>,
 }
@@ -178,9 +210,12 @@ impl Default for DetectorsConfig {
     fn default() -> Self {
         DetectorsConfig {
             dir: "detectors".into(),
-            timezone: "UTC".into(),
-            work_hours: "09:00-18:00".into(),
-            work_days: "Mon-Fri".into(),
+            timezone: Tz::UTC,
+            work_hours: WorkHours {
+                start_min: 9 * 60,
+                end_min: 18 * 60,
+            },
+            work_days: WorkDays(0b0001_1111),
             holidays: Vec::new(),
             tenants: BTreeMap::new(),
         }
@@ -190,10 +225,12 @@ impl Default for DetectorsConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantWorkTime {
-    pub timezone: Option<String>,
-    pub work_hours: Option<String>,
-    pub work_days: Option<String>,
-    pub holidays: Vec<String>,
+    #[serde(with = "crate::time::tz::opt", skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<Tz>,
+    pub work_hours: Option<WorkHours>,
+    pub work_days: Option<WorkDays>,
+    #[serde(with = "crate::time::dates")]
+    pub holidays: Vec<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,7 +251,13 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { listen: "127.0.0.1:8080".into(), open_health: true, open_metrics: true, query_timeout_secs: 30, tokens: Vec::new() }
+        ApiConfig {
+            listen: "127.0.0.1:8080".into(),
+            open_health: true,
+            open_metrics: true,
+            query_timeout_secs: 30,
+            tokens: Vec::new(),
+        }
     }
 }
 
@@ -222,7 +265,7 @@ impl Default for ApiConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ResponseConfig {
     /// `dry_run` records what would have happened and sends nothing; `enforce` locks accounts.
-    pub mode: String,
+    pub mode: Mode,
     /// Lock commands as JSON, keyed by user ("" disables the Kafka channel).
     pub actions_topic: String,
     /// POST of the same JSON, signed (`X-Custos-Signature: sha256=<hmac>`); "" disables the webhook.
@@ -237,13 +280,13 @@ pub struct ResponseConfig {
     pub protected_users: Vec<String>,
     /// Storm breaker: more than `max_locks` automatic locks within `window` stops auto-locking.
     pub max_locks: u32,
-    pub window: String,
+    pub window: Span,
 }
 
 impl Default for ResponseConfig {
     fn default() -> Self {
         ResponseConfig {
-            mode: "dry_run".into(),
+            mode: Mode::DryRun,
             actions_topic: "custos.actions".into(),
             webhook_url: String::new(),
             webhook_secret: Secret::default(),
@@ -253,7 +296,7 @@ impl Default for ResponseConfig {
             retry_max_ms: 30_000,
             protected_users: Vec::new(),
             max_locks: 20,
-            window: "10m".into(),
+            window: "10m".parse().expect("a duration"),
         }
     }
 }
@@ -273,7 +316,11 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         // Compliance-minded defaults: 13 months of activity (a full audit year plus a month), 90 days of
         // rejected input, 2 years of the auditors' own access log.
-        RetentionConfig { events_days: 396, dead_letters_days: 90, api_audit_days: 730 }
+        RetentionConfig {
+            events_days: 396,
+            dead_letters_days: 90,
+            api_audit_days: 730,
+        }
     }
 }
 
@@ -281,8 +328,7 @@ impl Default for RetentionConfig {
 #[serde(deny_unknown_fields)]
 pub struct ApiToken {
     pub name: String,
-    /// `auditor`, `analyst` or `admin`.
-    pub role: String,
+    pub role: Role,
     /// Hex SHA-256 of the token.
     pub sha256: String,
 }
@@ -298,7 +344,11 @@ pub struct DemoConfig {
 
 impl Default for DemoConfig {
     fn default() -> Self {
-        DemoConfig { rate: 500, users: 200, seed: 42 }
+        DemoConfig {
+            rate: 500,
+            users: 200,
+            seed: 42,
+        }
     }
 }
 
@@ -307,13 +357,15 @@ impl Default for DemoConfig {
 pub struct LogConfig {
     /// `error`, `warn`, `info`, `debug`, `trace` or a tracing filter (`custos=debug,rdkafka=warn`).
     pub level: String,
-    /// `text` or `json`.
-    pub format: String,
+    pub format: LogFormat,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: "text".into() }
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -327,36 +379,96 @@ impl Config {
             }
         };
         let ch = &self.clickhouse;
-        check(ch.url.starts_with("http://") || ch.url.starts_with("https://"), "[clickhouse] url: must start with http:// or https://");
-        check(is_identifier(&ch.database), "[clickhouse] database: must be letters, digits and _ (not starting with a digit)");
+        check(
+            ch.url.starts_with("http://") || ch.url.starts_with("https://"),
+            "[clickhouse] url: must start with http:// or https://",
+        );
+        check(
+            is_identifier(&ch.database),
+            "[clickhouse] database: must be letters, digits and _ (not starting with a digit)",
+        );
         check(ch.cluster.is_empty() || is_identifier(&ch.cluster), "[clickhouse] cluster: must be empty or letters, digits and _ (not starting with a digit)");
         check(!ch.user.is_empty(), "[clickhouse] user: must not be empty");
-        check(ch.retry_initial_ms >= 1 && ch.retry_initial_ms <= ch.retry_max_ms, "[clickhouse] retry_initial_ms: must be ≥ 1 and ≤ retry_max_ms");
-        check(ch.request_timeout_secs >= 1, "[clickhouse] request_timeout_secs: must be ≥ 1");
-        let k = &self.kafka;
-        check(!k.brokers.trim().is_empty(), "[kafka] brokers: must not be empty");
-        check(!k.group_id.is_empty(), "[kafka] group_id: must not be empty");
-        check(is_topic(&k.events_topic), "[kafka] events_topic: must be 1-249 of [A-Za-z0-9._-]");
-        check(k.directory_topic.is_empty() || is_topic(&k.directory_topic), "[kafka] directory_topic: must be empty or 1-249 of [A-Za-z0-9._-]");
-        check(k.events_topic != k.directory_topic, "[kafka] directory_topic: must differ from events_topic");
-        check((1_000..=3_600_000).contains(&k.session_timeout_ms), "[kafka] session_timeout_ms: must be 1000..=3600000");
-        let pl = &self.pipeline;
-        check((1..=1_000_000).contains(&pl.batch_rows), "[pipeline] batch_rows: must be 1..=1000000");
-        check((1..=600_000).contains(&pl.batch_max_age_ms), "[pipeline] batch_max_age_ms: must be 1..=600000");
-        check((1..=64).contains(&pl.queue_batches), "[pipeline] queue_batches: must be 1..=64");
-        check((1_024..=256 << 20).contains(&pl.max_record_bytes), "[pipeline] max_record_bytes: must be 1024..=268435456");
-        check(pl.dedup_window <= 100_000_000, "[pipeline] dedup_window: must be ≤ 100000000");
-        check(self.geoip.cache_entries <= 10_000_000, "[geoip] cache_entries: must be ≤ 10000000");
         check(
-            self.geoip.city_db.iter().chain(&self.geoip.asn_db).all(|p| !p.trim().is_empty()),
+            ch.retry_initial_ms >= 1 && ch.retry_initial_ms <= ch.retry_max_ms,
+            "[clickhouse] retry_initial_ms: must be ≥ 1 and ≤ retry_max_ms",
+        );
+        check(
+            ch.request_timeout_secs >= 1,
+            "[clickhouse] request_timeout_secs: must be ≥ 1",
+        );
+        let k = &self.kafka;
+        check(
+            !k.brokers.trim().is_empty(),
+            "[kafka] brokers: must not be empty",
+        );
+        check(
+            !k.group_id.is_empty(),
+            "[kafka] group_id: must not be empty",
+        );
+        check(
+            is_topic(&k.events_topic),
+            "[kafka] events_topic: must be 1-249 of [A-Za-z0-9._-]",
+        );
+        check(
+            k.directory_topic.is_empty() || is_topic(&k.directory_topic),
+            "[kafka] directory_topic: must be empty or 1-249 of [A-Za-z0-9._-]",
+        );
+        check(
+            k.events_topic != k.directory_topic,
+            "[kafka] directory_topic: must differ from events_topic",
+        );
+        check(
+            (1_000..=3_600_000).contains(&k.session_timeout_ms),
+            "[kafka] session_timeout_ms: must be 1000..=3600000",
+        );
+        let pl = &self.pipeline;
+        check(
+            (1..=1_000_000).contains(&pl.batch_rows),
+            "[pipeline] batch_rows: must be 1..=1000000",
+        );
+        check(
+            (1..=600_000).contains(&pl.batch_max_age_ms),
+            "[pipeline] batch_max_age_ms: must be 1..=600000",
+        );
+        check(
+            (1..=64).contains(&pl.queue_batches),
+            "[pipeline] queue_batches: must be 1..=64",
+        );
+        check(
+            (1_024..=256 << 20).contains(&pl.max_record_bytes),
+            "[pipeline] max_record_bytes: must be 1024..=268435456",
+        );
+        check(
+            pl.dedup_window <= 100_000_000,
+            "[pipeline] dedup_window: must be ≤ 100000000",
+        );
+        check(
+            self.geoip.cache_entries <= 10_000_000,
+            "[geoip] cache_entries: must be ≤ 10000000",
+        );
+        check(
+            self.geoip
+                .city_db
+                .iter()
+                .chain(&self.geoip.asn_db)
+                .all(|p| !p.trim().is_empty()),
             "[geoip] city_db/asn_db: paths must not be empty",
         );
-        check(k.alerts_topic.is_empty() || is_topic(&k.alerts_topic), "[kafka] alerts_topic: must be empty or 1-249 of [A-Za-z0-9._-]");
-        check(!self.detectors.dir.is_empty(), "[detectors] dir: must not be empty");
+        check(
+            k.alerts_topic.is_empty() || is_topic(&k.alerts_topic),
+            "[kafka] alerts_topic: must be empty or 1-249 of [A-Za-z0-9._-]",
+        );
+        check(
+            !self.detectors.dir.is_empty(),
+            "[detectors] dir: must not be empty",
+        );
         check(self.demo.rate >= 1, "[demo] rate: must be ≥ 1");
         check(self.demo.users >= 1, "[demo] users: must be ≥ 1");
-        check(matches!(self.log.format.as_str(), "text" | "json"), "[log] format: must be \"text\" or \"json\"");
-        check(tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(), "[log] level: not a valid level or filter");
+        check(
+            tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
+            "[log] level: not a valid level or filter",
+        );
         if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
             p.push("[api] listen: must be an address like 127.0.0.1:8080".into());
         }
@@ -365,39 +477,43 @@ impl Config {
         }
         for (i, t) in self.api.tokens.iter().enumerate() {
             if t.name.trim().is_empty() || self.api.tokens[..i].iter().any(|o| o.name == t.name) {
-                p.push(format!("[[api.tokens]] #{}: name must be non-empty and unique", i + 1));
-            }
-            if !matches!(t.role.as_str(), "auditor" | "analyst" | "admin") {
-                p.push(format!("[[api.tokens]] {}: role must be auditor, analyst or admin", t.name));
+                p.push(format!(
+                    "[[api.tokens]] #{}: name must be non-empty and unique",
+                    i + 1
+                ));
             }
             if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 p.push(format!("[[api.tokens]] {}: sha256 must be 64 hex characters (custos token new prints it)", t.name));
             }
         }
         let r = &self.response;
-        if !matches!(r.mode.as_str(), "dry_run" | "enforce") {
-            p.push("[response] mode: must be \"dry_run\" or \"enforce\"".into());
-        }
         if !r.actions_topic.is_empty() && !is_topic(&r.actions_topic) {
             p.push("[response] actions_topic: must be empty or 1-249 of [A-Za-z0-9._-]".into());
         }
-        if !r.webhook_url.is_empty() && !(r.webhook_url.starts_with("http://") || r.webhook_url.starts_with("https://")) {
+        if !(r.webhook_url.is_empty()
+            || r.webhook_url.starts_with("http://")
+            || r.webhook_url.starts_with("https://"))
+        {
             p.push("[response] webhook_url: must start with http:// or https://".into());
         }
         if !r.webhook_url.is_empty() && r.webhook_secret.expose().len() < 16 {
-            p.push("[response] webhook_secret: needs at least 16 characters when webhook_url is set".into());
+            p.push(
+                "[response] webhook_secret: needs at least 16 characters when webhook_url is set"
+                    .into(),
+            );
         }
-        if r.mode == "enforce" && r.actions_topic.is_empty() && r.webhook_url.is_empty() {
+        if r.mode == Mode::Enforce && r.actions_topic.is_empty() && r.webhook_url.is_empty() {
             p.push("[response] mode = \"enforce\" needs actions_topic or webhook_url".into());
         }
-        if !(1..=50).contains(&r.max_attempts) || r.retry_initial_ms == 0 || r.retry_initial_ms > r.retry_max_ms || r.webhook_timeout_ms == 0 {
+        if !(1..=50).contains(&r.max_attempts)
+            || r.retry_initial_ms == 0
+            || r.retry_initial_ms > r.retry_max_ms
+            || r.webhook_timeout_ms == 0
+        {
             p.push("[response] max_attempts must be 1..=50, 0 < retry_initial_ms ≤ retry_max_ms, webhook_timeout_ms > 0".into());
         }
-        if r.max_locks == 0 || crate::detect::spec::duration(&r.window).is_err() {
+        if r.max_locks == 0 || r.window.secs() == 0 {
             p.push("[response] max_locks must be ≥ 1 and window a duration like 10m".into());
-        }
-        if let Err(errs) = crate::detect::worktime::WorkTime::from_config(&self.detectors) {
-            p.extend(errs);
         }
         p
     }
@@ -410,5 +526,7 @@ fn is_identifier(s: &str) -> bool {
 }
 
 fn is_topic(s: &str) -> bool {
-    (1..=249).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    (1..=249).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }

@@ -1,7 +1,5 @@
-//! The directory (HR / identity) record contract (`schemas/directory-record.schema.json`) and the
-//! working-time types it carries.
+//! The directory (HR / identity) record contract (`schemas/directory-record.schema.json`).
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::Deserialize;
@@ -12,8 +10,18 @@ use super::{object_error, precheck, RejectCode, Rejection};
 use crate::model::{stable_id, DirectoryRecord, UserStatus};
 
 const FIELDS: &[&str] = &[
-    "user_id", "status", "effective_ts", "timezone", "work_hours", "work_days", "display_name", "email",
-    "department", "role", "manager_id", "protected",
+    "user_id",
+    "status",
+    "effective_ts",
+    "timezone",
+    "work_hours",
+    "work_days",
+    "display_name",
+    "email",
+    "department",
+    "role",
+    "manager_id",
+    "protected",
 ];
 
 #[derive(Deserialize)]
@@ -50,28 +58,46 @@ pub fn decode_directory(raw: &[u8], max_bytes: usize) -> Result<DirectoryRecord,
     let r: RawRecord = serde_json::from_str(text).map_err(|e| object_error(e, FIELDS))?;
     let user_id = req_string(r.user_id, "user_id")?;
     no_control(&user_id, "user_id")?;
-    let status = match req_string(r.status, "status")?.as_str() {
-        "active" => UserStatus::Active,
-        "terminated" => UserStatus::Terminated,
-        "suspended" => UserStatus::Suspended,
-        other => {
-            return Err(Rejection::new(
-                RejectCode::BadValue("status"),
-                format!("`status` must be active, terminated or suspended, got {}", clip(other)),
-            ))
-        }
-    };
+    let status_text = req_string(r.status, "status")?;
+    let status: UserStatus = status_text.parse().map_err(|_| {
+        Rejection::new(
+            RejectCode::BadValue("status"),
+            format!(
+                "`status` must be active, terminated or suspended, got {}",
+                clip(&status_text)
+            ),
+        )
+    })?;
     let effective_ts = match opt_string(r.effective_ts, "effective_ts")? {
         Some(s) => Some(timestamp(&s, "effective_ts")?),
         None => None,
     };
-    let timezone = parsed(r.timezone, "timezone", |s| chrono_tz::Tz::from_str(s).ok(), "an IANA time zone name")?;
-    let work_hours = parsed(r.work_hours, "work_hours", |s| s.parse().ok(), "\"HH:MM-HH:MM\"")?;
-    let work_days = parsed(r.work_days, "work_days", |s| s.parse().ok(), "\"Mon-Fri\" or \"Mon,Tue,Sat\"")?;
+    let timezone = parsed(
+        r.timezone,
+        "timezone",
+        |s| chrono_tz::Tz::from_str(s).ok(),
+        "an IANA time zone name",
+    )?;
+    let work_hours = parsed(
+        r.work_hours,
+        "work_hours",
+        |s| s.parse().ok(),
+        "\"HH:MM-HH:MM\"",
+    )?;
+    let work_days = parsed(
+        r.work_days,
+        "work_days",
+        |s| s.parse().ok(),
+        "\"Mon-Fri\" or \"Mon,Tue,Sat\"",
+    )?;
     let protected = match given(r.protected) {
         None => false,
-        Some(v) => serde_json::from_str::<bool>(v.get())
-            .map_err(|_| Rejection::new(RejectCode::BadType("protected"), "`protected` must be true or false"))?,
+        Some(v) => serde_json::from_str::<bool>(v.get()).map_err(|_| {
+            Rejection::new(
+                RejectCode::BadType("protected"),
+                "`protected` must be true or false",
+            )
+        })?,
     };
     let text_field = |v, n| opt_string(v, n).map(Option::unwrap_or_default);
     let mut rec = DirectoryRecord {
@@ -96,14 +122,26 @@ pub fn decode_directory(raw: &[u8], max_bytes: usize) -> Result<DirectoryRecord,
 /// Identity of a record version: its normalized content, so the same record delivered twice (in any
 /// key order) is stored once, and every distinct version is kept.
 fn record_id(r: &DirectoryRecord) -> String {
-    let ts = r.effective_ts.map(|t| t.timestamp_millis().to_string()).unwrap_or_default();
+    let ts = r
+        .effective_ts
+        .map(|t| t.timestamp_millis().to_string())
+        .unwrap_or_default();
     let tz = r.timezone.map(|t| t.name().to_owned()).unwrap_or_default();
     let wh = r.work_hours.map(|w| w.to_string()).unwrap_or_default();
     let wd = r.work_days.map(|w| w.to_string()).unwrap_or_default();
     stable_id(&[
-        r.user_id.as_bytes(), r.status.as_str().as_bytes(), ts.as_bytes(), tz.as_bytes(), wh.as_bytes(),
-        wd.as_bytes(), r.display_name.as_bytes(), r.email.as_bytes(), r.department.as_bytes(),
-        r.role.as_bytes(), r.manager_id.as_bytes(), &[r.protected as u8],
+        r.user_id.as_bytes(),
+        r.status.as_str().as_bytes(),
+        ts.as_bytes(),
+        tz.as_bytes(),
+        wh.as_bytes(),
+        wd.as_bytes(),
+        r.display_name.as_bytes(),
+        r.email.as_bytes(),
+        r.department.as_bytes(),
+        r.role.as_bytes(),
+        r.manager_id.as_bytes(),
+        &[r.protected as u8],
     ])
 }
 
@@ -116,98 +154,10 @@ fn parsed<T>(
     match opt_string(v, name)? {
         None => Ok(None),
         Some(s) => parse(s.trim()).map(Some).ok_or_else(|| {
-            Rejection::new(RejectCode::BadValue(name), format!("`{name}` must be {expected}, got {}", clip(&s)))
+            Rejection::new(
+                RejectCode::BadValue(name),
+                format!("`{name}` must be {expected}, got {}", clip(&s)),
+            )
         }),
-    }
-}
-
-/// A daily working window in minutes after local midnight. `end <= start` wraps past midnight
-/// (`22:00-06:00`); such a window belongs to the day it starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkHours {
-    pub start_min: u16,
-    pub end_min: u16,
-}
-
-impl WorkHours {
-    pub fn wraps_midnight(&self) -> bool {
-        self.end_min <= self.start_min
-    }
-}
-
-impl FromStr for WorkHours {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let (a, b) = s.split_once('-').ok_or(())?;
-        let hm = |t: &str| -> Result<u16, ()> {
-            let (h, m) = t.trim().split_once(':').ok_or(())?;
-            if h.len() != 2 || m.len() != 2 {
-                return Err(());
-            }
-            let (h, m): (u16, u16) = (h.parse().map_err(|_| ())?, m.parse().map_err(|_| ())?);
-            if m >= 60 || h > 24 || (h == 24 && m != 0) {
-                return Err(());
-            }
-            Ok(h * 60 + m)
-        };
-        let (start_min, end_min) = (hm(a)?, hm(b)?);
-        if start_min == end_min || start_min == 24 * 60 {
-            return Err(());
-        }
-        Ok(WorkHours { start_min, end_min })
-    }
-}
-
-impl fmt::Display for WorkHours {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (s, e) = (self.start_min, self.end_min);
-        write!(f, "{:02}:{:02}-{:02}:{:02}", s / 60, s % 60, e / 60, e % 60)
-    }
-}
-
-const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-
-/// A set of weekdays; bit 0 = Monday … bit 6 = Sunday.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkDays(pub u8);
-
-impl WorkDays {
-    pub fn contains(&self, day: chrono::Weekday) -> bool {
-        self.0 & (1 << day.num_days_from_monday()) != 0
-    }
-}
-
-impl FromStr for WorkDays {
-    type Err = ();
-    /// `Mon-Fri`, `Mon,Tue,Sat`, or a mix (`Mon-Wed,Fri`); ranges may wrap (`Fri-Mon`). Case-insensitive.
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let day = |t: &str| DAY_NAMES.iter().position(|d| d.eq_ignore_ascii_case(t.trim())).ok_or(());
-        let mut bits = 0u8;
-        for item in s.split(',') {
-            match item.split_once('-') {
-                Some((a, b)) => {
-                    let (mut i, j) = (day(a)?, day(b)?);
-                    loop {
-                        bits |= 1 << i;
-                        if i == j {
-                            break;
-                        }
-                        i = (i + 1) % 7;
-                    }
-                }
-                None => bits |= 1 << day(item)?,
-            }
-        }
-        if bits == 0 {
-            return Err(());
-        }
-        Ok(WorkDays(bits))
-    }
-}
-
-impl fmt::Display for WorkDays {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = (0..7).filter(|i| self.0 & (1 << i) != 0).map(|i| DAY_NAMES[i]).collect();
-        f.write_str(&names.join(","))
     }
 }

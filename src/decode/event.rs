@@ -11,8 +11,18 @@ use super::{object_error, precheck, RejectCode, Rejection};
 use crate::model::{Event, Geo, Outcome};
 
 const FIELDS: &[&str] = &[
-    "event_id", "ts", "user_id", "action", "tenant", "object_type", "record_count", "ip", "user_agent",
-    "session_id", "outcome", "attributes",
+    "event_id",
+    "ts",
+    "user_id",
+    "action",
+    "tenant",
+    "object_type",
+    "record_count",
+    "ip",
+    "user_agent",
+    "session_id",
+    "outcome",
+    "attributes",
 ];
 
 /// The largest accepted `record_count` (2^63).
@@ -54,7 +64,10 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
 
     let event_id = req_string(r.event_id, "event_id")?;
     if event_id.chars().count() > 128 {
-        return Err(Rejection::new(RejectCode::BadValue("event_id"), "`event_id` is longer than 128 characters"));
+        return Err(Rejection::new(
+            RejectCode::BadValue("event_id"),
+            "`event_id` is longer than 128 characters",
+        ));
     }
     no_control(&event_id, "event_id")?;
     let ts = timestamp(&req_string(r.ts, "ts").map_err(ts_code)?, "ts")?;
@@ -93,7 +106,12 @@ fn ts_code(e: Rejection) -> Rejection {
 fn record_count(v: Option<&RawValue>) -> Result<u64, Rejection> {
     let Some(v) = given(v) else { return Ok(0) };
     let text = v.get();
-    let bad = |why: &str| Rejection::new(RejectCode::BadRecordCount, format!("`record_count` {why}: {}", clip(text)));
+    let bad = |why: &str| {
+        Rejection::new(
+            RejectCode::BadRecordCount,
+            format!("`record_count` {why}: {}", clip(text)),
+        )
+    };
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("must be a non-negative integer"));
     }
@@ -104,11 +122,15 @@ fn record_count(v: Option<&RawValue>) -> Result<u64, Rejection> {
 }
 
 fn ip(v: Option<&RawValue>) -> Result<Option<std::net::IpAddr>, Rejection> {
-    let Some(s) = opt_string(v, "ip")? else { return Ok(None) };
-    s.trim()
-        .parse()
-        .map(Some)
-        .map_err(|_| Rejection::new(RejectCode::BadValue("ip"), format!("`ip` is not an IPv4 or IPv6 address: {}", clip(&s))))
+    let Some(s) = opt_string(v, "ip")? else {
+        return Ok(None);
+    };
+    s.trim().parse().map(Some).map_err(|_| {
+        Rejection::new(
+            RejectCode::BadValue("ip"),
+            format!("`ip` is not an IPv4 or IPv6 address: {}", clip(&s)),
+        )
+    })
 }
 
 fn outcome(v: Option<&RawValue>) -> Result<Outcome, Rejection> {
@@ -117,16 +139,26 @@ fn outcome(v: Option<&RawValue>) -> Result<Outcome, Rejection> {
         Some("failure") => Ok(Outcome::Failure),
         Some(other) => Err(Rejection::new(
             RejectCode::BadValue("outcome"),
-            format!("`outcome` must be \"success\" or \"failure\", got {}", clip(other)),
+            format!(
+                "`outcome` must be \"success\" or \"failure\", got {}",
+                clip(other)
+            ),
         )),
     }
 }
 
 fn attributes(v: Option<&RawValue>) -> Result<Vec<(String, String)>, Rejection> {
-    let Some(v) = given(v) else { return Ok(Vec::new()) };
+    let Some(v) = given(v) else {
+        return Ok(Vec::new());
+    };
     serde_json::from_str::<Attributes>(v.get())
         .map(|a| a.0)
-        .map_err(|e| Rejection::new(RejectCode::BadValue("attributes"), format!("`attributes` must be an object of string values: {e}")))
+        .map_err(|e| {
+            Rejection::new(
+                RejectCode::BadValue("attributes"),
+                format!("`attributes` must be an object of string values: {e}"),
+            )
+        })
 }
 
 /// An object of string → string, in the order given, with duplicate keys refused.
@@ -144,7 +176,10 @@ impl<'de> Deserialize<'de> for Attributes {
                 let mut out: Vec<(String, String)> = Vec::new();
                 while let Some((k, v)) = map.next_entry::<String, String>()? {
                     if out.iter().any(|(seen, _)| *seen == k) {
-                        return Err(serde::de::Error::custom(format!("duplicate key `{}`", clip(&k))));
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate key `{}`",
+                            clip(&k)
+                        )));
                     }
                     out.push((k, v));
                 }

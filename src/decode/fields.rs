@@ -12,14 +12,21 @@ pub(crate) fn given(v: Option<&RawValue>) -> Option<&RawValue> {
 }
 
 /// An optional string field; `""` counts as not given.
-pub(crate) fn opt_string(v: Option<&RawValue>, name: &'static str) -> Result<Option<String>, Rejection> {
+pub(crate) fn opt_string(
+    v: Option<&RawValue>,
+    name: &'static str,
+) -> Result<Option<String>, Rejection> {
     let Some(v) = given(v) else { return Ok(None) };
     let raw = v.get();
     // Fast path: a string without escapes is its own content (the parser already validated it).
     let s: String = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
         Some(inner) if !inner.contains('\\') => inner.to_owned(),
-        _ => serde_json::from_str(raw)
-            .map_err(|_| Rejection::new(RejectCode::BadType(name), format!("`{name}` must be a string, got {}", clip(raw))))?,
+        _ => serde_json::from_str(raw).map_err(|_| {
+            Rejection::new(
+                RejectCode::BadType(name),
+                format!("`{name}` must be a string, got {}", clip(raw)),
+            )
+        })?,
     };
     Ok(if s.is_empty() { None } else { Some(s) })
 }
@@ -27,23 +34,41 @@ pub(crate) fn opt_string(v: Option<&RawValue>, name: &'static str) -> Result<Opt
 /// A required, non-empty string field.
 pub(crate) fn req_string(v: Option<&RawValue>, name: &'static str) -> Result<String, Rejection> {
     if given(v).is_none() {
-        return Err(Rejection::new(RejectCode::MissingField(name), format!("`{name}` is required")));
+        return Err(Rejection::new(
+            RejectCode::MissingField(name),
+            format!("`{name}` is required"),
+        ));
     }
-    opt_string(v, name)?.ok_or_else(|| Rejection::new(RejectCode::EmptyField(name), format!("`{name}` must not be empty")))
+    opt_string(v, name)?.ok_or_else(|| {
+        Rejection::new(
+            RejectCode::EmptyField(name),
+            format!("`{name}` must not be empty"),
+        )
+    })
 }
 
 /// Identifiers must not carry control characters (they end up in logs, CSV exports and lock commands).
 pub(crate) fn no_control(s: &str, name: &'static str) -> Result<(), Rejection> {
     if s.chars().any(char::is_control) {
-        return Err(Rejection::new(RejectCode::BadValue(name), format!("`{name}` contains control characters")));
+        return Err(Rejection::new(
+            RejectCode::BadValue(name),
+            format!("`{name}` contains control characters"),
+        ));
     }
     Ok(())
 }
 
 /// RFC 3339 with an explicit offset, within ClickHouse `DateTime` range (1970..2106), truncated to ms.
 pub(crate) fn timestamp(s: &str, name: &'static str) -> Result<DateTime<Utc>, Rejection> {
-    let bad = |why: &str| Rejection::new(RejectCode::BadTimestamp(name), format!("`{name}` {why}: {}", clip(s)));
-    let t = DateTime::parse_from_rfc3339(s).map_err(|_| bad("is not RFC 3339 with an offset"))?.with_timezone(&Utc);
+    let bad = |why: &str| {
+        Rejection::new(
+            RejectCode::BadTimestamp(name),
+            format!("`{name}` {why}: {}", clip(s)),
+        )
+    };
+    let t = DateTime::parse_from_rfc3339(s)
+        .map_err(|_| bad("is not RFC 3339 with an offset"))?
+        .with_timezone(&Utc);
     let secs = t.timestamp();
     if !(0..=u32::MAX as i64).contains(&secs) {
         return Err(bad("is outside 1970-01-01..2106-02-07"));
@@ -54,7 +79,11 @@ pub(crate) fn timestamp(s: &str, name: &'static str) -> Result<DateTime<Utc>, Re
 
 /// A short, single-line excerpt of a value for error messages.
 pub(crate) fn clip(s: &str) -> String {
-    let mut out: String = s.chars().take(80).map(|c| if c.is_control() { '?' } else { c }).collect();
+    let mut out: String = s
+        .chars()
+        .take(80)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     if s.chars().count() > 80 {
         out.push('…');
     }

@@ -6,7 +6,7 @@ mod directory;
 mod event;
 mod fields;
 
-pub use directory::{decode_directory, WorkDays, WorkHours};
+pub use directory::decode_directory;
 pub use event::decode_event;
 
 use std::fmt;
@@ -68,7 +68,10 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(code: RejectCode, message: impl Into<String>) -> Self {
-        Rejection { code, message: message.into() }
+        Rejection {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -82,11 +85,19 @@ pub(crate) fn precheck(raw: &[u8], max_bytes: usize) -> Result<&str, Rejection> 
         ));
     }
     let text = std::str::from_utf8(raw).map_err(|e| {
-        Rejection::new(RejectCode::InvalidUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+        Rejection::new(
+            RejectCode::InvalidUtf8,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        )
     })?;
     match text.trim_start().as_bytes().first() {
-        Some(b'{') if might_nest_deeper(text.as_bytes()) && nesting_depth(text.as_bytes()) > MAX_DEPTH => {
-            Err(Rejection::new(RejectCode::TooDeep, format!("JSON nested deeper than {MAX_DEPTH} levels")))
+        Some(b'{')
+            if might_nest_deeper(text.as_bytes()) && nesting_depth(text.as_bytes()) > MAX_DEPTH =>
+        {
+            Err(Rejection::new(
+                RejectCode::TooDeep,
+                format!("JSON nested deeper than {MAX_DEPTH} levels"),
+            ))
         }
         Some(b'{') => Ok(text),
         None => Err(Rejection::new(RejectCode::InvalidJson, "empty record")),

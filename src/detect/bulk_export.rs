@@ -8,13 +8,17 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{kinds, thousands, Ctx, Rule, Trigger};
+use super::rule::{thousands, Ctx, History, Kind, Rule, Trigger};
 use crate::model::Event;
+use crate::time::Span;
+
+/// The action this kind sums.
+const EXPORT: &str = "export";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
-    pub window: String,
+    pub window: Span,
     pub threshold_rows: u64,
     /// One export above this fires on its own; 0 disables.
     pub single_event_rows: u64,
@@ -22,31 +26,32 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { window: "24h".into(), threshold_rows: 1000, single_event_rows: 0 }
+        Params {
+            window: "24h".parse().expect("a duration"),
+            threshold_rows: 1000,
+            single_event_rows: 0,
+        }
     }
 }
 
-impl Params {
-    pub fn parse(t: &toml::Table) -> Result<Self, Vec<(String, String)>> {
-        let p: Params = kinds::parse_params(t)?;
+impl Kind for Params {
+    fn check(&self) -> Vec<(String, String)> {
         let mut errs = Vec::new();
-        match super::spec::duration(&p.window) {
-            Ok(d) if d.as_secs() >= 60 && d.as_secs() <= 31 * 86_400 => {}
-            Ok(_) => errs.push(("params.window".into(), "must be between 1m and 31d".into())),
-            Err(e) => errs.push(("params.window".into(), e)),
+        if !(60..=31 * 86_400).contains(&self.window.secs()) {
+            errs.push(("params.window".into(), "must be between 1m and 31d".into()));
         }
-        if p.threshold_rows == 0 {
+        if self.threshold_rows == 0 {
             errs.push(("params.threshold_rows".into(), "must be at least 1".into()));
         }
-        if errs.is_empty() {
-            Ok(p)
-        } else {
-            Err(errs)
-        }
+        errs
     }
 
-    fn window(&self) -> Duration {
-        Duration::from_std(super::spec::duration(&self.window).expect("checked")).expect("in range")
+    fn build(&self) -> Box<dyn Rule> {
+        Box::new(BulkExport {
+            window: self.window.as_chrono(),
+            p: self.clone(),
+            users: HashMap::new(),
+        })
     }
 }
 
@@ -70,8 +75,18 @@ impl UserExports {
         if !self.ids.insert(ev.event_id.clone()) {
             return false;
         }
-        let at = self.entries.partition_point(|e| (e.ts, e.id.as_str()) <= (ev.ts, ev.event_id.as_str()));
-        self.entries.insert(at, Export { ts: ev.ts, rows: ev.record_count, id: ev.event_id.clone(), object_type: ev.object_type.clone() });
+        let at = self
+            .entries
+            .partition_point(|e| (e.ts, e.id.as_str()) <= (ev.ts, ev.event_id.as_str()));
+        self.entries.insert(
+            at,
+            Export {
+                ts: ev.ts,
+                rows: ev.record_count,
+                id: ev.event_id.clone(),
+                object_type: ev.object_type.clone(),
+            },
+        );
         true
     }
 
@@ -103,18 +118,15 @@ pub struct BulkExport {
     users: HashMap<(String, String), UserExports>,
 }
 
-impl BulkExport {
-    pub fn new(p: Params) -> Self {
-        BulkExport { window: p.window(), p, users: HashMap::new() }
-    }
-}
-
 impl Rule for BulkExport {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        if ev.action != "export" || ev.record_count == 0 {
+        if ev.action != EXPORT || ev.record_count == 0 {
             return None;
         }
-        let u = self.users.entry((ev.tenant.clone(), ev.user_id.clone())).or_default();
+        let u = self
+            .users
+            .entry((ev.tenant.clone(), ev.user_id.clone()))
+            .or_default();
         if !u.add(ev) {
             return None; // the same export delivered twice counts once
         }
@@ -123,12 +135,22 @@ impl Rule for BulkExport {
         if total <= self.p.threshold_rows && !single {
             return None;
         }
-        let sched = ctx.worktime.schedule(&ev.tenant, ctx.directory.at(&ev.user_id, ev.ts));
+        let sched = ctx
+            .worktime
+            .schedule(&ev.tenant, ctx.directory.at(&ev.user_id, ev.ts));
         let (first, last) = (&u.entries[lo], &u.entries[hi]);
-        let mut objects: Vec<&str> = u.entries[lo..=hi].iter().map(|e| e.object_type.as_str()).filter(|o| !o.is_empty()).collect();
+        let mut objects: Vec<&str> = u.entries[lo..=hi]
+            .iter()
+            .map(|e| e.object_type.as_str())
+            .filter(|o| !o.is_empty())
+            .collect();
         objects.sort_unstable();
         objects.dedup();
-        let what = if objects.len() == 1 { format!("{} records", objects[0]) } else { "records".to_owned() };
+        let what = if objects.len() == 1 {
+            format!("{} records", objects[0])
+        } else {
+            "records".to_owned()
+        };
         let local = |t: DateTime<Utc>| sched.local(t).format("%Y-%m-%d %H:%M").to_string();
         let (summary, evidence, trigger_total) = if total > self.p.threshold_rows {
             let ratio = total as f64 / self.p.threshold_rows as f64;
@@ -165,7 +187,7 @@ impl Rule for BulkExport {
             ts: ev.ts,
             summary,
             details: json!({
-                "window": self.p.window,
+                "window": self.p.window.to_string(),
                 "window_total": total,
                 "threshold_rows": self.p.threshold_rows,
                 "single_event_rows": self.p.single_event_rows,
@@ -183,9 +205,19 @@ impl Rule for BulkExport {
         })
     }
 
+    fn history(&self) -> Option<History> {
+        Some(History {
+            actions: &[EXPORT],
+            horizon: self.window,
+        })
+    }
+
     fn rehydrate(&mut self, ev: &Event) {
-        if ev.action == "export" && ev.record_count > 0 {
-            self.users.entry((ev.tenant.clone(), ev.user_id.clone())).or_default().add(ev);
+        if ev.action == EXPORT && ev.record_count > 0 {
+            self.users
+                .entry((ev.tenant.clone(), ev.user_id.clone()))
+                .or_default()
+                .add(ev);
         }
     }
 
@@ -197,13 +229,5 @@ impl Rule for BulkExport {
             }
             !u.entries.is_empty()
         });
-    }
-
-    fn horizon(&self) -> Duration {
-        self.window
-    }
-
-    fn tracked_users(&self) -> usize {
-        self.users.len()
     }
 }

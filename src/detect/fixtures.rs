@@ -8,11 +8,12 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value;
 
+use super::engine::{Detect, Engine};
 use super::spec::DetectorSpec;
 use super::worktime::WorkTime;
-use super::{Alert, Detect, Engine};
 use crate::decode::{decode_directory, decode_event};
 use crate::directory::Directory;
+use crate::model::Alert;
 
 /// The outcome of one detector's fixture.
 pub struct FixtureResult {
@@ -25,8 +26,13 @@ fn lines(path: &Path) -> anyhow::Result<Vec<String>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//")).map(str::to_owned).collect())
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// The JSON form of an alert (as published), for comparison.
@@ -40,7 +46,13 @@ pub fn alert_json(a: &Alert) -> Value {
 pub fn run_one(dir: &Path, spec: &DetectorSpec, worktime: &WorkTime) -> anyhow::Result<Vec<Alert>> {
     let mut directory = Directory::default();
     for (i, l) in lines(&dir.join("directory.jsonl"))?.iter().enumerate() {
-        let rec = decode_directory(l.as_bytes(), 1 << 20).map_err(|e| anyhow::anyhow!("{}: line {}: {e}", dir.join("directory.jsonl").display(), i + 1))?;
+        let rec = decode_directory(l.as_bytes(), 1 << 20).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: line {}: {e}",
+                dir.join("directory.jsonl").display(),
+                i + 1
+            )
+        })?;
         directory.apply(rec);
     }
     let mut spec = spec.clone();
@@ -49,7 +61,13 @@ pub fn run_one(dir: &Path, spec: &DetectorSpec, worktime: &WorkTime) -> anyhow::
     let mut alerts: Vec<Alert> = Vec::new();
     let mut out = Vec::new();
     for (i, l) in lines(&dir.join("events.jsonl"))?.iter().enumerate() {
-        let ev = decode_event(l.as_bytes(), 1 << 20).map_err(|e| anyhow::anyhow!("{}: line {}: {e}", dir.join("events.jsonl").display(), i + 1))?;
+        let ev = decode_event(l.as_bytes(), 1 << 20).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: line {}: {e}",
+                dir.join("events.jsonl").display(),
+                i + 1
+            )
+        })?;
         out.clear();
         engine.on_event(&ev, &directory, &mut out);
         for a in out.drain(..) {
@@ -63,35 +81,69 @@ pub fn run_one(dir: &Path, spec: &DetectorSpec, worktime: &WorkTime) -> anyhow::
 }
 
 /// Runs every detector that has a fixture folder under `root/tests/`.
-pub fn run_all(root: &Path, specs: &[DetectorSpec], worktime: &WorkTime) -> anyhow::Result<Vec<FixtureResult>> {
+pub fn run_all(
+    root: &Path,
+    specs: &[DetectorSpec],
+    worktime: &WorkTime,
+) -> anyhow::Result<Vec<FixtureResult>> {
     let mut results = Vec::new();
     for spec in specs {
         let dir = root.join("tests").join(&spec.id);
         if !dir.is_dir() {
-            results.push(FixtureResult { detector: spec.id.clone(), alerts: 0, problems: vec![format!("no fixture folder {}", dir.display())] });
+            results.push(FixtureResult {
+                detector: spec.id.clone(),
+                alerts: 0,
+                problems: vec![format!("no fixture folder {}", dir.display())],
+            });
             continue;
         }
         let alerts = run_one(&dir, spec, worktime)?;
         let expected: Vec<Value> = lines(&dir.join("expected.jsonl"))?
             .iter()
             .enumerate()
-            .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}: line {}", dir.join("expected.jsonl").display(), i + 1)))
+            .map(|(i, l)| {
+                serde_json::from_str(l).with_context(|| {
+                    format!("{}: line {}", dir.join("expected.jsonl").display(), i + 1)
+                })
+            })
             .collect::<anyhow::Result<_>>()?;
         let mut problems = Vec::new();
         if alerts.len() != expected.len() {
-            problems.push(format!("expected {} alert(s), got {}", expected.len(), alerts.len()));
+            problems.push(format!(
+                "expected {} alert(s), got {}",
+                expected.len(),
+                alerts.len()
+            ));
         }
-        for (i, (want, got)) in expected.iter().zip(alerts.iter().map(alert_json)).enumerate() {
+        for (i, (want, got)) in expected
+            .iter()
+            .zip(alerts.iter().map(alert_json))
+            .enumerate()
+        {
             for (k, v) in want.as_object().into_iter().flatten() {
                 if got.get(k) != Some(v) {
-                    problems.push(format!("alert {}: `{k}` expected {v}, got {}", i + 1, got.get(k).unwrap_or(&Value::Null)));
+                    problems.push(format!(
+                        "alert {}: `{k}` expected {v}, got {}",
+                        i + 1,
+                        got.get(k).unwrap_or(&Value::Null)
+                    ));
                 }
             }
         }
         for (i, extra) in alerts.iter().enumerate().skip(expected.len()) {
-            problems.push(format!("unexpected alert {}: {} {} {}", i + 1, extra.user_id, extra.ts, extra.summary));
+            problems.push(format!(
+                "unexpected alert {}: {} {} {}",
+                i + 1,
+                extra.user_id,
+                extra.ts,
+                extra.summary
+            ));
         }
-        results.push(FixtureResult { detector: spec.id.clone(), alerts: alerts.len(), problems });
+        results.push(FixtureResult {
+            detector: spec.id.clone(),
+            alerts: alerts.len(),
+            problems,
+        });
     }
     Ok(results)
 }

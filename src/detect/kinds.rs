@@ -1,46 +1,85 @@
-//! The registry of detector kinds: `kind` in a detector file selects the code in
-//! `src/detect/<kind>.rs`. Each kind parses and checks its own `params`.
+//! The registry of detector kinds. `kind` and `[params]` of a detector file parse once, into
+//! [`KindParams`]: one variant per kind, holding that kind's typed params. Each kind is one file
+//! (`src/detect/<kind>.rs`) whose `Params` implement [`Kind`](super::rule::Kind); adding a kind is that file, a variant
+//! here, and its fixtures under `detectors/tests/<id>/`.
 
-use super::spec::DetectorSpec;
-use super::{bulk_export, off_hours_login, orphaned_account, Rule};
+use serde::Deserialize;
 
-pub const KINDS: &[&str] = &["off_hours_login", "bulk_export", "orphaned_account"];
+use super::rule::{Kind, Rule};
+use super::{bulk_export, off_hours_login, orphaned_account};
 
-/// Checks `params` for `kind`; errors are (field, message).
-pub fn check_params(kind: &str, params: &toml::Table) -> Result<(), Vec<(String, String)>> {
-    match kind {
-        "off_hours_login" => off_hours_login::Params::parse(params).map(|_| ()),
-        "bulk_export" => bulk_export::Params::parse(params).map(|_| ()),
-        "orphaned_account" => orphaned_account::Params::parse(params).map(|_| ()),
-        other => Err(vec![("kind".into(), format!("unknown kind `{other}` (known: {})", KINDS.join(", ")))]),
-    }
+/// `kind` + `[params]` of a detector file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    tag = "kind",
+    content = "params",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
+pub enum KindParams {
+    OffHoursLogin(off_hours_login::Params),
+    BulkExport(bulk_export::Params),
+    OrphanedAccount(orphaned_account::Params),
 }
 
-/// Builds the rule for a validated spec.
-pub fn build(spec: &DetectorSpec) -> Box<dyn Rule> {
-    let bad = "params were checked at load";
-    match spec.kind.as_str() {
-        "off_hours_login" => Box::new(off_hours_login::OffHoursLogin::new(off_hours_login::Params::parse(&spec.params).expect(bad))),
-        "bulk_export" => Box::new(bulk_export::BulkExport::new(bulk_export::Params::parse(&spec.params).expect(bad))),
-        "orphaned_account" => Box::new(orphaned_account::OrphanedAccount::new(orphaned_account::Params::parse(&spec.params).expect(bad))),
-        _ => unreachable!("kind was checked at load"),
+impl KindParams {
+    fn as_kind(&self) -> &dyn Kind {
+        match self {
+            KindParams::OffHoursLogin(p) => p,
+            KindParams::BulkExport(p) => p,
+            KindParams::OrphanedAccount(p) => p,
+        }
     }
-}
 
-/// Deserializes a kind's params struct, naming every bad key.
-pub fn parse_params<T: serde::de::DeserializeOwned + Default>(params: &toml::Table) -> Result<T, Vec<(String, String)>> {
-    match T::deserialize(toml::Value::Table(params.clone())) {
-        Ok(p) => Ok(p),
-        Err(_) => {
-            let mut errs = Vec::new();
-            for (k, v) in params {
-                let mut one = toml::Table::new();
-                one.insert(k.clone(), v.clone());
-                if let Err(e) = T::deserialize(toml::Value::Table(one)) {
-                    errs.push((format!("params.{k}"), e.message().trim().to_owned()));
+    /// The kind's name as written in detector files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            KindParams::OffHoursLogin(_) => "off_hours_login",
+            KindParams::BulkExport(_) => "bulk_export",
+            KindParams::OrphanedAccount(_) => "orphaned_account",
+        }
+    }
+
+    pub fn build(&self) -> Box<dyn Rule> {
+        self.as_kind().build()
+    }
+
+    /// Parses and checks `params` for `kind`; every problem is (field, message).
+    pub fn parse(kind: &str, params: &toml::Table) -> Result<Self, Vec<(String, String)>> {
+        let whole = |params: toml::Table| {
+            let mut t = toml::Table::new();
+            t.insert("kind".into(), toml::Value::String(kind.to_owned()));
+            t.insert("params".into(), toml::Value::Table(params));
+            KindParams::deserialize(toml::Value::Table(t))
+        };
+        let parsed = match whole(params.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                // An unknown kind fails even without params; otherwise name every bad key on its own.
+                if let Err(e) = whole(toml::Table::new()) {
+                    return Err(vec![("kind".into(), e.message().trim().to_owned())]);
                 }
+                let mut errs: Vec<(String, String)> = params
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let mut one = toml::Table::new();
+                        one.insert(k.clone(), v.clone());
+                        whole(one)
+                            .err()
+                            .map(|e| (format!("params.{k}"), e.message().trim().to_owned()))
+                    })
+                    .collect();
+                if errs.is_empty() {
+                    errs.push(("params".into(), e.message().trim().to_owned()));
+                }
+                return Err(errs);
             }
-            Err(errs)
+        };
+        let problems = parsed.as_kind().check();
+        if problems.is_empty() {
+            Ok(parsed)
+        } else {
+            Err(problems)
         }
     }
 }

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{kinds, Ctx, Rule, Trigger};
+use super::rule::{Ctx, Kind, Rule, Trigger};
 use crate::model::{Event, Outcome};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -14,24 +14,21 @@ pub struct Params {
     pub grace_minutes: u32,
 }
 
-impl Params {
-    pub fn parse(t: &toml::Table) -> Result<Self, Vec<(String, String)>> {
-        let p: Params = kinds::parse_params(t)?;
-        if p.grace_minutes > 12 * 60 {
-            return Err(vec![("params.grace_minutes".into(), "must be at most 720".into())]);
+impl Kind for Params {
+    fn check(&self) -> Vec<(String, String)> {
+        if self.grace_minutes > 12 * 60 {
+            return vec![("params.grace_minutes".into(), "must be at most 720".into())];
         }
-        Ok(p)
+        Vec::new()
+    }
+
+    fn build(&self) -> Box<dyn Rule> {
+        Box::new(OffHoursLogin { p: self.clone() })
     }
 }
 
 pub struct OffHoursLogin {
     p: Params,
-}
-
-impl OffHoursLogin {
-    pub fn new(p: Params) -> Self {
-        OffHoursLogin { p }
-    }
 }
 
 impl Rule for OffHoursLogin {
@@ -45,7 +42,11 @@ impl Rule for OffHoursLogin {
             return None;
         }
         let local = sched.local(ev.ts);
-        let from = if ev.geo.country.is_empty() { String::new() } else { format!(" from {}", ev.geo.country) };
+        let from = if ev.geo.country.is_empty() {
+            String::new()
+        } else {
+            format!(" from {}", ev.geo.country)
+        };
         let summary = format!(
             "{} logged in at {} {} ({}){from}, outside working hours {} {}",
             ev.user_id,

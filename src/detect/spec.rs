@@ -5,45 +5,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// `severity` of a detector and its alerts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// What custos does when the detector fires (the lockout issue acts on `lock`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Response {
-    None,
-    Lock,
-}
-
-impl Response {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Response::None => "none",
-            Response::Lock => "lock",
-        }
-    }
-}
+use super::kinds::KindParams;
+use crate::model::{Response, Severity};
+use crate::time::Span;
 
 /// The raw file, as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -64,7 +30,7 @@ struct File {
     #[serde(default)]
     allow_cidrs: Vec<String>,
     #[serde(default)]
-    suppress_for: Option<String>,
+    suppress_for: Option<Span>,
     #[serde(default = "no_response")]
     response: Response,
 }
@@ -83,10 +49,10 @@ pub struct DetectorSpec {
     pub id: String,
     pub title: String,
     pub description: String,
-    pub kind: String,
+    /// The kind and its params, parsed and checked.
+    pub kind: KindParams,
     pub severity: Severity,
     pub enabled: bool,
-    pub params: toml::Table,
     pub allow_users: Vec<String>,
     pub allow_cidrs: Vec<ipnet::IpNet>,
     pub suppress_for: Duration,
@@ -99,41 +65,75 @@ pub struct DetectorSpec {
 #[error("invalid detector files ({} problem{}):\n  - {}", .0.len(), if .0.len() == 1 { "" } else { "s" }, .0.join("\n  - "))]
 pub struct LintErrors(pub Vec<String>);
 
-/// Parses a duration like `24h`, `90m`, `1h 30m`, `7d`.
-pub fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}` is not a duration (like 30m, 24h, 7d): {e}"))
-}
-
 /// The shipped detector files, compiled in: used when the configured folder does not exist.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("bulk_export.toml", include_str!("../../detectors/bulk_export.toml")),
-    ("off_hours_login.toml", include_str!("../../detectors/off_hours_login.toml")),
-    ("orphaned_account.toml", include_str!("../../detectors/orphaned_account.toml")),
+    (
+        "bulk_export.toml",
+        include_str!("../../detectors/bulk_export.toml"),
+    ),
+    (
+        "off_hours_login.toml",
+        include_str!("../../detectors/off_hours_login.toml"),
+    ),
+    (
+        "orphaned_account.toml",
+        include_str!("../../detectors/orphaned_account.toml"),
+    ),
 ];
 
 /// Loads every `*.toml` in `dir` (sorted), or the built-in files when `dir` does not exist. Returns
 /// all specs, or every problem found.
 pub fn load_dir(dir: &Path) -> Result<Vec<DetectorSpec>, LintErrors> {
     let mut files: Vec<(PathBuf, Result<String, String>)> = if dir.is_dir() {
-        let entries = std::fs::read_dir(dir).map_err(|e| LintErrors(vec![format!("{}: cannot read the detectors folder: {e}", dir.display())]))?;
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            LintErrors(vec![format!(
+                "{}: cannot read the detectors folder: {e}",
+                dir.display()
+            )])
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
         paths.sort();
-        paths.into_iter().map(|p| { let t = std::fs::read_to_string(&p).map_err(|e| e.to_string()); (p, t) }).collect()
+        paths
+            .into_iter()
+            .map(|p| {
+                let t = std::fs::read_to_string(&p).map_err(|e| e.to_string());
+                (p, t)
+            })
+            .collect()
     } else {
         tracing::warn!(dir = %dir.display(), "detectors folder not found; using the built-in detector files");
-        BUILTIN.iter().map(|(name, text)| (PathBuf::from(format!("<built-in>/{name}")), Ok(text.to_string()))).collect()
+        BUILTIN
+            .iter()
+            .map(|(name, text)| {
+                (
+                    PathBuf::from(format!("<built-in>/{name}")),
+                    Ok(text.to_string()),
+                )
+            })
+            .collect()
     };
     let mut problems = Vec::new();
     let mut specs: Vec<DetectorSpec> = Vec::new();
     for (path, text) in files.drain(..) {
         let parsed = match text {
             Ok(t) => load_text(&path, &t),
-            Err(e) => Err(vec![format!("{}: (file): cannot read: {e}", path.display())]),
+            Err(e) => Err(vec![format!(
+                "{}: (file): cannot read: {e}",
+                path.display()
+            )]),
         };
         match parsed {
             Ok(spec) => {
                 if let Some(other) = specs.iter().find(|s| s.id == spec.id) {
-                    problems.push(format!("{}: id: `{}` is already defined in {}", path.display(), spec.id, other.path.display()));
+                    problems.push(format!(
+                        "{}: id: `{}` is already defined in {}",
+                        path.display(),
+                        spec.id,
+                        other.path.display()
+                    ));
                 }
                 specs.push(spec);
             }
@@ -150,7 +150,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<DetectorSpec>, LintErrors> {
 /// Parses and checks one file; every problem is prefixed with the file's path and names the field.
 pub fn load_text(path: &Path, text: &str) -> Result<DetectorSpec, Vec<String>> {
     let at = |field: &str, msg: &str| format!("{}: {field}: {msg}", path.display());
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![at("(syntax)", e.message())])?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| vec![at("(syntax)", e.message())])?;
     let file: File = match File::deserialize(toml::Value::Table(table.clone())) {
         Ok(f) => f,
         Err(e) => {
@@ -175,42 +177,56 @@ pub fn load_text(path: &Path, text: &str) -> Result<DetectorSpec, Vec<String>> {
         }
     };
     let mut problems = Vec::new();
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if file.id != stem {
-        problems.push(at("id", &format!("`{}` must match the file name `{stem}`", file.id)));
+        problems.push(at(
+            "id",
+            &format!("`{}` must match the file name `{stem}`", file.id),
+        ));
     }
     if file.title.trim().is_empty() {
         problems.push(at("title", "must not be empty"));
     }
-    let suppress_for = match file.suppress_for.as_deref().map(duration).transpose() {
-        Ok(d) => d.unwrap_or(Duration::from_secs(3600)),
-        Err(e) => {
-            problems.push(at("suppress_for", &e));
-            Duration::ZERO
-        }
-    };
+    let suppress_for = file
+        .suppress_for
+        .as_ref()
+        .map_or(Duration::from_secs(3600), Span::as_std);
     let mut allow_cidrs = Vec::new();
     for c in &file.allow_cidrs {
-        match c.parse::<ipnet::IpNet>().or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)) {
+        match c
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        {
             Ok(n) => allow_cidrs.push(n),
-            Err(_) => problems.push(at("allow_cidrs", &format!("`{c}` is not a CIDR or an address"))),
+            Err(_) => problems.push(at(
+                "allow_cidrs",
+                &format!("`{c}` is not a CIDR or an address"),
+            )),
         }
     }
-    match super::kinds::check_params(&file.kind, &file.params) {
-        Ok(()) => {}
-        Err(errs) => problems.extend(errs.into_iter().map(|(field, msg)| at(&field, &msg))),
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    let kind = KindParams::parse(&file.kind, &file.params).map_err(|errs| {
+        errs.into_iter()
+            .map(|(field, msg)| at(&field, &msg))
+            .collect::<Vec<_>>()
+    });
+    let kind = match kind {
+        Ok(k) if problems.is_empty() => k,
+        Ok(_) => return Err(problems),
+        Err(mut errs) => {
+            problems.append(&mut errs);
+            return Err(problems);
+        }
+    };
     Ok(DetectorSpec {
         id: file.id,
         title: file.title,
         description: file.description,
-        kind: file.kind,
+        kind,
         severity: file.severity,
         enabled: file.enabled,
-        params: file.params,
         allow_users: file.allow_users,
         allow_cidrs,
         suppress_for,
@@ -235,7 +251,16 @@ pub fn describe(specs: &[DetectorSpec]) -> BTreeMap<String, String> {
         .iter()
         .map(|s| {
             let state = if s.enabled { "enabled" } else { "disabled" };
-            (s.id.clone(), format!("{} ({}, {}, {state}, response {})", s.title, s.kind, s.severity.as_str(), s.response.as_str()))
+            (
+                s.id.clone(),
+                format!(
+                    "{} ({}, {}, {state}, response {})",
+                    s.title,
+                    s.kind.name(),
+                    s.severity,
+                    s.response
+                ),
+            )
         })
         .collect()
 }

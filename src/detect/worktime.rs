@@ -3,14 +3,13 @@
 //! belonging to the day they start, optional grace and holidays.
 
 use std::collections::{BTreeSet, HashMap};
-use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::DetectorsConfig;
-use crate::decode::{WorkDays, WorkHours};
 use crate::model::DirectoryRecord;
+use crate::time::{WorkDays, WorkHours};
 
 /// One level of defaults (global or a tenant's).
 #[derive(Debug, Clone, Default)]
@@ -39,52 +38,65 @@ pub struct WorkTime {
     tenants: HashMap<String, Defaults>,
 }
 
-fn parse_dates(v: &[String]) -> Result<BTreeSet<NaiveDate>, String> {
-    v.iter().map(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| format!("`{d}` is not a date (YYYY-MM-DD)"))).collect()
-}
-
 impl WorkTime {
-    /// Builds from config; the errors name the key (also used by config validation).
-    pub fn from_config(c: &DetectorsConfig) -> Result<Self, Vec<String>> {
-        let mut errs = Vec::new();
-        let mut level = |name: &str, tz: Option<&str>, hours: Option<&str>, days: Option<&str>, holidays: &[String]| -> Defaults {
-            let mut d = Defaults::default();
-            if let Some(t) = tz {
-                d.tz = Tz::from_str(t).map_err(|_| errs.push(format!("[detectors{name}] timezone: `{t}` is not an IANA time zone"))).ok();
-            }
-            if let Some(h) = hours {
-                d.hours = h.parse().map_err(|_| errs.push(format!("[detectors{name}] work_hours: `{h}` is not HH:MM-HH:MM"))).ok();
-            }
-            if let Some(w) = days {
-                d.days = w.parse().map_err(|_| errs.push(format!("[detectors{name}] work_days: `{w}` is not like Mon-Fri or Mon,Tue,Sat"))).ok();
-            }
-            d.holidays = parse_dates(holidays).map_err(|e| errs.push(format!("[detectors{name}] holidays: {e}"))).unwrap_or_default();
-            d
+    /// The defaults of `[detectors]` (already typed and checked by config loading).
+    pub fn from_config(c: &DetectorsConfig) -> Self {
+        let global = Defaults {
+            tz: Some(c.timezone),
+            hours: Some(c.work_hours),
+            days: Some(c.work_days),
+            holidays: c.holidays.iter().copied().collect(),
         };
-        let global = level("", Some(&c.timezone), Some(&c.work_hours), Some(&c.work_days), &c.holidays);
         let tenants = c
             .tenants
             .iter()
-            .map(|(t, v)| (t.clone(), level(&format!(".tenants.{t}"), v.timezone.as_deref(), v.work_hours.as_deref(), v.work_days.as_deref(), &v.holidays)))
+            .map(|(t, v)| {
+                (
+                    t.clone(),
+                    Defaults {
+                        tz: v.timezone,
+                        hours: v.work_hours,
+                        days: v.work_days,
+                        holidays: v.holidays.iter().copied().collect(),
+                    },
+                )
+            })
             .collect();
-        if errs.is_empty() {
-            Ok(WorkTime { global, tenants })
-        } else {
-            Err(errs)
-        }
+        WorkTime { global, tenants }
     }
 
     /// The schedule for a user: each part from the directory record, else the tenant, else global.
     pub fn schedule<'a>(&'a self, tenant: &str, rec: Option<&DirectoryRecord>) -> Schedule<'a> {
         let t = self.tenants.get(tenant);
-        let (tz, s1) = pick(rec.and_then(|r| r.timezone), t.and_then(|t| t.tz), self.global.tz);
-        let (hours, s2) = pick(rec.and_then(|r| r.work_hours), t.and_then(|t| t.hours), self.global.hours);
-        let (days, s3) = pick(rec.and_then(|r| r.work_days), t.and_then(|t| t.days), self.global.days);
-        let source = [s1, s2, s3].into_iter().find(|s| *s == "directory").or([s1, s2, s3].into_iter().find(|s| *s == "tenant")).unwrap_or("default");
-        let holidays = t.filter(|t| !t.holidays.is_empty()).map_or(&self.global.holidays, |t| &t.holidays);
+        let (tz, s1) = pick(
+            rec.and_then(|r| r.timezone),
+            t.and_then(|t| t.tz),
+            self.global.tz,
+        );
+        let (hours, s2) = pick(
+            rec.and_then(|r| r.work_hours),
+            t.and_then(|t| t.hours),
+            self.global.hours,
+        );
+        let (days, s3) = pick(
+            rec.and_then(|r| r.work_days),
+            t.and_then(|t| t.days),
+            self.global.days,
+        );
+        let source = [s1, s2, s3]
+            .into_iter()
+            .find(|s| *s == "directory")
+            .or([s1, s2, s3].into_iter().find(|s| *s == "tenant"))
+            .unwrap_or("default");
+        let holidays = t
+            .filter(|t| !t.holidays.is_empty())
+            .map_or(&self.global.holidays, |t| &t.holidays);
         Schedule {
             tz: tz.unwrap_or(Tz::UTC),
-            hours: hours.unwrap_or(WorkHours { start_min: 9 * 60, end_min: 18 * 60 }),
+            hours: hours.unwrap_or(WorkHours {
+                start_min: 9 * 60,
+                end_min: 18 * 60,
+            }),
             days: days.unwrap_or(WorkDays(0b0001_1111)),
             holidays,
             source,
@@ -111,7 +123,12 @@ impl Schedule<'_> {
     pub fn contains(&self, ts: DateTime<Utc>, grace_minutes: u32) -> bool {
         let local = self.local(ts);
         let grace = Duration::minutes(grace_minutes as i64);
-        let end_offset = self.hours.end_min as i64 + if self.hours.wraps_midnight() { 24 * 60 } else { 0 };
+        let end_offset = self.hours.end_min as i64
+            + if self.hours.wraps_midnight() {
+                24 * 60
+            } else {
+                0
+            };
         (-1..=1).any(|delta| {
             let day = local.date() + Duration::days(delta);
             if !self.days.contains(day.weekday()) || self.holidays.contains(&day) {

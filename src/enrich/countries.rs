@@ -257,7 +257,10 @@ const NAMES: &[(&str, &str)] = &[
 
 /// The English name of a country code (`GB` → `United Kingdom`); `None` for unknown codes.
 pub fn name(code: &str) -> Option<&'static str> {
-    NAMES.binary_search_by(|(c, _)| c.cmp(&code)).ok().map(|i| NAMES[i].1)
+    NAMES
+        .binary_search_by(|(c, _)| c.cmp(&code))
+        .ok()
+        .map(|i| NAMES[i].1)
 }
 
 #[cfg(test)]

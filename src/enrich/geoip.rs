@@ -18,9 +18,15 @@ use crate::model::Geo;
 #[derive(Debug, thiserror::Error)]
 pub enum GeoDbError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a valid MaxMind DB: {source}")]
-    Invalid { path: PathBuf, source: maxminddb::MaxMindDbError },
+    Invalid {
+        path: PathBuf,
+        source: maxminddb::MaxMindDbError,
+    },
 }
 
 /// Identity of a file version on disk; a change means "reload".
@@ -38,7 +44,11 @@ impl FileStamp {
         let inode = std::os::unix::fs::MetadataExt::ino(&m);
         #[cfg(not(unix))]
         let inode = 0;
-        Ok(FileStamp { len: m.len(), modified: m.modified().ok(), inode })
+        Ok(FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode,
+        })
     }
 }
 
@@ -52,13 +62,23 @@ pub struct GeoDb {
 impl GeoDb {
     /// Reads a file and probes it (a corrupt replacement must never go into service).
     pub fn open(path: &Path) -> Result<Self, GeoDbError> {
-        let io = |source| GeoDbError::Io { path: path.to_owned(), source };
+        let io = |source| GeoDbError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let stamp = FileStamp::of(path).map_err(io)?;
         let bytes = std::fs::read(path).map_err(io)?;
-        let invalid = |source| GeoDbError::Invalid { path: path.to_owned(), source };
+        let invalid = |source| GeoDbError::Invalid {
+            path: path.to_owned(),
+            source,
+        };
         let reader = maxminddb::Reader::from_source(bytes).map_err(invalid)?;
         probe(&reader).map_err(invalid)?;
-        Ok(GeoDb { path: path.to_owned(), stamp, reader })
+        Ok(GeoDb {
+            path: path.to_owned(),
+            stamp,
+            reader,
+        })
     }
 
     pub fn database_type(&self) -> &str {
@@ -77,7 +97,9 @@ impl GeoDb {
 fn probe(reader: &maxminddb::Reader<Vec<u8>>) -> Result<(), maxminddb::MaxMindDbError> {
     let v6 = reader.metadata().ip_version == 6;
     let v4s = (1u8..=223).map(|a| IpAddr::from([a, a.wrapping_mul(7), a.wrapping_mul(13), 1]));
-    let v6s = [0x2001u16, 0x2400, 0x2600, 0x2a00, 0x2c0f].into_iter().map(|p| IpAddr::from([p, 0x1234, 0, 0, 0, 0, 0, 1]));
+    let v6s = [0x2001u16, 0x2400, 0x2600, 0x2a00, 0x2c0f]
+        .into_iter()
+        .map(|p| IpAddr::from([p, 0x1234, 0, 0, 0, 0, 0, 1]));
     for ip in v4s.chain(v6s.filter(|_| v6)) {
         reader.lookup(ip)?.decode::<de::IgnoredAny>()?;
     }
@@ -103,7 +125,10 @@ impl GeoSet {
     pub fn lookup(&self, ip: IpAddr) -> Geo {
         let ip = netclass::canonical(ip);
         let class = netclass::classify(ip);
-        let mut g = Geo { network_class: class.to_owned(), ..Geo::default() };
+        let mut g = Geo {
+            network_class: class.to_owned(),
+            ..Geo::default()
+        };
         if class != netclass::PUBLIC {
             return g;
         }
@@ -112,7 +137,10 @@ impl GeoSet {
         }
         if let Some(rec) = self.asn.iter().find_map(|db| db.decode::<AsnRecord>(ip)) {
             g.asn = rec.autonomous_system_number.unwrap_or(0);
-            g.as_org = rec.autonomous_system_organization.unwrap_or_default().to_owned();
+            g.as_org = rec
+                .autonomous_system_organization
+                .unwrap_or_default()
+                .to_owned();
         }
         g
     }
@@ -167,7 +195,10 @@ impl CityRecord<'_> {
         let country = self.country.unwrap_or_default();
         g.country_iso = own(country.iso_code.or(self.country_code));
         g.country = own(country.names.en.or_else(|| countries::name(&g.country_iso)));
-        let sub = self.subdivisions.and_then(|s| s.into_iter().next()).unwrap_or_default();
+        let sub = self
+            .subdivisions
+            .and_then(|s| s.into_iter().next())
+            .unwrap_or_default();
         g.subdivision = own(sub.names.en.or(sub.iso_code).or(self.state1));
         g.city = own(self.city.and_then(|c| c.0));
         let loc = self.location.unwrap_or_default();
@@ -243,4 +274,3 @@ impl<'de: 'a, 'a> Deserialize<'de> for CityName<'a> {
         d.deserialize_any(V)
     }
 }
-

@@ -33,13 +33,19 @@ pub struct GeoEnricher {
 
 impl GeoEnricher {
     pub fn new(set: Arc<ArcSwap<GeoSet>>, cache_entries: usize) -> Self {
-        GeoEnricher { set, cache: NonZeroUsize::new(cache_entries).map(lru::LruCache::new), cache_generation: 0 }
+        GeoEnricher {
+            set,
+            cache: NonZeroUsize::new(cache_entries).map(lru::LruCache::new),
+            cache_generation: 0,
+        }
     }
 
     /// The geo facts for one address from the databases in service now.
     pub fn lookup(&mut self, ip: IpAddr) -> Geo {
         let set = self.set.load();
-        let Some(cache) = self.cache.as_mut() else { return set.lookup(ip) };
+        let Some(cache) = self.cache.as_mut() else {
+            return set.lookup(ip);
+        };
         if set.generation != self.cache_generation {
             cache.clear();
             self.cache_generation = set.generation;
@@ -63,8 +69,17 @@ impl Enricher for GeoEnricher {
 
 /// Loads every configured file, in order. Any failure is reported with its path.
 pub fn load_set(cfg: &GeoIpConfig, generation: u64) -> Result<GeoSet, GeoDbError> {
-    let open = |paths: &[String]| paths.iter().map(|p| GeoDb::open(p.as_ref())).collect::<Result<Vec<_>, _>>();
-    Ok(GeoSet { city: open(&cfg.city_db)?, asn: open(&cfg.asn_db)?, generation })
+    let open = |paths: &[String]| {
+        paths
+            .iter()
+            .map(|p| GeoDb::open(p.as_ref()))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(GeoSet {
+        city: open(&cfg.city_db)?,
+        asn: open(&cfg.asn_db)?,
+        generation,
+    })
 }
 
 /// Builds the enrich stage: loads the databases (a missing or corrupt configured file is an error),
@@ -79,7 +94,8 @@ pub fn build(cfg: &GeoIpConfig) -> anyhow::Result<(GeoEnricher, Option<Reloader>
         }
     }
     let set = Arc::new(ArcSwap::from_pointee(set));
-    let reloader = (cfg.reload_interval_ms > 0 && !(cfg.city_db.is_empty() && cfg.asn_db.is_empty()))
-        .then(|| Reloader::spawn(cfg.clone(), set.clone()));
+    let reloader = (cfg.reload_interval_ms > 0
+        && !(cfg.city_db.is_empty() && cfg.asn_db.is_empty()))
+    .then(|| Reloader::spawn(cfg.clone(), set.clone()));
     Ok((GeoEnricher::new(set, cfg.cache_entries), reloader))
 }

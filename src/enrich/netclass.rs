@@ -23,7 +23,11 @@ pub fn classify(ip: IpAddr) -> &'static str {
 }
 
 fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
     u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
 }
 
@@ -46,7 +50,10 @@ fn classify_v4(ip: Ipv4Addr) -> &'static str {
         ([198, 18, 0, 0], 15, "benchmarking"),
         ([192, 88, 99, 0], 24, "reserved"),
     ];
-    TABLE.iter().find(|(net, p, _)| in_v4(ip, *net, *p)).map_or(PUBLIC, |(_, _, c)| c)
+    TABLE
+        .iter()
+        .find(|(net, p, _)| in_v4(ip, *net, *p))
+        .map_or(PUBLIC, |(_, _, c)| c)
 }
 
 fn classify_v6(ip: Ipv6Addr) -> &'static str {

@@ -22,7 +22,11 @@ impl Drop for Reloader {
 }
 
 fn stamps(cfg: &GeoIpConfig) -> Vec<Option<FileStamp>> {
-    cfg.city_db.iter().chain(&cfg.asn_db).map(|p| FileStamp::of(Path::new(p)).ok()).collect()
+    cfg.city_db
+        .iter()
+        .chain(&cfg.asn_db)
+        .map(|p| FileStamp::of(Path::new(p)).ok())
+        .collect()
 }
 
 impl Reloader {
@@ -30,7 +34,11 @@ impl Reloader {
         Reloader(tokio::spawn(async move {
             let mut seen = {
                 let s = set.load();
-                s.city.iter().chain(&s.asn).map(|db| Some(db.stamp)).collect::<Vec<_>>()
+                s.city
+                    .iter()
+                    .chain(&s.asn)
+                    .map(|db| Some(db.stamp))
+                    .collect::<Vec<_>>()
             };
             let mut tick = tokio::time::interval(Duration::from_millis(cfg.reload_interval_ms));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -46,11 +54,18 @@ impl Reloader {
                 match tokio::task::spawn_blocking(move || super::load_set(&c, generation)).await {
                     Ok(Ok(new)) => {
                         // Record what was actually loaded (a file may have changed again meanwhile).
-                        seen = new.city.iter().chain(&new.asn).map(|db| Some(db.stamp)).collect();
+                        seen = new
+                            .city
+                            .iter()
+                            .chain(&new.asn)
+                            .map(|db| Some(db.stamp))
+                            .collect();
                         set.store(Arc::new(new));
                         tracing::info!(generation, "geoip databases reloaded");
                     }
-                    Ok(Err(e)) => tracing::error!(error = %e, "geoip reload rejected; the previous databases stay in service"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "geoip reload rejected; the previous databases stay in service")
+                    }
                     Err(e) => tracing::error!(error = %e, "geoip reload task failed"),
                 }
             }

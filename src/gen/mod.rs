@@ -25,6 +25,7 @@ pub struct Region {
     pub lat_lon: (f64, f64),
 }
 
+#[allow(clippy::too_many_arguments)] // one row of the REGIONS table, positional like the table
 const fn region(
     country_iso: &'static str,
     country: &'static str,
@@ -35,24 +36,114 @@ const fn region(
     prefix: u8,
     lat_lon: (f64, f64),
 ) -> Region {
-    Region { country_iso, country, subdivision, city, time_zone, net, prefix, lat_lon }
+    Region {
+        country_iso,
+        country,
+        subdivision,
+        city,
+        time_zone,
+        net,
+        prefix,
+        lat_lon,
+    }
 }
 
 /// Where users work. The networks are real allocations in those countries, so a real City DB
 /// resolves them too.
 pub const REGIONS: &[Region] = &[
-    region("US", "United States", "New York", "New York", "America/New_York", [12, 0, 0, 0], 8, (40.71, -74.01)),
-    region("US", "United States", "California", "Los Angeles", "America/Los_Angeles", [4, 0, 0, 0], 9, (34.05, -118.24)),
-    region("GB", "United Kingdom", "England", "London", "Europe/London", [81, 2, 69, 0], 24, (51.51, -0.13)),
-    region("DE", "Germany", "Berlin", "Berlin", "Europe/Berlin", [85, 214, 0, 0], 16, (52.52, 13.40)),
-    region("CN", "China", "Shanghai", "Shanghai", "Asia/Shanghai", [114, 114, 0, 0], 16, (31.23, 121.47)),
-    region("JP", "Japan", "Tokyo", "Tokyo", "Asia/Tokyo", [133, 0, 0, 0], 8, (35.68, 139.69)),
-    region("IN", "India", "Karnataka", "Bengaluru", "Asia/Kolkata", [117, 192, 0, 0], 10, (12.97, 77.59)),
-    region("AU", "Australia", "New South Wales", "Sydney", "Australia/Sydney", [1, 128, 0, 0], 11, (-33.87, 151.21)),
+    region(
+        "US",
+        "United States",
+        "New York",
+        "New York",
+        "America/New_York",
+        [12, 0, 0, 0],
+        8,
+        (40.71, -74.01),
+    ),
+    region(
+        "US",
+        "United States",
+        "California",
+        "Los Angeles",
+        "America/Los_Angeles",
+        [4, 0, 0, 0],
+        9,
+        (34.05, -118.24),
+    ),
+    region(
+        "GB",
+        "United Kingdom",
+        "England",
+        "London",
+        "Europe/London",
+        [81, 2, 69, 0],
+        24,
+        (51.51, -0.13),
+    ),
+    region(
+        "DE",
+        "Germany",
+        "Berlin",
+        "Berlin",
+        "Europe/Berlin",
+        [85, 214, 0, 0],
+        16,
+        (52.52, 13.40),
+    ),
+    region(
+        "CN",
+        "China",
+        "Shanghai",
+        "Shanghai",
+        "Asia/Shanghai",
+        [114, 114, 0, 0],
+        16,
+        (31.23, 121.47),
+    ),
+    region(
+        "JP",
+        "Japan",
+        "Tokyo",
+        "Tokyo",
+        "Asia/Tokyo",
+        [133, 0, 0, 0],
+        8,
+        (35.68, 139.69),
+    ),
+    region(
+        "IN",
+        "India",
+        "Karnataka",
+        "Bengaluru",
+        "Asia/Kolkata",
+        [117, 192, 0, 0],
+        10,
+        (12.97, 77.59),
+    ),
+    region(
+        "AU",
+        "Australia",
+        "New South Wales",
+        "Sydney",
+        "Australia/Sydney",
+        [1, 128, 0, 0],
+        11,
+        (-33.87, 151.21),
+    ),
 ];
 
 /// Where the planted "departed employee" exports from.
-pub const FOREIGN: Region = region("NL", "The Netherlands", "North Holland", "Amsterdam", "Europe/Amsterdam", [185, 220, 100, 0], 22, (52.37, 4.90));
+pub const FOREIGN: Region = region(
+    "NL",
+    "The Netherlands",
+    "North Holland",
+    "Amsterdam",
+    "Europe/Amsterdam",
+    [185, 220, 100, 0],
+    22,
+    (52.37, 4.90),
+);
 
 const DEPARTMENTS: &[&str] = &["sales", "support", "marketing", "finance", "engineering"];
 const OBJECTS: &[&str] = &["contact", "account", "lead", "opportunity", "case"];
@@ -74,7 +165,12 @@ pub struct GenOptions {
 
 impl Default for GenOptions {
     fn default() -> Self {
-        GenOptions { seed: 42, users: 200, start: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap(), incidents: true }
+        GenOptions {
+            seed: 42,
+            users: 200,
+            start: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap(),
+            incidents: true,
+        }
     }
 }
 
@@ -117,8 +213,16 @@ impl Generator {
                     id: format!("u{i:05}"),
                     tenant: if i % 5 == 4 { "globex" } else { "acme" },
                     tz: tz.parse().expect("valid zone"),
-                    work: if night { (22 * 60, 6 * 60) } else { (rng.gen_range(7..=10) * 60, 0) },
-                    days: if i % 11 == 10 { 0b0011_1111 } else { 0b0001_1111 },
+                    work: if night {
+                        (22 * 60, 6 * 60)
+                    } else {
+                        (rng.gen_range(7..=10) * 60, 0)
+                    },
+                    days: if i % 11 == 10 {
+                        0b0011_1111
+                    } else {
+                        0b0001_1111
+                    },
                     ip: ip_in(&mut rng, net, prefix),
                     dept: DEPARTMENTS[i % DEPARTMENTS.len()],
                 }
@@ -130,7 +234,14 @@ impl Generator {
                 u
             })
             .collect();
-        Generator { opts, users, rng, day: 0, seq: 0, pending: VecDeque::new() }
+        Generator {
+            opts,
+            users,
+            rng,
+            day: 0,
+            seq: 0,
+            pending: VecDeque::new(),
+        }
     }
 
     fn departed(&self) -> Option<usize> {
@@ -151,7 +262,11 @@ impl Generator {
             .iter()
             .enumerate()
             .map(|(i, u)| {
-                let wd = if u.days == 0b0011_1111 { "Mon-Sat" } else { "Mon-Fri" };
+                let wd = if u.days == 0b0011_1111 {
+                    "Mon-Sat"
+                } else {
+                    "Mon-Fri"
+                };
                 json!({
                     "user_id": u.id, "status": "active", "effective_ts": rfc3339(since),
                     "timezone": u.tz.name(),
@@ -177,15 +292,30 @@ impl Generator {
     fn local(&self, u: &User, day: i64, minute: u32) -> DateTime<Utc> {
         let date: NaiveDate = (self.opts.start + Duration::days(day)).date_naive();
         let naive = date.and_hms_opt(0, 0, 0).unwrap() + Duration::minutes(minute as i64);
-        u.tz.from_local_datetime(&naive).earliest().unwrap_or_else(|| u.tz.from_utc_datetime(&naive)).with_timezone(&Utc)
+        u.tz.from_local_datetime(&naive)
+            .earliest()
+            .unwrap_or_else(|| u.tz.from_utc_datetime(&naive))
+            .with_timezone(&Utc)
     }
 
-    fn push(&mut self, u: usize, ts: DateTime<Utc>, action: &str, extra: Value, ip: Option<String>) {
+    fn push(
+        &mut self,
+        u: usize,
+        ts: DateTime<Utc>,
+        action: &str,
+        extra: Value,
+        ip: Option<String>,
+    ) {
         self.seq += 1;
         let user = &self.users[u];
         let day = (ts - self.opts.start).num_days();
         // Some producers send local offsets instead of Z.
-        let ts_text = if self.seq % 5 == 0 { ts.with_timezone(&user.tz).to_rfc3339_opts(chrono::SecondsFormat::Millis, false) } else { rfc3339(ts) };
+        let ts_text = if self.seq.is_multiple_of(5) {
+            ts.with_timezone(&user.tz)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+        } else {
+            rfc3339(ts)
+        };
         let mut ev = json!({
             "event_id": format!("gen-{}-{:010}", self.opts.seed, self.seq),
             "ts": ts_text, "user_id": user.id, "action": action, "tenant": user.tenant,
@@ -201,7 +331,9 @@ impl Generator {
     fn gen_day(&mut self) {
         let day = self.day;
         self.day += 1;
-        let weekday = (self.opts.start + Duration::days(day)).weekday().num_days_from_monday();
+        let weekday = (self.opts.start + Duration::days(day))
+            .weekday()
+            .num_days_from_monday();
         for u in 0..self.users.len() {
             if self.departed() == Some(u) && day > 2 {
                 continue; // gone: only the planted incident below
@@ -221,7 +353,8 @@ impl Generator {
             let actions = self.rng.gen_range(8..30);
             for _ in 0..actions {
                 let minute = self.rng.gen_range(login + 1..end - 5);
-                let t = self.local(&self.users[u], day, minute) + Duration::milliseconds(self.rng.gen_range(0..60_000));
+                let t = self.local(&self.users[u], day, minute)
+                    + Duration::milliseconds(self.rng.gen_range(0..60_000));
                 let obj = OBJECTS[self.rng.gen_range(0..OBJECTS.len())];
                 let roll: u32 = self.rng.gen_range(0..100);
                 let (action, count) = match roll {
@@ -232,7 +365,13 @@ impl Generator {
                     95..=97 => ("api_call", self.rng.gen_range(1..50)),
                     _ => ("delete", 1),
                 };
-                self.push(u, t, action, json!({"object_type": obj, "record_count": count}), None);
+                self.push(
+                    u,
+                    t,
+                    action,
+                    json!({"object_type": obj, "record_count": count}),
+                    None,
+                );
             }
             let t = self.local(&self.users[u], day, end - 1);
             self.push(u, t, "logout", json!({}), None);
@@ -258,7 +397,13 @@ impl Generator {
                 self.push(3, t, "login", json!({}), None);
                 for k in 0..3 {
                     let t = self.local(&self.users[3], day, 3 * 60 + 12 + k);
-                    self.push(3, t, "view", json!({"object_type": "account", "record_count": 25}), None);
+                    self.push(
+                        3,
+                        t,
+                        "view",
+                        json!({"object_type": "account", "record_count": 25}),
+                        None,
+                    );
                 }
             }
             // The departed employee logs in at 02:30 the night after leaving and exports contacts.
@@ -267,7 +412,13 @@ impl Generator {
                 self.push(1, t, "login", json!({}), Some(foreign.clone()));
                 for k in 0..3 {
                     let t = self.local(&self.users[1], day, 2 * 60 + 35 + k * 4);
-                    self.push(1, t, "export", json!({"object_type": "contact", "record_count": 500}), Some(foreign.clone()));
+                    self.push(
+                        1,
+                        t,
+                        "export",
+                        json!({"object_type": "contact", "record_count": 500}),
+                        Some(foreign.clone()),
+                    );
                 }
             }
             _ => {}
@@ -310,7 +461,10 @@ mod tests {
         for rec in Generator::new(GenOptions::default()).directory() {
             decode_directory(rec.to_string().as_bytes(), 1 << 20).unwrap();
         }
-        let views = a.iter().filter(|l| l.contains("\"action\":\"view\"")).count();
+        let views = a
+            .iter()
+            .filter(|l| l.contains("\"action\":\"view\""))
+            .count();
         assert!(views * 100 / a.len() > 50, "views {views} of {}", a.len());
     }
 
@@ -318,8 +472,22 @@ mod tests {
     fn incidents_are_planted() {
         let g = Generator::new(GenOptions::default());
         let all: Vec<String> = g.take(40_000).collect();
-        let departed = all.iter().filter(|l| l.contains("\"user_id\":\"u00001\"") && l.contains("\"export\"") && l.contains("185.220.")).count();
+        let departed = all
+            .iter()
+            .filter(|l| {
+                l.contains("\"user_id\":\"u00001\"")
+                    && l.contains("\"export\"")
+                    && l.contains("185.220.")
+            })
+            .count();
         assert_eq!(departed, 3);
-        assert!(all.iter().filter(|l| l.contains("\"user_id\":\"u00002\"") && l.contains("\"record_count\":400")).count() >= 4);
+        assert!(
+            all.iter()
+                .filter(
+                    |l| l.contains("\"user_id\":\"u00002\"") && l.contains("\"record_count\":400")
+                )
+                .count()
+                >= 4
+        );
     }
 }

@@ -9,13 +9,15 @@ use std::time::Duration;
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
+use rdkafka::ClientContext;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use super::{Acker, Acks, CHUNK};
+use super::{Acker, Acks, Input, CHUNK};
 use crate::config::KafkaConfig;
 use crate::model::{Envelope, Position, Stream};
 use crate::shutdown::Shutdown;
@@ -37,12 +39,15 @@ impl ConsumerContext for Rebalances {
     }
 }
 
+/// The highest acknowledged offset per events partition, for the final commit.
+type Acked = Arc<std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), i64>>>;
+
 pub struct KafkaSource {
     consumer: Arc<StreamConsumer<Rebalances>>,
     assigned: Arc<AtomicBool>,
     /// The directory feed, read whole by every instance (see [`KafkaSource::build`]).
     directory: Option<Arc<StreamConsumer>>,
-    acked: Arc<std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), i64>>>,
+    acked: Acked,
     events_topic: Arc<str>,
     directory_topic: Arc<str>,
 }
@@ -58,7 +63,10 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("auto.commit.interval.ms", "1000")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
-        .set("heartbeat.interval.ms", (cfg.session_timeout_ms / 4).max(100).to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (cfg.session_timeout_ms / 4).max(100).to_string(),
+        )
         .set("queued.max.messages.kbytes", "16384")
         .set("enable.partition.eof", "false");
     for (k, v) in &cfg.librdkafka {
@@ -75,8 +83,9 @@ impl KafkaSource {
     /// rehydrated from ClickHouse.
     pub fn build(cfg: &KafkaConfig) -> anyhow::Result<Self> {
         let assigned = Arc::new(AtomicBool::new(false));
-        let consumer: StreamConsumer<Rebalances> =
-            client_config(cfg).create_with_context(Rebalances(assigned.clone())).context("creating the Kafka consumer")?;
+        let consumer: StreamConsumer<Rebalances> = client_config(cfg)
+            .create_with_context(Rebalances(assigned.clone()))
+            .context("creating the Kafka consumer")?;
         consumer
             .subscribe(&[cfg.events_topic.as_str()])
             .with_context(|| format!("subscribing to {}", cfg.events_topic))?;
@@ -85,9 +94,14 @@ impl KafkaSource {
         } else {
             let mut dc = client_config(cfg);
             let nonce: u64 = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
-            dc.set("group.id", format!("{}-directory-{nonce:016x}", cfg.group_id))
-                .set("enable.auto.commit", "false");
-            let d: StreamConsumer = dc.create().context("creating the Kafka directory consumer")?;
+            dc.set(
+                "group.id",
+                format!("{}-directory-{nonce:016x}", cfg.group_id),
+            )
+            .set("enable.auto.commit", "false");
+            let d: StreamConsumer = dc
+                .create()
+                .context("creating the Kafka directory consumer")?;
             d.subscribe(&[cfg.directory_topic.as_str()])
                 .with_context(|| format!("subscribing to {}", cfg.directory_topic))?;
             Some(Arc::new(d))
@@ -104,18 +118,33 @@ impl KafkaSource {
     }
 
     pub fn acker(&self) -> Arc<dyn Acker> {
-        Arc::new(KafkaAcker(self.consumer.clone(), self.acked.clone(), self.events_topic.clone()))
+        Arc::new(KafkaAcker(
+            self.consumer.clone(),
+            self.acked.clone(),
+            self.events_topic.clone(),
+        ))
     }
 
     /// Reads until shutdown, sending chunks of envelopes. Blocks (and so stops fetching) while the
     /// pipeline is full: memory stays bounded by the channel and librdkafka's queue limit.
-    pub async fn run(&self, tx: mpsc::Sender<Vec<Envelope>>, mut shutdown: Shutdown) {
+    pub async fn run(&self, tx: mpsc::Sender<Input>, mut shutdown: Shutdown) {
         let lag = tokio::spawn(report_lag(self.consumer.clone()));
         let directory = self.directory.clone().map(|d| {
-            let (tx, mut stop, topic) = (tx.clone(), shutdown.clone(), self.directory_topic.clone());
-            tokio::spawn(async move { consume(&d, &topic, Stream::Directory, &tx, &mut stop, None).await })
+            let (tx, mut stop, topic) =
+                (tx.clone(), shutdown.clone(), self.directory_topic.clone());
+            tokio::spawn(async move {
+                consume(&d, &topic, Stream::Directory, &tx, &mut stop, None).await
+            })
         });
-        consume(&self.consumer, &self.events_topic, Stream::Events, &tx, &mut shutdown, Some(&self.assigned)).await;
+        consume(
+            &self.consumer,
+            &self.events_topic,
+            Stream::Events,
+            &tx,
+            &mut shutdown,
+            Some(&self.assigned),
+        )
+        .await;
         if let Some(d) = directory {
             let _ = d.await;
         }
@@ -148,7 +177,9 @@ impl KafkaSource {
                     tracing::debug!(error = %e, attempt, "final Kafka commit failed; retrying");
                     std::thread::sleep(Duration::from_millis(200 * attempt as u64));
                 }
-                Err(e) => tracing::warn!(error = %e, "final Kafka commit failed; the uncommitted tail will be re-read (and deduplicated)"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "final Kafka commit failed; the uncommitted tail will be re-read (and deduplicated)")
+                }
             }
         }
     }
@@ -163,7 +194,9 @@ async fn report_lag(consumer: Arc<StreamConsumer<Rebalances>>) {
             let positions = c.position().ok()?;
             let mut lag = 0;
             for e in positions.elements() {
-                let (_, high) = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)).ok()?;
+                let (_, high) = c
+                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+                    .ok()?;
                 if let Offset::Offset(pos) = e.offset() {
                     lag += (high - pos).max(0);
                 } else {
@@ -185,18 +218,18 @@ fn log_error(e: &KafkaError) {
 }
 
 /// Stores acknowledged events-topic offsets (the directory consumer never commits).
-struct KafkaAcker(
-    Arc<StreamConsumer<Rebalances>>,
-    Arc<std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), i64>>>,
-    Arc<str>,
-);
+struct KafkaAcker(Arc<StreamConsumer<Rebalances>>, Acked, Arc<str>);
 
 impl Acker for KafkaAcker {
     fn ack(&self, acks: &Acks) {
         if acks.kafka.is_empty() {
             return;
         }
-        let events: Vec<(&(Arc<str>, i32), &i64)> = acks.kafka.iter().filter(|((t, _), _)| *t == self.2).collect();
+        let events: Vec<(&(Arc<str>, i32), &i64)> = acks
+            .kafka
+            .iter()
+            .filter(|((t, _), _)| *t == self.2)
+            .collect();
         if events.is_empty() {
             return;
         }
@@ -209,7 +242,8 @@ impl Acker for KafkaAcker {
         }
         let mut tpl = TopicPartitionList::with_capacity(events.len());
         for ((topic, partition), offset) in events {
-            if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
+            if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))
+            {
                 tracing::warn!(%topic, partition, error = %e, "cannot build offset list");
             }
         }
@@ -223,13 +257,13 @@ impl Acker for KafkaAcker {
 
 /// Reads `topic` until shutdown, sending chunks of `stream` envelopes. Blocks (and so stops fetching)
 /// while the pipeline is full: memory stays bounded by the channel and librdkafka's queue limit.
-/// After a new assignment (`assigned` set), an empty chunk goes first: the pipeline's signal to
+/// After a new assignment (`assigned` set), [`Input::Reassigned`] goes first: the pipeline's signal to
 /// rehydrate before the new partitions' records.
 async fn consume<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
     topic: &Arc<str>,
     stream: Stream,
-    tx: &mpsc::Sender<Vec<Envelope>>,
+    tx: &mpsc::Sender<Input>,
     shutdown: &mut Shutdown,
     assigned: Option<&AtomicBool>,
 ) {
@@ -248,9 +282,10 @@ async fn consume<C: ConsumerContext + 'static>(
                     continue;
                 }
                 if assigned.is_some_and(|a| a.swap(false, SeqCst)) {
-                    // New partitions: what is read so far, then the rehydration marker (an empty chunk).
+                    // New partitions: what is read so far, then the rehydration marker.
                     let before = std::mem::take(&mut chunk);
-                    for c in [before].into_iter().filter(|c| !c.is_empty()).chain([Vec::new()]) {
+                    let before = Some(before).filter(|c| !c.is_empty()).map(Input::Records);
+                    for c in before.into_iter().chain([Input::Reassigned]) {
                         tokio::select! {
                             r = tx.send(c) => if r.is_err() { return },
                             _ = shutdown.recv() => return,
@@ -280,12 +315,12 @@ async fn consume<C: ConsumerContext + 'static>(
         if !chunk.is_empty() {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
             tokio::select! {
-                r = tx.send(full) => if r.is_err() { return },
+                r = tx.send(Input::Records(full)) => if r.is_err() { return },
                 _ = shutdown.recv() => return,
             }
         }
     }
     if !chunk.is_empty() {
-        let _ = tx.send(chunk).await;
+        let _ = tx.send(Input::Records(chunk)).await;
     }
 }

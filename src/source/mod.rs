@@ -8,10 +8,20 @@ pub mod kafka;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::Position;
+use crate::model::{Envelope, Position};
 
 /// How many envelopes a source puts in one channel message.
 pub const CHUNK: usize = 1024;
+
+/// One message from a source to the pipeline.
+#[derive(Debug)]
+pub enum Input {
+    /// Raw records, in source order.
+    Records(Vec<Envelope>),
+    /// New partitions were assigned: another instance may have stored their recent history, so the
+    /// pipeline reloads detector state from ClickHouse before the records that follow.
+    Reassigned,
+}
 
 /// The positions a batch covers: for each Kafka partition, the highest offset in it.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -21,8 +31,16 @@ pub struct Acks {
 
 impl Acks {
     pub fn add(&mut self, pos: &Position) {
-        if let Position::Kafka { topic, partition, offset } = pos {
-            let e = self.kafka.entry((topic.clone(), *partition)).or_insert(*offset);
+        if let Position::Kafka {
+            topic,
+            partition,
+            offset,
+        } = pos
+        {
+            let e = self
+                .kafka
+                .entry((topic.clone(), *partition))
+                .or_insert(*offset);
             *e = (*e).max(*offset);
         }
     }

@@ -38,21 +38,43 @@ pub fn migrations_table(db: &str, cluster: &str) -> String {
 /// The two statements for one `CREATE TABLE IF NOT EXISTS name (...) ENGINE = X(args) ...` of the schema.
 pub fn statements(stmt: &str, db: &str, cluster: &str) -> Result<[String; 2], String> {
     const HEAD: &str = "CREATE TABLE IF NOT EXISTS ";
-    let rest = stmt.strip_prefix(HEAD).ok_or_else(|| format!("not a `{HEAD}…` statement"))?;
-    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).ok_or("no table definition")?;
+    let rest = stmt
+        .strip_prefix(HEAD)
+        .ok_or_else(|| format!("not a `{HEAD}…` statement"))?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .ok_or("no table definition")?;
     let (name, rest) = rest.split_at(end);
-    let key = shard_key(name).ok_or_else(|| format!("table `{name}` has no sharding key in store/cluster.rs"))?;
-    let at = rest.find("ENGINE = ").ok_or_else(|| format!("`{name}`: no `ENGINE = `"))?;
+    let key = shard_key(name)
+        .ok_or_else(|| format!("table `{name}` has no sharding key in store/cluster.rs"))?;
+    let at = rest
+        .find("ENGINE = ")
+        .ok_or_else(|| format!("`{name}`: no `ENGINE = `"))?;
     let (columns, engine) = rest.split_at(at);
     let engine = &engine["ENGINE = ".len()..];
-    let open = engine.find('(').ok_or_else(|| format!("`{name}`: engine without ()"))?;
-    let close = engine[open..].find(')').map(|i| open + i).ok_or_else(|| format!("`{name}`: engine without )"))?;
-    let (kind, args, tail) = (&engine[..open], engine[open + 1..close].trim(), &engine[close + 1..]);
+    let open = engine
+        .find('(')
+        .ok_or_else(|| format!("`{name}`: engine without ()"))?;
+    let close = engine[open..]
+        .find(')')
+        .map(|i| open + i)
+        .ok_or_else(|| format!("`{name}`: engine without )"))?;
+    let (kind, args, tail) = (
+        &engine[..open],
+        engine[open + 1..close].trim(),
+        &engine[close + 1..],
+    );
     if !matches!(kind, "MergeTree" | "ReplacingMergeTree") {
-        return Err(format!("`{name}`: engine {kind} has no replicated form here"));
+        return Err(format!(
+            "`{name}`: engine {kind} has no replicated form here"
+        ));
     }
     let local = local_name(name);
-    let args = if args.is_empty() { String::new() } else { format!(", {args}") };
+    let args = if args.is_empty() {
+        String::new()
+    } else {
+        format!(", {args}")
+    };
     Ok([
         format!(
             "CREATE TABLE IF NOT EXISTS `{db}`.`{local}` ON CLUSTER `{cluster}`{columns}ENGINE = Replicated{kind}('{}', '{{replica}}'{args}){tail}",
@@ -74,9 +96,18 @@ mod tests {
     fn every_schema_table_has_a_cluster_form() {
         for m in MIGRATIONS {
             for stmt in split(m.sql) {
-                let [local, dist] = statements(&stmt, "db", "c").unwrap_or_else(|e| panic!("{}: {e}", m.name));
-                assert!(local.contains("_local` ON CLUSTER `c`") && local.contains("ENGINE = Replicated"), "{local}");
-                assert!(dist.contains("ENGINE = Distributed('c', 'db', '") && dist.contains("cityHash64("), "{dist}");
+                let [local, dist] =
+                    statements(&stmt, "db", "c").unwrap_or_else(|e| panic!("{}: {e}", m.name));
+                assert!(
+                    local.contains("_local` ON CLUSTER `c`")
+                        && local.contains("ENGINE = Replicated"),
+                    "{local}"
+                );
+                assert!(
+                    dist.contains("ENGINE = Distributed('c', 'db', '")
+                        && dist.contains("cityHash64("),
+                    "{dist}"
+                );
             }
         }
     }
@@ -94,6 +125,11 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS `custos`.`alerts_local` ON CLUSTER `prod`\n(\n  version UInt64\n)\nENGINE = \
              ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/custos/alerts_local', '{replica}', version)\nORDER BY alert_id"
         );
-        assert!(statements("CREATE TABLE IF NOT EXISTS unknown (a UInt8) ENGINE = MergeTree() ORDER BY a", "d", "c").is_err());
+        assert!(statements(
+            "CREATE TABLE IF NOT EXISTS unknown (a UInt8) ENGINE = MergeTree() ORDER BY a",
+            "d",
+            "c"
+        )
+        .is_err());
     }
 }

@@ -12,12 +12,36 @@ pub struct Migration {
 
 /// The schema, in order. Add a file as `NNN_name.sql` and a line here; never edit an applied one.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "001_events", sql: include_str!("../../schemas/clickhouse/001_events.sql") },
-    Migration { version: 2, name: "002_dead_letters", sql: include_str!("../../schemas/clickhouse/002_dead_letters.sql") },
-    Migration { version: 3, name: "003_directory", sql: include_str!("../../schemas/clickhouse/003_directory.sql") },
-    Migration { version: 4, name: "004_alerts", sql: include_str!("../../schemas/clickhouse/004_alerts.sql") },
-    Migration { version: 5, name: "005_api", sql: include_str!("../../schemas/clickhouse/005_api.sql") },
-    Migration { version: 6, name: "006_actions", sql: include_str!("../../schemas/clickhouse/006_actions.sql") },
+    Migration {
+        version: 1,
+        name: "001_events",
+        sql: include_str!("../../schemas/clickhouse/001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "002_dead_letters",
+        sql: include_str!("../../schemas/clickhouse/002_dead_letters.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "003_directory",
+        sql: include_str!("../../schemas/clickhouse/003_directory.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "004_alerts",
+        sql: include_str!("../../schemas/clickhouse/004_alerts.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "005_api",
+        sql: include_str!("../../schemas/clickhouse/005_api.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "006_actions",
+        sql: include_str!("../../schemas/clickhouse/006_actions.sql"),
+    },
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
@@ -25,8 +49,16 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
 
 /// Statements of a DDL file: `--` comment lines dropped, split on `;`.
 pub fn statements(sql: &str) -> Vec<String> {
-    let body: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    body.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    let body: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    body.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Creates the database and applies pending migrations; returns how many were applied.
@@ -37,31 +69,50 @@ pub async fn migrate(store: &Store, give_up: bool) -> Result<usize, StoreError> 
     let root = base_client(&store.cfg);
     let db = store.cfg.database.as_str();
     let create_db = format!("CREATE DATABASE IF NOT EXISTS `{db}`{}", store.on_cluster());
-    backoff.run("create database", url, || root.query(&create_db).execute()).await?;
+    backoff
+        .run("create database", url, || root.query(&create_db).execute())
+        .await?;
     let migrations_table = match store.cluster() {
         Some(c) => cluster::migrations_table(db, c),
         None => MIGRATIONS_TABLE.to_owned(),
     };
-    backoff.run("create schema_migrations", url, || store.client.query(&migrations_table).execute()).await?;
+    backoff
+        .run("create schema_migrations", url, || {
+            store.client.query(&migrations_table).execute()
+        })
+        .await?;
     let applied: Vec<u32> = backoff
-        .run("read schema_migrations", url, || store.client.query("SELECT DISTINCT version FROM schema_migrations").fetch_all::<u32>())
+        .run("read schema_migrations", url, || {
+            store
+                .client
+                .query("SELECT DISTINCT version FROM schema_migrations")
+                .fetch_all::<u32>()
+        })
         .await?;
     let mut count = 0;
     for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         for stmt in statements(m.sql) {
             let forms = match store.cluster() {
-                Some(c) => cluster::statements(&stmt, db, c).map_err(|e| StoreError::Schema(format!("{}: {e}", m.name)))?.to_vec(),
+                Some(c) => cluster::statements(&stmt, db, c)
+                    .map_err(|e| StoreError::Schema(format!("{}: {e}", m.name)))?
+                    .to_vec(),
                 None => vec![stmt],
             };
             for stmt in forms {
-                backoff.run(m.name, url, || store.client.query(&stmt).execute()).await?;
+                backoff
+                    .run(m.name, url, || store.client.query(&stmt).execute())
+                    .await?;
             }
         }
         let record = format!(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ({}, '{}', now())",
             m.version, m.name
         );
-        backoff.run("record migration", url, || store.client.query(&record).execute()).await?;
+        backoff
+            .run("record migration", url, || {
+                store.client.query(&record).execute()
+            })
+            .await?;
         tracing::info!(version = m.version, name = m.name, database = %store.cfg.database, "applied migration");
         count += 1;
     }
@@ -75,7 +126,12 @@ mod tests {
         for m in super::MIGRATIONS {
             let s = super::statements(m.sql);
             assert!(!s.is_empty(), "{}", m.name);
-            assert!(s.iter().all(|st| st.starts_with("CREATE TABLE IF NOT EXISTS")), "{}", m.name);
+            assert!(
+                s.iter()
+                    .all(|st| st.starts_with("CREATE TABLE IF NOT EXISTS")),
+                "{}",
+                m.name
+            );
         }
     }
 }

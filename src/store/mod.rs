@@ -1,11 +1,25 @@
-//! Store stage: the ClickHouse schema ([`migrate`]), row types ([`rows`]) and the batched,
-//! retrying writer ([`writer`]) that acknowledges source positions only after ClickHouse confirmed.
+//! Store stage: the only module that talks to ClickHouse. The schema ([`migrate`], [`cluster`]), one
+//! module per table family with its row type and every statement on it ([`events`], [`dead_letters`],
+//! [`directory`], [`alerts`], [`actions`], [`audit`]), retention, and the batched, retrying
+//! [`writer`] that acknowledges source positions only after ClickHouse confirmed.
+//!
+//! Row types name their columns once: reads select `?fields` (the struct's own field list), inserts
+//! name them, and `tests/schema.rs` holds every row type against `DESCRIBE TABLE` on the real server.
 
+pub mod actions;
+pub mod alerts;
+pub mod audit;
 pub mod cluster;
+pub mod dead_letters;
+pub mod directory;
+pub mod events;
 pub mod migrate;
+mod pos;
+pub mod query;
 pub mod retention;
-pub mod rows;
 pub mod writer;
+
+pub use query::{Cursor, Page};
 
 use std::time::Duration;
 
@@ -16,9 +30,16 @@ use crate::config::ClickHouseConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("ClickHouse at {url} unavailable for {secs}s, giving up: {last}")]
-    Unavailable { url: String, secs: u64, last: String },
+    Unavailable {
+        url: String,
+        secs: u64,
+        last: String,
+    },
     #[error("ClickHouse refused `{what}`: {source}")]
-    Rejected { what: String, source: clickhouse::error::Error },
+    Rejected {
+        what: String,
+        source: clickhouse::error::Error,
+    },
     #[error("schema: {0}")]
     Schema(String),
 }
@@ -26,8 +47,10 @@ pub enum StoreError {
 /// A handle on the configured ClickHouse database.
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) client: clickhouse::Client,
-    pub(crate) cfg: ClickHouseConfig,
+    client: clickhouse::Client,
+    cfg: ClickHouseConfig,
+    /// `max_execution_time` of every read, when set ([`Store::with_query_timeout`]).
+    query_timeout_secs: Option<u64>,
 }
 
 impl Store {
@@ -37,9 +60,59 @@ impl Store {
             // An insert into a Distributed table returns only once every shard has stored its rows (so a Kafka
             // offset is never committed past rows still queued on one node's disk), and `IN (subquery)` over
             // Distributed tables runs the subquery once, cluster-wide.
-            client = client.with_setting("insert_distributed_sync", "1").with_setting("distributed_product_mode", "global");
+            client = client
+                .with_setting("insert_distributed_sync", "1")
+                .with_setting("distributed_product_mode", "global");
         }
-        Store { client, cfg: cfg.clone() }
+        Store {
+            client,
+            cfg: cfg.clone(),
+            query_timeout_secs: None,
+        }
+    }
+
+    /// The same database, with a ClickHouse time limit on every query (the API's).
+    pub fn with_query_timeout(&self, secs: u64) -> Self {
+        Store {
+            query_timeout_secs: Some(secs),
+            ..self.clone()
+        }
+    }
+
+    /// A statement under this handle's limits.
+    pub(crate) fn query(&self, sql: &str) -> clickhouse::query::Query {
+        let q = self.client.query(sql);
+        match self.query_timeout_secs {
+            Some(s) => q.with_setting("max_execution_time", s.to_string()),
+            None => q,
+        }
+    }
+
+    /// Inserts `rows` into `table` in one statement (nothing when empty).
+    pub(crate) async fn insert_rows<T>(
+        &self,
+        table: &str,
+        rows: &[T],
+    ) -> Result<(), clickhouse::error::Error>
+    where
+        T: clickhouse::Row
+            + clickhouse::RowWrite
+            + for<'a> clickhouse::Row<Value<'a> = T>
+            + serde::Serialize,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut ins = self.client.insert::<T>(table).await?;
+        for r in rows {
+            ins.write(r).await?;
+        }
+        ins.end().await
+    }
+
+    /// The server's URL (for messages).
+    pub fn url(&self) -> &str {
+        &self.cfg.url
     }
 
     /// The cluster of the cluster storage profile, if configured.
@@ -63,12 +136,9 @@ impl Store {
 
     /// The ` ON CLUSTER <name>` clause in the cluster profile, empty otherwise: for DDL and `ALTER`s of local tables.
     pub fn on_cluster(&self) -> String {
-        self.cluster().map(|c| format!(" ON CLUSTER `{c}`")).unwrap_or_default()
-    }
-
-    /// The underlying client, for readers (API, tests).
-    pub fn client(&self) -> &clickhouse::Client {
-        &self.client
+        self.cluster()
+            .map(|c| format!(" ON CLUSTER `{c}`"))
+            .unwrap_or_default()
     }
 
     pub fn database(&self) -> &str {
@@ -77,14 +147,19 @@ impl Store {
 
     /// `SELECT 1` against the server.
     pub async fn ping(&self) -> Result<(), clickhouse::error::Error> {
-        self.client.query("SELECT 1").fetch_one::<u8>().await.map(|_| ())
+        self.client
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .map(|_| ())
     }
 
     pub fn retry_policy(&self, give_up: bool) -> Backoff {
         Backoff {
             initial: Duration::from_millis(self.cfg.retry_initial_ms),
             max: Duration::from_millis(self.cfg.retry_max_ms),
-            give_up_after: Some(Duration::from_secs(self.cfg.give_up_after_secs)).filter(|_| give_up && self.cfg.give_up_after_secs > 0),
+            give_up_after: Some(Duration::from_secs(self.cfg.give_up_after_secs))
+                .filter(|_| give_up && self.cfg.give_up_after_secs > 0),
         }
     }
 }
@@ -123,9 +198,18 @@ pub(crate) fn is_transient(e: &clickhouse::error::Error) -> bool {
         E::Network(_) | E::TimedOut => true,
         E::BadResponse(msg) => {
             // Code 241/242/252 (memory, read-only, too many parts), 159/209 (timeouts), 999 (keeper), 202 (too many queries).
-            ["Code: 241", "Code: 242", "Code: 252", "Code: 159", "Code: 209", "Code: 202", "Code: 999", "Code: 425"]
-                .iter()
-                .any(|c| msg.contains(c))
+            [
+                "Code: 241",
+                "Code: 242",
+                "Code: 252",
+                "Code: 159",
+                "Code: 209",
+                "Code: 202",
+                "Code: 999",
+                "Code: 425",
+            ]
+            .iter()
+            .any(|c| msg.contains(c))
                 || !msg.contains("Code:")
         }
         _ => false,
@@ -154,14 +238,23 @@ impl Backoff {
                     attempt += 1;
                     if let Some(limit) = self.give_up_after {
                         if started.elapsed() >= limit {
-                            return Err(StoreError::Unavailable { url: url.to_owned(), secs: limit.as_secs(), last: e.to_string() });
+                            return Err(StoreError::Unavailable {
+                                url: url.to_owned(),
+                                secs: limit.as_secs(),
+                                last: e.to_string(),
+                            });
                         }
                     }
                     tracing::warn!(what, attempt, retry_in_ms = delay.as_millis() as u64, error = %e, "ClickHouse unavailable, retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(self.max);
                 }
-                Err(e) => return Err(StoreError::Rejected { what: what.to_owned(), source: e }),
+                Err(e) => {
+                    return Err(StoreError::Rejected {
+                        what: what.to_owned(),
+                        source: e,
+                    })
+                }
             }
         }
     }

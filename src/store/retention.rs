@@ -25,7 +25,12 @@ fn month_end(partition: &str) -> Option<NaiveDate> {
     let n: u32 = partition.trim_matches('\'').parse().ok()?;
     let (y, m) = ((n / 100) as i32, n % 100);
     let first = NaiveDate::from_ymd_opt(y, m, 1)?;
-    Some(if m == 12 { NaiveDate::from_ymd_opt(y + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(y, m + 1, 1)? }).filter(|d| *d > first)
+    Some(if m == 12 {
+        NaiveDate::from_ymd_opt(y + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(y, m + 1, 1)?
+    })
+    .filter(|d| *d > first)
 }
 
 /// Applies retention once; returns the partitions dropped as `table:partition`.
@@ -42,7 +47,6 @@ pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<S
             None => "system.parts".to_owned(),
         };
         let parts: Vec<String> = store
-            .client()
             .query(&format!("SELECT DISTINCT partition FROM {parts_table} WHERE database = ? AND table = ? AND active"))
             .bind(store.database())
             .bind(store.local_name(table))
@@ -53,7 +57,10 @@ pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<S
             if end <= cutoff {
                 let id: u32 = p.trim_matches('\'').parse()?;
                 let (local, on) = (store.local_table(table), store.on_cluster());
-                store.client().query(&format!("ALTER TABLE {local}{on} DROP PARTITION {id}")).execute().await?;
+                store
+                    .query(&format!("ALTER TABLE {local}{on} DROP PARTITION {id}"))
+                    .execute()
+                    .await?;
                 tracing::info!(table, partition = id, month_end = %end, "retention: dropped an expired partition");
                 dropped.push(format!("{table}:{id}"));
             }
@@ -61,10 +68,20 @@ pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<S
     }
     if cfg.dead_letters_days > 0 {
         let cutoff = (Utc::now() - Duration::days(cfg.dead_letters_days as i64)).timestamp() as u32;
-        let old: u64 = store.client().query("SELECT count() FROM dead_letters WHERE received_at < toDateTime(?)").bind(cutoff).fetch_one().await?;
+        let old: u64 = store
+            .query("SELECT count() FROM dead_letters WHERE received_at < toDateTime(?)")
+            .bind(cutoff)
+            .fetch_one()
+            .await?;
         if old > 0 {
             let (local, on) = (store.local_table("dead_letters"), store.on_cluster());
-            store.client().query(&format!("ALTER TABLE {local}{on} DELETE WHERE received_at < toDateTime(?)")).bind(cutoff).execute().await?;
+            store
+                .query(&format!(
+                    "ALTER TABLE {local}{on} DELETE WHERE received_at < toDateTime(?)"
+                ))
+                .bind(cutoff)
+                .execute()
+                .await?;
             tracing::info!(rows = old, "retention: deleting expired dead letters");
             dropped.push(format!("dead_letters:{old} rows"));
         }
@@ -77,8 +94,14 @@ mod tests {
     #[test]
     fn month_ends() {
         use chrono::NaiveDate;
-        assert_eq!(super::month_end("202601"), NaiveDate::from_ymd_opt(2026, 2, 1));
-        assert_eq!(super::month_end("202512"), NaiveDate::from_ymd_opt(2026, 1, 1));
+        assert_eq!(
+            super::month_end("202601"),
+            NaiveDate::from_ymd_opt(2026, 2, 1)
+        );
+        assert_eq!(
+            super::month_end("202512"),
+            NaiveDate::from_ymd_opt(2026, 1, 1)
+        );
         assert_eq!(super::month_end("tuple()"), None);
     }
 }

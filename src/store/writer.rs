@@ -5,12 +5,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use clickhouse::{Row, RowWrite};
-use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::rows::{AlertRow, DeadLetterRow, DirectoryRow, EventRow};
-use crate::act::Act;
+use super::alerts::AlertRow;
+use super::dead_letters::DeadLetterRow;
+use super::directory::DirectoryRow;
+use super::events::EventRow;
 use super::{Backoff, Store, StoreError};
 use crate::source::{Acker, Acks};
 use crate::stats::{Stats, Tally};
@@ -34,15 +34,28 @@ impl WriteBatch {
     }
 }
 
+/// What happens to alerts once the batch holding them is in ClickHouse (publishing, lockouts): the
+/// writer calls it before acknowledging the batch's positions, and `flush` once the input is done.
+pub trait OnStored: Send + Sync + 'static {
+    fn on_stored(&self, alerts: &[AlertRow]) -> impl std::future::Future<Output = ()> + Send;
+    fn flush(&self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// Nothing happens to stored alerts (tools, tests).
+impl OnStored for () {
+    async fn on_stored(&self, _: &[AlertRow]) {}
+    async fn flush(&self) {}
+}
+
 /// Drains `rx` until it closes. Returns an error only when a finite command's deadline passed or
 /// ClickHouse refused a statement (then nothing after the failed batch was acknowledged).
-pub async fn run(
+pub async fn run<A: OnStored>(
     store: Store,
     backoff: Backoff,
     mut rx: mpsc::Receiver<WriteBatch>,
     acker: Arc<dyn Acker>,
     stats: Arc<Stats>,
-    act: Arc<Act>,
+    act: Arc<A>,
 ) -> Result<(), StoreError> {
     while let Some(batch) = rx.recv().await {
         let started = Instant::now();
@@ -83,22 +96,8 @@ pub async fn run(
 }
 
 async fn write_all(store: &Store, b: &WriteBatch) -> Result<(), clickhouse::error::Error> {
-    insert(store, "directory", &b.directory).await?;
-    insert(store, "dead_letters", &b.dead_letters).await?;
-    insert(store, "events", &b.events).await?;
-    insert(store, "alerts", &b.alerts).await
-}
-
-async fn insert<T>(store: &Store, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
-where
-    T: Row + RowWrite + for<'a> Row<Value<'a> = T> + Serialize,
-{
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut ins = store.client.insert::<T>(table).await?;
-    for r in rows {
-        ins.write(r).await?;
-    }
-    ins.end().await
+    store.insert_rows("directory", &b.directory).await?;
+    store.insert_rows("dead_letters", &b.dead_letters).await?;
+    store.insert_rows("events", &b.events).await?;
+    store.insert_rows("alerts", &b.alerts).await
 }

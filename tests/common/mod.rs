@@ -23,8 +23,15 @@ pub fn ch_url() -> String {
 /// A fresh database name, unique across parallel tests and runs.
 pub fn unique_name(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Runs SQL over ClickHouse's HTTP interface and returns the body (TSV), panicking on errors.
@@ -34,12 +41,21 @@ pub fn sql(url: &str, db: &str, query: &str) -> String {
 
 /// Runs on its own thread and runtime, so it also works from inside async tests.
 pub fn try_sql(url: &str, db: &str, query: &str) -> Result<String, String> {
-    let client = clickhouse::Client::default().with_url(url).with_database(db).with_validation(false);
+    let client = clickhouse::Client::default()
+        .with_url(url)
+        .with_database(db)
+        .with_validation(false);
     let query = query.to_owned();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
-            let mut cursor = client.query(&query).fetch_bytes("TSV").map_err(|e| e.to_string())?;
+            let mut cursor = client
+                .query(&query)
+                .fetch_bytes("TSV")
+                .map_err(|e| e.to_string())?;
             let bytes = cursor.collect().await.map_err(|e| e.to_string())?;
             Ok(String::from_utf8_lossy(&bytes).trim_end().to_owned())
         })
@@ -50,7 +66,8 @@ pub fn try_sql(url: &str, db: &str, query: &str) -> Result<String, String> {
 
 pub fn sql_u64(url: &str, db: &str, query: &str) -> u64 {
     let s = sql(url, db, query);
-    s.parse().unwrap_or_else(|_| panic!("not a number from {query}: {s:?}"))
+    s.parse()
+        .unwrap_or_else(|_| panic!("not a number from {query}: {s:?}"))
 }
 
 /// A temp dir with a `custos.toml` for one test.
@@ -70,7 +87,11 @@ impl TestEnv {
             api = if extra_toml.contains("[api]") { "" } else { "[api]\nlisten = \"127.0.0.1:0\"\n\n" }
         );
         std::fs::write(dir.path().join("custos.toml"), cfg).unwrap();
-        TestEnv { dir, url: url.to_owned(), db }
+        TestEnv {
+            dir,
+            url: url.to_owned(),
+            db,
+        }
     }
 
     pub fn config(&self) -> PathBuf {
@@ -83,7 +104,10 @@ impl TestEnv {
 
     pub fn custos(&self, args: &[&str]) -> Command {
         let mut c = Command::new(CUSTOS);
-        c.arg("--config").arg(self.config()).args(args).env("CUSTOS_LOG", "custos=info,warn");
+        c.arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env("CUSTOS_LOG", "custos=info,warn");
         for (k, _) in std::env::vars() {
             if k.starts_with("CUSTOS_") && k != "CUSTOS_LOG" {
                 c.env_remove(k);
@@ -95,7 +119,11 @@ impl TestEnv {
     /// Starts `custos serve`, logging to a file in the test dir.
     pub fn spawn_serve(&self, log_name: &str) -> Child {
         let log = std::fs::File::create(self.path(log_name)).unwrap();
-        self.custos(&["serve"]).stdout(Stdio::null()).stderr(log).spawn().expect("spawn custos serve")
+        self.custos(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn custos serve")
     }
 
     pub fn sql(&self, q: &str) -> String {
@@ -110,7 +138,10 @@ impl TestEnv {
     pub fn wait_for(&self, q: &str, want: u64, timeout: Duration) -> u64 {
         let start = Instant::now();
         loop {
-            let v = try_sql(&self.url, &self.db, q).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let v = try_sql(&self.url, &self.db, q)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             if v == want || start.elapsed() > timeout {
                 return v;
             }
@@ -122,7 +153,11 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         if !std::thread::panicking() {
-            let _ = try_sql(&self.url, "default", &format!("DROP DATABASE IF EXISTS {}", self.db));
+            let _ = try_sql(
+                &self.url,
+                "default",
+                &format!("DROP DATABASE IF EXISTS {}", self.db),
+            );
         }
     }
 }
@@ -135,13 +170,21 @@ pub struct ClickHouseProcess {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl ClickHouseProcess {
     /// Chooses ports and a data dir but does not start the server.
     pub fn new(root: &Path) -> Self {
-        ClickHouseProcess { dir: root.join("clickhouse"), http_port: free_port(), tcp_port: free_port() }
+        ClickHouseProcess {
+            dir: root.join("clickhouse"),
+            http_port: free_port(),
+            tcp_port: free_port(),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -164,7 +207,12 @@ impl ClickHouseProcess {
 
     pub fn stop(&self) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/clickhouse-local.sh");
-        Command::new("bash").arg(script).arg("stop").arg(&self.dir).status().unwrap();
+        Command::new("bash")
+            .arg(script)
+            .arg("stop")
+            .arg(&self.dir)
+            .status()
+            .unwrap();
     }
 }
 
@@ -182,13 +230,20 @@ pub struct MockKafka {
 
 impl MockKafka {
     pub fn new(brokers: i32) -> Self {
-        let holder: BaseProducer = ClientConfig::new().set("test.mock.num.brokers", brokers.to_string()).create().unwrap();
+        let holder: BaseProducer = ClientConfig::new()
+            .set("test.mock.num.brokers", brokers.to_string())
+            .create()
+            .unwrap();
         unsafe {
             let raw = rdkafka::bindings::rd_kafka_handle_mock_cluster(holder.client().native_ptr());
             rdkafka::bindings::rd_kafka_mock_group_initial_rebalance_delay_ms(raw, 0);
         }
         let bootstrap = holder.client().mock_cluster().unwrap().bootstrap_servers();
-        let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).set("linger.ms", "5").create().unwrap();
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
         MockKafka { holder, producer }
     }
 
@@ -206,7 +261,10 @@ impl MockKafka {
 
     pub fn produce(&self, topic: &str, key: &str, payload: &[u8]) {
         loop {
-            match self.producer.send(BaseRecord::to(topic).key(key).payload(payload)) {
+            match self
+                .producer
+                .send(BaseRecord::to(topic).key(key).payload(payload))
+            {
                 Ok(()) => return,
                 Err((_, _)) => {
                     self.producer.poll(Duration::from_millis(10));
@@ -247,19 +305,28 @@ pub fn sigterm(child: &Child) {
 
 /// A valid event line.
 pub fn event(id: &str, user: &str, ts: &str, action: &str, count: u64) -> String {
-    format!(r#"{{"event_id":"{id}","ts":"{ts}","user_id":"{user}","action":"{action}","record_count":{count},"ip":"81.2.69.142"}}"#)
+    format!(
+        r#"{{"event_id":"{id}","ts":"{ts}","user_id":"{user}","action":"{action}","record_count":{count},"ip":"81.2.69.142"}}"#
+    )
 }
 
 /// Sum of the committed offsets of `group` on `topic` (partitions 0..n), read without joining the group.
 pub fn committed_total(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> i64 {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", group).create().unwrap();
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
     let mut tpl = rdkafka::TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
     let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    got.elements().iter().map(|e| e.offset().to_raw().unwrap_or(0).max(0)).sum()
+    got.elements()
+        .iter()
+        .map(|e| e.offset().to_raw().unwrap_or(0).max(0))
+        .sum()
 }
 
 /// Produces `range` events to `topic` keyed by user; every 20th is malformed (one of several kinds).
@@ -272,12 +339,22 @@ pub fn produce_events(kafka: &MockKafka, topic: &str, range: std::ops::Range<u32
             bad += 1;
             match i % 3 {
                 0 => format!("{{\"event_id\":\"k{i}\", broken"),
-                1 => format!(r#"{{"event_id":"k{i}","ts":"not a time","user_id":"{user}","action":"view"}}"#),
-                _ => format!(r#"{{"event_id":"k{i}","ts":"2026-01-06T02:14:07Z","user_id":"{user}","action":"export","record_count":-{i}}}"#),
+                1 => format!(
+                    r#"{{"event_id":"k{i}","ts":"not a time","user_id":"{user}","action":"view"}}"#
+                ),
+                _ => format!(
+                    r#"{{"event_id":"k{i}","ts":"2026-01-06T02:14:07Z","user_id":"{user}","action":"export","record_count":-{i}}}"#
+                ),
             }
         } else {
             valid += 1;
-            event(&format!("k{i}"), &user, "2026-01-06T02:14:07.250Z", "view", (i % 50) as u64)
+            event(
+                &format!("k{i}"),
+                &user,
+                "2026-01-06T02:14:07.250Z",
+                "view",
+                (i % 50) as u64,
+            )
         };
         kafka.produce(topic, &user, payload.as_bytes());
     }
@@ -286,7 +363,12 @@ pub fn produce_events(kafka: &MockKafka, topic: &str, range: std::ops::Range<u32
 }
 
 /// Reads every message currently in `topic` (all partitions) as (key, payload) strings.
-pub fn consume_all(bootstrap: &str, topic: &str, expect_at_least: usize, timeout: Duration) -> Vec<(String, String)> {
+pub fn consume_all(
+    bootstrap: &str,
+    topic: &str,
+    expect_at_least: usize,
+    timeout: Duration,
+) -> Vec<(String, String)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::Message;
     let c: BaseConsumer = ClientConfig::new()
@@ -302,8 +384,14 @@ pub fn consume_all(bootstrap: &str, topic: &str, expect_at_least: usize, timeout
     let start = Instant::now();
     while start.elapsed() < timeout {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
-            out.push((key, String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()));
+            let key = m
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default();
+            out.push((
+                key,
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            ));
         } else if out.len() >= expect_at_least {
             break;
         }

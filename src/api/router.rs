@@ -1,0 +1,89 @@
+//! The routes, their layers (tokens, audit, tracing) and the server loop.
+
+use std::net::SocketAddr;
+
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+
+use super::error::ApiError;
+use super::state::AppState;
+use super::{alerts, events, health, layers, openapi, response, users};
+use crate::shutdown::Shutdown;
+
+/// The whole router: `/api/v1/*` behind tokens; health and metrics open or not per config; every
+/// request audited.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{alert_id}", get(alerts::get_one))
+        .route("/api/v1/alerts/{alert_id}/status", post(alerts::set_status))
+        .route("/api/v1/events", get(events::list))
+        .route("/api/v1/users/{user_id}/timeline", get(users::timeline))
+        .route("/api/v1/stats", get(users::stats))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/users/{user_id}/lock", post(response::lock))
+        .route("/api/v1/users/{user_id}/unlock", post(response::unlock))
+        .route("/api/v1/actions", get(response::list))
+        .route(
+            "/api/v1/response/reset-breaker",
+            post(response::reset_breaker),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::require_token,
+        ))
+        .route_layer(middleware::from_fn(layers::matched));
+    let mut health = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route_layer(middleware::from_fn(layers::matched));
+    if !state.cfg.open_health {
+        health = health.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::require_token,
+        ));
+    }
+    let mut metrics = Router::new()
+        .route("/metrics", get(health::metrics))
+        .route_layer(middleware::from_fn(layers::matched));
+    if !state.cfg.open_metrics {
+        metrics = metrics.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::require_token,
+        ));
+    }
+    v1.merge(health)
+        .merge(metrics)
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::record,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` fires. Binds `listen` (port 0 picks a free port); returns the bound address
+/// through `bound` before serving.
+pub async fn serve(
+    state: AppState,
+    listen: &str,
+    mut shutdown: Shutdown,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the API to {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "API listening");
+    if let Some(tx) = bound {
+        let _ = tx.send(addr);
+    }
+    let audit = state.audit.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.recv().await })
+        .await?;
+    audit.flush().await;
+    Ok(())
+}

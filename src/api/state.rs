@@ -1,0 +1,65 @@
+//! What every handler shares: the [`AppState`] and the per-request time limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::audit::AuditWriter;
+use super::auth::Tokens;
+use super::error::ApiError;
+use crate::config::ApiConfig;
+use crate::stats::Stats;
+use crate::store::Store;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub tokens: Tokens,
+    pub cfg: ApiConfig,
+    /// Present when a pipeline runs in this process (`serve`, `demo`).
+    pub stats: Option<Arc<Stats>>,
+    pub audit: AuditWriter,
+    /// Manual lockouts and the storm breaker (admin routes).
+    pub responder: Option<crate::act::Responder>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        cfg: ApiConfig,
+        stats: Option<Arc<Stats>>,
+        responder: Option<crate::act::Responder>,
+    ) -> anyhow::Result<Self> {
+        let tokens = Tokens::from_config(&cfg.tokens)?;
+        let audit = AuditWriter::spawn(store.clone());
+        let store = store.with_query_timeout(cfg.query_timeout_secs);
+        Ok(AppState(Arc::new(Inner {
+            store,
+            tokens,
+            cfg,
+            stats,
+            audit,
+            responder,
+        })))
+    }
+}
+
+/// Runs a storage future under the API's time limit.
+pub(crate) async fn timed<T>(
+    state: &AppState,
+    fut: impl std::future::Future<Output = Result<T, clickhouse::error::Error>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(Duration::from_secs(state.cfg.query_timeout_secs + 2), fut).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ApiError::Timeout),
+    }
+}

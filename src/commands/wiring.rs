@@ -1,0 +1,103 @@
+//! What several commands build the same way: the detector engine, the pipeline's stages with state
+//! rehydrated from ClickHouse, the API beside a pipeline, progress lines.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::detect::rehydrate;
+use crate::detect::spec::load_dir;
+use crate::detect::worktime::WorkTime;
+use crate::detect::Engine;
+use crate::pipeline::Stages;
+use crate::store::Store;
+
+/// The detector engine for this configuration (refuses invalid detector files, naming file and field).
+pub fn engine(cfg: &Config) -> anyhow::Result<Engine> {
+    let specs = load_dir(Path::new(&cfg.detectors.dir))?;
+    Ok(Engine::new(specs, WorkTime::from_config(&cfg.detectors)))
+}
+
+/// The enrich, detect and act stages for this configuration, with state rehydrated from `store`
+/// (directory, the last window of exports, recent alerts). `publish` sends alerts to Kafka.
+pub async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Result<Stages> {
+    let (enrich, reloader) =
+        crate::enrich::build(&cfg.geoip).context("loading geo-IP databases")?;
+    let mut engine = engine(cfg)?;
+    let mut directory = crate::directory::Directory::default();
+    let users = rehydrate::directory(store, &mut directory)
+        .await
+        .context("loading the directory from ClickHouse")?;
+    let restored = rehydrate::engine(store, &mut engine)
+        .await
+        .context("restoring detector state from ClickHouse")?;
+    tracing::info!(
+        detectors = ?engine.detectors().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        directory_records = users,
+        events = restored.events,
+        alerts = restored.alerts,
+        "detectors ready (state restored from ClickHouse)"
+    );
+    let publisher = if publish {
+        crate::act::AlertPublisher::build(&cfg.kafka)?
+    } else {
+        None
+    };
+    let responder =
+        crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), publish, true)
+            .await?;
+    let act = Arc::new(crate::act::Act {
+        publisher,
+        responder: Some(responder),
+    });
+    Ok(Stages {
+        enrich: Box::new(enrich),
+        detect: Box::new(engine),
+        directory,
+        act,
+        reloader,
+    })
+}
+
+/// Prints `what` every two seconds on stderr while counts move.
+pub fn spawn_progress(
+    stats: Arc<crate::stats::Stats>,
+    what: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = 0;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let s = stats.summary();
+            if s.read != last {
+                last = s.read;
+                eprintln!(
+                    "{what}: read {} stored {} rejected {} duplicates {}",
+                    s.read, s.stored, s.rejected, s.duplicates
+                );
+            }
+        }
+    })
+}
+
+/// Starts the API next to a pipeline (`serve`, `demo`); stops with `stop`.
+/// Shares the pipeline's lockout responder (one decision task and one set of producers per process).
+pub fn spawn_api(
+    cfg: &Config,
+    store: &Store,
+    stats: Arc<crate::stats::Stats>,
+    responder: Option<crate::act::Responder>,
+    stop: crate::shutdown::Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats), responder)?;
+    let listen = cfg.api.listen.clone();
+    Ok(tokio::spawn(async move {
+        if let Err(e) = crate::api::serve(state, &listen, stop, None).await {
+            tracing::error!(error = format!("{e:#}"), "the API stopped");
+        }
+    }))
+}

@@ -1,0 +1,212 @@
+//! The engine: runs the enabled detectors over each event and applies what every detector shares —
+//! allow lists, suppression, deterministic alert ids, evidence growth, eviction in event time.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::rule::{Ctx, Rule};
+use super::spec::DetectorSpec;
+use super::worktime::WorkTime;
+use crate::directory::Directory;
+use crate::model::{stable_id, Alert, AlertStatus, Event};
+
+/// Evidence kept on one alert at most (an orphaned account's activity list is capped here).
+pub const MAX_EVIDENCE: usize = 100;
+
+/// Evaluates the detectors for one event; alerts (new, or updated versions) go to `out`.
+pub trait Detect: Send {
+    fn on_event(&mut self, event: &Event, directory: &Directory, out: &mut Vec<Alert>);
+    /// The engine, for rehydration (none for [`NoDetect`]).
+    fn engine_mut(&mut self) -> Option<&mut Engine> {
+        None
+    }
+}
+
+/// No detectors.
+pub struct NoDetect;
+
+impl Detect for NoDetect {
+    fn on_event(&mut self, _: &Event, _: &Directory, _: &mut Vec<Alert>) {}
+}
+
+struct Active {
+    spec: DetectorSpec,
+    rule: Box<dyn Rule>,
+}
+
+/// Runs the enabled detectors.
+pub struct Engine {
+    active: Vec<Active>,
+    worktime: WorkTime,
+    /// The latest alert per (detector, tenant, user), for suppression and updates.
+    open: HashMap<(usize, String, String), Alert>,
+    max_ts: Option<DateTime<Utc>>,
+    since_evict: u64,
+}
+
+impl Engine {
+    pub fn new(specs: Vec<DetectorSpec>, worktime: WorkTime) -> Self {
+        let active = specs
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|spec| Active {
+                rule: spec.kind.build(),
+                spec,
+            })
+            .collect();
+        Engine {
+            active,
+            worktime,
+            open: HashMap::new(),
+            max_ts: None,
+            since_evict: 0,
+        }
+    }
+
+    pub fn detectors(&self) -> impl Iterator<Item = &DetectorSpec> {
+        self.active.iter().map(|a| &a.spec)
+    }
+
+    /// The longest history any detector needs (a window, suppression).
+    pub fn horizon(&self) -> Duration {
+        self.active
+            .iter()
+            .map(|a| {
+                a.rule
+                    .history()
+                    .map_or(Duration::zero(), |h| h.horizon)
+                    .max(Duration::from_std(a.spec.suppress_for).unwrap_or(Duration::zero()))
+            })
+            .max()
+            .unwrap_or(Duration::zero())
+    }
+
+    /// The actions of the stored events that rebuild the detectors' state (sorted, once each).
+    pub fn history_actions(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self
+            .active
+            .iter()
+            .filter_map(|a| a.rule.history())
+            .flat_map(|h| h.actions.iter().copied())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Past events from storage (rebuilds windows after a restart).
+    pub fn rehydrate_event(&mut self, ev: &Event) {
+        self.advance(ev.ts);
+        for a in &mut self.active {
+            a.rule.rehydrate(ev);
+        }
+    }
+
+    /// Past alerts from storage (restores suppression after a restart).
+    pub fn rehydrate_alert(&mut self, alert: Alert) {
+        if let Some(idx) = self.active.iter().position(|a| a.spec.id == alert.detector) {
+            let key = (idx, alert.tenant.clone(), alert.user_id.clone());
+            match self.open.get(&key) {
+                Some(cur) if cur.ts > alert.ts => {}
+                _ => {
+                    self.open.insert(key, alert);
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self, ts: DateTime<Utc>) {
+        self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
+        self.since_evict += 1;
+        if self.since_evict >= 50_000 {
+            self.since_evict = 0;
+            if let Some(max) = self.max_ts {
+                let horizon = self.horizon();
+                let before = max - horizon - horizon; // keep a horizon of slack for late events
+                for a in &mut self.active {
+                    a.rule.evict(before);
+                }
+                self.open.retain(|_, al| al.ts >= before);
+            }
+        }
+    }
+
+    fn excepted(spec: &DetectorSpec, ev: &Event) -> bool {
+        spec.allow_users.contains(&ev.user_id)
+            || ev.ip.is_some_and(|ip| {
+                let ip = crate::enrich::netclass::canonical(ip);
+                spec.allow_cidrs.iter().any(|n| n.contains(&ip))
+            })
+    }
+}
+
+impl Detect for Engine {
+    fn engine_mut(&mut self) -> Option<&mut Engine> {
+        Some(self)
+    }
+
+    fn on_event(&mut self, ev: &Event, directory: &Directory, out: &mut Vec<Alert>) {
+        self.advance(ev.ts);
+        let ctx = Ctx {
+            directory,
+            worktime: &self.worktime,
+        };
+        for (idx, a) in self.active.iter_mut().enumerate() {
+            if Self::excepted(&a.spec, ev) {
+                continue;
+            }
+            let Some(t) = a.rule.on_event(ev, &ctx) else {
+                continue;
+            };
+            let alert_id = stable_id(&[
+                a.spec.id.as_bytes(),
+                ev.tenant.as_bytes(),
+                ev.user_id.as_bytes(),
+                t.key.as_bytes(),
+            ]);
+            let key = (idx, ev.tenant.clone(), ev.user_id.clone());
+            if let Some(open) = self.open.get_mut(&key) {
+                if open.alert_id == alert_id {
+                    continue; // already raised (a replay or a re-read)
+                }
+                let within = (t.ts - open.ts).abs()
+                    < Duration::from_std(a.spec.suppress_for).unwrap_or(Duration::zero());
+                if within {
+                    let new_evidence: Vec<String> = t
+                        .evidence
+                        .into_iter()
+                        .filter(|e| !open.evidence_event_ids.contains(e))
+                        .collect();
+                    if t.extends
+                        && !new_evidence.is_empty()
+                        && open.evidence_event_ids.len() < MAX_EVIDENCE
+                    {
+                        open.evidence_event_ids.extend(new_evidence);
+                        open.evidence_event_ids.truncate(MAX_EVIDENCE);
+                        open.version += 1;
+                        open.details["events"] = serde_json::json!(open.evidence_event_ids.len());
+                        out.push(open.clone());
+                    }
+                    continue; // suppressed
+                }
+            }
+            let alert = Alert {
+                alert_id,
+                detector: a.spec.id.clone(),
+                severity: a.spec.severity,
+                tenant: ev.tenant.clone(),
+                user_id: ev.user_id.clone(),
+                ts: t.ts,
+                summary: t.summary,
+                evidence_event_ids: t.evidence,
+                details: t.details,
+                response: a.spec.response,
+                status: AlertStatus::Open,
+                version: 1,
+            };
+            self.open.insert(key, alert.clone());
+            out.push(alert);
+        }
+    }
+}

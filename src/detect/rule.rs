@@ -1,0 +1,71 @@
+//! The contract between the engine and a detector kind: what a rule sees ([`Ctx`]), what it finds
+//! ([`Trigger`]), the history that rebuilds it ([`History`]), and what a kind's params provide ([`Kind`]).
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::worktime::WorkTime;
+use crate::directory::Directory;
+use crate::model::Event;
+
+/// What a rule sees besides the event.
+pub struct Ctx<'a> {
+    pub directory: &'a Directory,
+    pub worktime: &'a WorkTime,
+}
+
+/// A rule's finding for one event; the engine turns it into an alert (or suppresses it).
+pub struct Trigger {
+    /// Identity of the finding within detector and user (an event id, a window's trigger event).
+    pub key: String,
+    pub ts: DateTime<Utc>,
+    pub summary: String,
+    pub evidence: Vec<String>,
+    pub details: serde_json::Value,
+    /// While suppressed, add this event to the open alert instead of dropping it.
+    pub extends: bool,
+}
+
+/// Which stored events rebuild a rule's state after a restart or a partition handover.
+#[derive(Debug, Clone, Copy)]
+pub struct History {
+    /// Events with one of these actions …
+    pub actions: &'static [&'static str],
+    /// … within this much event time before the newest stored event.
+    pub horizon: Duration,
+}
+
+/// One detector kind's logic.
+pub trait Rule: Send {
+    fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger>;
+    /// The stored events this rule's state is rebuilt from (none: the rule keeps no state).
+    fn history(&self) -> Option<History> {
+        None
+    }
+    /// A past event from storage (one [`Rule::history`] asked for): update state, never trigger.
+    fn rehydrate(&mut self, _ev: &Event) {}
+    /// Forget state for events older than `before` (event time).
+    fn evict(&mut self, _before: DateTime<Utc>) {}
+}
+
+/// What every kind's params provide.
+pub trait Kind: std::fmt::Debug + Send + Sync {
+    /// Checks beyond the types (ranges, combinations); problems are (field, message).
+    fn check(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// A fresh rule with these params.
+    fn build(&self) -> Box<dyn Rule>;
+}
+
+/// Formats a count with thousands separators (`2,500`).
+pub(crate) fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

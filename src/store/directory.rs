@@ -1,0 +1,122 @@
+//! `directory`: every version of every HR / identity record, and its reads — the whole feed (to
+//! rebuild the in-memory view), one user's history (timelines) and the `protected` flag (lockouts).
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use super::pos::Pos;
+use super::Store;
+use crate::model::{DirectoryRecord, Position};
+
+type Result<T> = std::result::Result<T, clickhouse::error::Error>;
+
+/// One row of `directory`, written and read back.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct DirectoryRow {
+    pub record_id: String,
+    pub user_id: String,
+    pub status: String,
+    pub effective_ts: Option<u32>,
+    pub timezone: String,
+    pub work_hours: String,
+    pub work_days: String,
+    pub display_name: String,
+    pub email: String,
+    pub department: String,
+    pub role: String,
+    pub manager_id: String,
+    pub protected: u8,
+    pub ingest_ts: u32,
+    pub source: String,
+    pub kafka_topic: String,
+    pub kafka_partition: i32,
+    pub kafka_offset: i64,
+    pub file_path: String,
+    pub file_line: u64,
+}
+
+fn text<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl DirectoryRow {
+    pub fn new(r: &DirectoryRecord, at: &Position, ingest_ts: u32) -> Self {
+        let p = Pos::from(at);
+        DirectoryRow {
+            record_id: r.record_id.clone(),
+            user_id: r.user_id.clone(),
+            status: r.status.as_str().to_owned(),
+            effective_ts: r.effective_ts.map(|t| t.timestamp() as u32),
+            timezone: text(r.timezone.map(|t| t.name())),
+            work_hours: text(r.work_hours),
+            work_days: text(r.work_days),
+            display_name: r.display_name.clone(),
+            email: r.email.clone(),
+            department: r.department.clone(),
+            role: r.role.clone(),
+            manager_id: r.manager_id.clone(),
+            protected: r.protected as u8,
+            ingest_ts,
+            source: p.source.to_owned(),
+            kafka_topic: p.kafka_topic,
+            kafka_partition: p.kafka_partition,
+            kafka_offset: p.kafka_offset,
+            file_path: p.file_path,
+            file_line: p.file_line,
+        }
+    }
+
+    /// The stored version as the in-memory view holds it; `Err` names the column that no longer parses.
+    pub fn into_record(self) -> std::result::Result<DirectoryRecord, String> {
+        fn opt<T: std::str::FromStr>(s: &str, col: &str) -> std::result::Result<Option<T>, String> {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            s.parse()
+                .map(Some)
+                .map_err(|_| format!("`{col}` = `{s}` does not parse"))
+        }
+        Ok(DirectoryRecord {
+            status: self.status.parse()?,
+            effective_ts: self.effective_ts.map(|t| crate::time::at(t, 0)),
+            timezone: opt(&self.timezone, "timezone")?,
+            work_hours: opt(&self.work_hours, "work_hours")?,
+            work_days: opt(&self.work_days, "work_days")?,
+            user_id: self.user_id,
+            display_name: self.display_name,
+            email: self.email,
+            department: self.department,
+            role: self.role,
+            manager_id: self.manager_id,
+            protected: self.protected != 0,
+            record_id: self.record_id,
+        })
+    }
+}
+
+impl Store {
+    /// Every stored directory version.
+    pub async fn directory_versions(&self) -> Result<Vec<DirectoryRow>> {
+        self.query("SELECT ?fields FROM directory FINAL")
+            .fetch_all()
+            .await
+    }
+
+    /// One user's versions, by effective time (then arrival).
+    pub async fn user_directory(&self, user_id: &str) -> Result<Vec<DirectoryRow>> {
+        self.query("SELECT ?fields FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts")
+            .bind(user_id)
+            .fetch_all()
+            .await
+    }
+
+    /// Whether any version of the user's record says `protected`.
+    pub async fn directory_protected(&self, user_id: &str) -> Result<bool> {
+        let v: u8 = self
+            .query("SELECT toUInt8(max(protected)) FROM directory WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_one()
+            .await?;
+        Ok(v == 1)
+    }
+}

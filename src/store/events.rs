@@ -1,0 +1,285 @@
+//! `events`: the row written for every stored event, and every read of it — pages and exports for the
+//! API, alert evidence, timelines, per-day counts, and the history detectors are rebuilt from.
+
+use chrono::{DateTime, Utc};
+use clickhouse::query::BytesCursor;
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use super::pos::Pos;
+use super::query::{Arg, Cursor, Page, Sql};
+use super::Store;
+use crate::model::{Event, Geo, Outcome, Position};
+
+type Result<T> = std::result::Result<T, clickhouse::error::Error>;
+
+/// One row of `events` (column order as in `schemas/clickhouse/001_events.sql`), written and read back.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct EventRow {
+    pub event_id: String,
+    pub tenant: String,
+    pub user_id: String,
+    pub action: String,
+    pub ts: u32,
+    pub ts_ms: u16,
+    pub object_type: String,
+    pub record_count: u64,
+    pub ip: String,
+    pub user_agent: String,
+    pub session_id: String,
+    pub outcome: String,
+    pub attr_keys: Vec<String>,
+    pub attr_values: Vec<String>,
+    pub country_iso: String,
+    pub country: String,
+    pub subdivision: String,
+    pub city: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub asn: u32,
+    pub as_org: String,
+    pub geo_timezone: String,
+    pub network_class: String,
+    pub ingest_ts: u32,
+    pub source: String,
+    pub kafka_topic: String,
+    pub kafka_partition: i32,
+    pub kafka_offset: i64,
+    pub file_path: String,
+    pub file_line: u64,
+}
+
+impl EventRow {
+    pub fn new(e: Event, at: &Position, ingest_ts: u32) -> Self {
+        let p = Pos::from(at);
+        let (attr_keys, attr_values) = e.attributes.into_iter().unzip();
+        let g = e.geo;
+        let (ts, ts_ms) = crate::time::split(e.ts);
+        EventRow {
+            ts,
+            ts_ms,
+            event_id: e.event_id,
+            tenant: e.tenant,
+            user_id: e.user_id,
+            action: e.action,
+            object_type: e.object_type,
+            record_count: e.record_count,
+            ip: e.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            user_agent: e.user_agent,
+            session_id: e.session_id,
+            outcome: e.outcome.as_str().to_owned(),
+            attr_keys,
+            attr_values,
+            country_iso: g.country_iso,
+            country: g.country,
+            subdivision: g.subdivision,
+            city: g.city,
+            latitude: g.latitude,
+            longitude: g.longitude,
+            asn: g.asn,
+            as_org: g.as_org,
+            geo_timezone: g.timezone,
+            network_class: g.network_class,
+            ingest_ts,
+            source: p.source.to_owned(),
+            kafka_topic: p.kafka_topic,
+            kafka_partition: p.kafka_partition,
+            kafka_offset: p.kafka_offset,
+            file_path: p.file_path,
+            file_line: p.file_line,
+        }
+    }
+
+    /// The event as detectors see it (stored rows passed the contract, so every field parses).
+    pub fn into_event(self) -> Event {
+        Event {
+            ts: crate::time::at(self.ts, self.ts_ms),
+            ip: self.ip.parse().ok(),
+            outcome: self.outcome.parse().unwrap_or(Outcome::Success),
+            attributes: self.attr_keys.into_iter().zip(self.attr_values).collect(),
+            event_id: self.event_id,
+            user_id: self.user_id,
+            action: self.action,
+            tenant: self.tenant,
+            object_type: self.object_type,
+            record_count: self.record_count,
+            user_agent: self.user_agent,
+            session_id: self.session_id,
+            geo: Geo {
+                country_iso: self.country_iso,
+                country: self.country,
+                subdivision: self.subdivision,
+                city: self.city,
+                latitude: self.latitude,
+                longitude: self.longitude,
+                asn: self.asn,
+                as_org: self.as_org,
+                timezone: self.geo_timezone,
+                network_class: self.network_class,
+            },
+        }
+    }
+}
+
+/// What an events query may be narrowed by (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub user_id: Option<String>,
+    pub action: Option<String>,
+    pub object_type: Option<String>,
+    pub ip: Option<String>,
+    pub country_iso: Option<String>,
+    pub tenant: Option<String>,
+    pub min_records: Option<u64>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The formats an export streams in (ClickHouse writes them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+}
+
+impl EventFilter {
+    fn sql(&self, select: &str) -> Sql {
+        let mut sql = Sql::new(&format!("SELECT {select} FROM events FINAL WHERE 1"));
+        for (col, v) in [
+            ("user_id", &self.user_id),
+            ("action", &self.action),
+            ("object_type", &self.object_type),
+            ("ip", &self.ip),
+            ("country_iso", &self.country_iso),
+            ("tenant", &self.tenant),
+        ] {
+            sql.eq(col, v.as_deref());
+        }
+        if let Some(n) = self.min_records {
+            sql.push(" AND record_count >= ?", [Arg::U64(n)]);
+        }
+        sql.since(self.since).until(self.until);
+        sql
+    }
+}
+
+/// Columns of an export: event time as RFC 3339 text first, then every other stored column.
+fn export_columns() -> String {
+    let rest: Vec<&str> = EventRow::COLUMN_NAMES
+        .iter()
+        .copied()
+        .filter(|c| !matches!(*c, "ts" | "ts_ms"))
+        .collect();
+    format!("concat(replaceOne(toString(ts), ' ', 'T'), '.', substring(toString(1000 + ts_ms), 2, 3), 'Z') AS time, {}", rest.join(", "))
+}
+
+impl Store {
+    /// One page of matching events, newest first.
+    pub async fn events_page(
+        &self,
+        f: &EventFilter,
+        after: Option<&Cursor>,
+        limit: u64,
+    ) -> Result<Page<EventRow>> {
+        let mut sql = f.sql("?fields");
+        sql.after(after, "event_id").push(
+            " ORDER BY ts DESC, ts_ms DESC, event_id DESC LIMIT ?",
+            [Arg::U64(limit)],
+        );
+        let rows: Vec<EventRow> = sql.query(self).fetch_all().await?;
+        Ok(Page::new(rows, limit, |r| Cursor {
+            ts: r.ts,
+            ms: r.ts_ms,
+            id: r.event_id.clone(),
+        }))
+    }
+
+    /// Every matching event, oldest first, streamed in `format` straight from ClickHouse (never buffered;
+    /// no execution limit beyond the client's timeout).
+    pub fn events_export(&self, f: &EventFilter, format: ExportFormat) -> Result<BytesCursor> {
+        let mut sql = f.sql(&export_columns());
+        sql.push(" ORDER BY ts, ts_ms, event_id", []);
+        let format = match format {
+            ExportFormat::Csv => "CSVWithNames",
+            ExportFormat::Ndjson => "JSONEachRow",
+        };
+        sql.query(self)
+            .with_setting("max_execution_time", "0")
+            .fetch_bytes(format)
+    }
+
+    /// The given events of one user (an alert's evidence), oldest first.
+    pub async fn evidence(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<EventRow>> {
+        self.query("SELECT ?fields FROM events FINAL WHERE tenant = ? AND user_id = ? AND has(?, event_id) ORDER BY ts, ts_ms, event_id")
+            .bind(tenant)
+            .bind(user_id)
+            .bind(ids)
+            .fetch_all()
+            .await
+    }
+
+    /// A user's events in a range, oldest first, at most `limit`.
+    pub async fn user_events(
+        &self,
+        user_id: &str,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> Result<Vec<EventRow>> {
+        let mut sql = Sql::new("SELECT ?fields FROM events FINAL WHERE user_id = ?");
+        sql.push("", [Arg::S(user_id.to_owned())])
+            .since(since)
+            .until(until);
+        sql.push(" ORDER BY ts, ts_ms, event_id LIMIT ?", [Arg::U64(limit)]);
+        sql.query(self).fetch_all().await
+    }
+
+    /// Event time (unix seconds) of the newest stored event; 0 when there is none.
+    pub async fn newest_event_secs(&self) -> Result<u32> {
+        self.query("SELECT toUInt32(max(ts)) FROM events")
+            .fetch_one()
+            .await
+    }
+
+    /// Stored events at or after `since` (unix seconds) whose action is one of `actions`, oldest first:
+    /// the history a detector's state is rebuilt from.
+    pub async fn events_since(&self, since: u32, actions: &[&str]) -> Result<Vec<Event>> {
+        let actions: Vec<String> = actions.iter().map(|a| (*a).to_owned()).collect();
+        let rows: Vec<EventRow> = self
+            .query("SELECT ?fields FROM events FINAL WHERE has(?, action) AND ts >= toDateTime(?) ORDER BY ts, ts_ms, event_id")
+            .bind(actions)
+            .bind(since)
+            .fetch_all()
+            .await?;
+        Ok(rows.into_iter().map(EventRow::into_event).collect())
+    }
+
+    /// Events per UTC day in `[since, until)`.
+    pub async fn events_per_day(
+        &self,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<DayCount>> {
+        let mut sql = Sql::new(
+            "SELECT toString(toDate(ts)) AS day, count() AS events FROM events FINAL WHERE 1",
+        );
+        sql.eq("tenant", tenant)
+            .since(Some(since))
+            .until(Some(until))
+            .push(" GROUP BY day ORDER BY day", []);
+        sql.query(self).fetch_all().await
+    }
+}
+
+/// Events of one day.
+#[derive(Debug, Row, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DayCount {
+    pub day: String,
+    pub events: u64,
+}
