@@ -59,6 +59,9 @@ fn local_users(url: &str, db: &str) -> BTreeSet<String> {
 
 #[test]
 fn migrate_replay_and_api_on_a_two_shard_cluster() {
+    if skip_without_servers() {
+        return;
+    }
     let (node1, node2, name) = cluster();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -298,6 +301,9 @@ fn migrate_replay_and_api_on_a_two_shard_cluster() {
 /// SIGKILL + restart (rehydration and lock recovery read the cluster) adds nothing.
 #[test]
 fn serve_on_the_cluster_stores_a_kafka_stream_once_across_a_sigkill() {
+    if skip_without_servers() {
+        return;
+    }
     let (node1, node2, name) = cluster();
     let kafka = MockKafka::new(1);
     let (topic, group) = (unique_name("events"), unique_name("g"));

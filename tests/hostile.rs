@@ -24,6 +24,9 @@ fn hostile(i: u32) -> (Vec<u8>, &'static str) {
 
 #[test]
 fn ten_percent_hostile_input_is_dead_lettered_and_the_rest_stored() {
+    if skip_without_servers() {
+        return;
+    }
     let kafka = MockKafka::new(1);
     let (topic, group) = (unique_name("events"), unique_name("g"));
     kafka.create_topic(&topic, 8);

@@ -128,6 +128,9 @@ fn story(env: &TestEnv, user: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_departed_employee_exporting_at_night_is_locked_exactly_once() {
+    if skip_without_servers() {
+        return;
+    }
     let kafka = MockKafka::new(1);
     let topic = unique_name("actions");
     kafka.create_topic(&topic, 2);
@@ -203,6 +206,9 @@ async fn a_departed_employee_exporting_at_night_is_locked_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_and_protected_accounts_send_nothing() {
+    if skip_without_servers() {
+        return;
+    }
     let kafka = MockKafka::new(1);
     let topic = unique_name("actions");
     let (url, got) = receiver(0).await;
@@ -249,6 +255,9 @@ async fn dry_run_and_protected_accounts_send_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_storm_breaker_trips_at_the_limit_and_an_admin_resets_it() {
+    if skip_without_servers() {
+        return;
+    }
     let kafka = MockKafka::new(1);
     let topic = unique_name("actions");
     let (url, got) = receiver(0).await;

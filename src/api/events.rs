@@ -16,98 +16,20 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::params::{Params, DEFAULT_LIMIT, MAX_LIMIT};
 use super::state::{timed, AppState};
+use super::views::EventOut;
 use crate::config::Role;
 use crate::model::closed_set;
-use crate::store::events::{EventFilter, EventRow, ExportFormat};
-use crate::time::rfc3339_cols;
+use crate::store::events::{EventFilter, ExportFormat};
 
 closed_set! {
     /// `format` of `/api/v1/events`.
     enum Format { Json = "json", Csv = "csv", Ndjson = "ndjson" }
 }
 
-/// A stored, enriched event.
-#[derive(Serialize, ToSchema)]
-pub struct EventOut {
-    pub event_id: String,
-    /// Event time (RFC 3339, UTC, ms).
-    pub ts: String,
-    pub tenant: String,
-    pub user_id: String,
-    pub action: String,
-    pub object_type: String,
-    pub record_count: u64,
-    pub ip: String,
-    pub user_agent: String,
-    pub session_id: String,
-    pub outcome: String,
-    #[schema(value_type = Object)]
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    pub country_iso: String,
-    pub country: String,
-    pub subdivision: String,
-    pub city: String,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub asn: u32,
-    pub as_org: String,
-    pub geo_timezone: String,
-    pub network_class: String,
-    pub ingest_ts: String,
-    /// Where it was read: kafka, file or generator, and the position.
-    pub source: String,
-    pub kafka_topic: String,
-    pub kafka_partition: i32,
-    pub kafka_offset: i64,
-    pub file_path: String,
-    pub file_line: u64,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct EventPage {
     pub items: Vec<EventOut>,
     pub next_cursor: Option<String>,
-}
-
-impl From<EventRow> for EventOut {
-    fn from(e: EventRow) -> Self {
-        EventOut {
-            ts: rfc3339_cols(e.ts, e.ts_ms),
-            attributes: e
-                .attr_keys
-                .into_iter()
-                .zip(e.attr_values)
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect(),
-            ingest_ts: rfc3339_cols(e.ingest_ts, 0),
-            event_id: e.event_id,
-            tenant: e.tenant,
-            user_id: e.user_id,
-            action: e.action,
-            object_type: e.object_type,
-            record_count: e.record_count,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            session_id: e.session_id,
-            outcome: e.outcome,
-            country_iso: e.country_iso,
-            country: e.country,
-            subdivision: e.subdivision,
-            city: e.city,
-            latitude: e.latitude,
-            longitude: e.longitude,
-            asn: e.asn,
-            as_org: e.as_org,
-            geo_timezone: e.geo_timezone,
-            network_class: e.network_class,
-            source: e.source,
-            kafka_topic: e.kafka_topic,
-            kafka_partition: e.kafka_partition,
-            kafka_offset: e.kafka_offset,
-            file_path: e.file_path,
-            file_line: e.file_line,
-        }
-    }
 }
 
 const FILTERS: &[&str] = &[

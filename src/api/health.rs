@@ -8,6 +8,12 @@ use axum::Json;
 use serde_json::json;
 
 use super::state::AppState;
+use crate::model::closed_set;
+
+closed_set! {
+    /// The pipeline in this process, as `/readyz` reports it.
+    enum Pipeline { Absent = "absent", Stalled = "stalled", Running = "running" }
+}
 
 pub async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
@@ -19,11 +25,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .map(|r| r.is_ok())
         .unwrap_or(false);
     let pipeline = match &state.stats {
-        None => "absent",
-        Some(s) if s.store_down.load(std::sync::atomic::Ordering::Relaxed) => "stalled",
-        Some(_) => "running",
+        None => Pipeline::Absent,
+        Some(s) if s.store_down.load(std::sync::atomic::Ordering::Relaxed) => Pipeline::Stalled,
+        Some(_) => Pipeline::Running,
     };
-    let ready = clickhouse && pipeline != "stalled";
+    let ready = clickhouse && pipeline != Pipeline::Stalled;
     let status = if ready {
         StatusCode::OK
     } else {

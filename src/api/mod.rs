@@ -15,6 +15,7 @@ mod response;
 mod router;
 mod state;
 mod users;
+mod views;
 
 pub use audit::AuditWriter;
 pub use error::{ApiError, ErrorBody};

@@ -13,10 +13,10 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::params::{Params, DEFAULT_LIMIT, MAX_LIMIT};
 use super::state::{timed, AppState};
+use super::views::ActionOut;
 use crate::config::Role;
 use crate::model::{ActionKind, ActionStatus};
-use crate::store::actions::{ActionFilter, ActionRow};
-use crate::time::rfc3339_cols;
+use crate::store::actions::ActionFilter;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,27 +33,6 @@ pub struct LockRequest {
 pub struct Accepted {
     pub action_id: String,
     pub status: String,
-}
-
-/// An action's current state.
-#[derive(Serialize, ToSchema)]
-pub struct ActionOut {
-    pub action_id: String,
-    /// lock_user, unlock_user, breaker_trip, breaker_reset
-    pub action: String,
-    pub tenant: String,
-    pub user_id: String,
-    pub alert_id: String,
-    pub reason: String,
-    /// dispatched, acknowledged, failed, skipped_protected, skipped_dry_run, skipped_already_locked, rate_limited, manual
-    pub status: String,
-    pub mode: String,
-    pub channels: String,
-    pub attempts: u32,
-    pub last_error: String,
-    pub actor: String,
-    pub requested_at: String,
-    pub updated_at: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -201,25 +180,4 @@ pub async fn list(
         Json(ActionPage { items, next_cursor }),
     )
         .into_response())
-}
-
-impl From<ActionRow> for ActionOut {
-    fn from(r: ActionRow) -> Self {
-        ActionOut {
-            requested_at: rfc3339_cols(r.requested_at, 0),
-            updated_at: rfc3339_cols((r.at_ms / 1000) as u32, (r.at_ms % 1000) as u16),
-            action_id: r.action_id,
-            action: r.action,
-            tenant: r.tenant,
-            user_id: r.user_id,
-            alert_id: r.alert_id,
-            reason: r.reason,
-            status: r.status,
-            mode: r.mode,
-            channels: r.channels,
-            attempts: r.attempts,
-            last_error: r.last_error,
-            actor: r.actor,
-        }
-    }
 }

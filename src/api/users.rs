@@ -12,48 +12,12 @@ use super::alerts::{with_status, AlertOut};
 use super::audit::RowCount;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::events::EventOut;
 use super::params::Params;
 use super::state::{timed, AppState};
+use super::views::{DirectoryVersion, EventOut};
 use crate::config::Role;
 use crate::store::alerts::DayDetectorCount;
-use crate::store::directory::DirectoryRow;
 use crate::store::events::DayCount;
-
-/// One version of a user's directory record.
-#[derive(Serialize, ToSchema)]
-pub struct DirectoryVersion {
-    pub status: String,
-    /// RFC 3339; null = effective since always.
-    pub effective_ts: Option<String>,
-    pub timezone: String,
-    pub work_hours: String,
-    pub work_days: String,
-    pub display_name: String,
-    pub email: String,
-    pub department: String,
-    pub role: String,
-    pub manager_id: String,
-    pub protected: bool,
-}
-
-impl From<DirectoryRow> for DirectoryVersion {
-    fn from(r: DirectoryRow) -> Self {
-        DirectoryVersion {
-            status: r.status,
-            effective_ts: r.effective_ts.map(|t| crate::time::rfc3339_cols(t, 0)),
-            timezone: r.timezone,
-            work_hours: r.work_hours,
-            work_days: r.work_days,
-            display_name: r.display_name,
-            email: r.email,
-            department: r.department,
-            role: r.role,
-            manager_id: r.manager_id,
-            protected: r.protected != 0,
-        }
-    }
-}
 
 /// One entry of a timeline: an event or an alert.
 #[derive(Serialize, ToSchema)]
@@ -104,7 +68,13 @@ pub async fn timeline(
     let truncated = events.len() as u64 == limit;
     let mut items: Vec<(String, u8, TimelineItem)> = events
         .into_iter()
-        .map(|e| (e.ts.clone(), 0, TimelineItem::Event(Box::new(e))))
+        .map(|e| {
+            (
+                crate::time::rfc3339_cols(e.0.ts, e.0.ts_ms),
+                0,
+                TimelineItem::Event(Box::new(e)),
+            )
+        })
         .collect();
     items.extend(
         alerts

@@ -189,3 +189,84 @@ impl<'de> Deserialize<'de> for Attributes {
         d.deserialize_map(V)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(raw: &str) -> String {
+        decode_event(raw.as_bytes(), 1 << 20)
+            .unwrap_err()
+            .code
+            .to_string()
+    }
+
+    #[test]
+    fn offsets_become_utc_milliseconds_and_defaults_apply() {
+        let e = decode_event(br#"{"event_id":"a","ts":"2026-01-06T10:14:07.123456+08:00","user_id":"u","action":"login"}"#, 1 << 20).unwrap();
+        assert_eq!(crate::time::rfc3339(e.ts), "2026-01-06T02:14:07.123Z");
+        assert_eq!(
+            (e.tenant.as_str(), e.record_count, e.outcome),
+            ("default", 0, Outcome::Success)
+        );
+    }
+
+    #[test]
+    fn edge_cases_get_their_stable_codes() {
+        let base = r#""event_id":"a","user_id":"u","action":"export""#;
+        assert_eq!(
+            code(&format!(r#"{{{base},"ts":"2026-01-06T02:14:07"}}"#)),
+            "bad_timestamp"
+        );
+        assert_eq!(
+            code(&format!(r#"{{{base},"ts":"1969-12-31T23:59:59Z"}}"#)),
+            "bad_timestamp"
+        );
+        assert_eq!(
+            code(&format!(
+                r#"{{{base},"ts":"2026-01-06T02:14:07Z","record_count":-1}}"#
+            )),
+            "bad_record_count"
+        );
+        assert_eq!(
+            code(&format!(
+                r#"{{{base},"ts":"2026-01-06T02:14:07Z","record_count":1.5}}"#
+            )),
+            "bad_record_count"
+        );
+        assert_eq!(
+            code(&format!(
+                r#"{{{base},"ts":"2026-01-06T02:14:07Z","user_id":"v"}}"#
+            )),
+            "duplicate_field:user_id"
+        );
+        assert_eq!(
+            code(&format!(
+                r#"{{{base},"ts":"2026-01-06T02:14:07Z","outcome":"maybe"}}"#
+            )),
+            "bad_value:outcome"
+        );
+        assert_eq!(
+            code(&format!(
+                r#"{{{base},"ts":"2026-01-06T02:14:07Z","ip":"999.1.1.1"}}"#
+            )),
+            "bad_value:ip"
+        );
+        assert_eq!(
+            code(
+                r#"{"event_id":"a\u0007","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"x"}"#
+            ),
+            "bad_value:event_id"
+        );
+        assert_eq!(
+            code(r#"{"event_id":"a","ts":"2026-01-06T02:14:07Z","user_id":7,"action":"x"}"#),
+            "bad_type:user_id"
+        );
+        assert_eq!(
+            code(r#"{"event_id":"a","ts":"2026-01-06T02:14:07Z","user_id":"","action":"x"}"#),
+            "empty_field:user_id"
+        );
+        assert_eq!(code("[1]"), "not_object");
+        assert_eq!(code(""), "invalid_json");
+    }
+}

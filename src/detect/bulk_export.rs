@@ -231,3 +231,80 @@ impl Rule for BulkExport {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DetectorsConfig;
+    use crate::detect::worktime::WorkTime;
+    use crate::directory::Directory;
+
+    fn export(id: &str, ts: &str, rows: u64) -> Event {
+        let raw = format!(
+            r#"{{"event_id":"{id}","ts":"{ts}","user_id":"u","action":"export","object_type":"contact","record_count":{rows}}}"#
+        );
+        crate::decode::decode_event(raw.as_bytes(), 1 << 20).unwrap()
+    }
+
+    fn rule(threshold_rows: u64, single_event_rows: u64) -> Box<dyn Rule> {
+        Params {
+            window: "24h".parse().unwrap(),
+            threshold_rows,
+            single_event_rows,
+        }
+        .build()
+    }
+
+    fn fires(r: &mut Box<dyn Rule>, ev: &Event) -> Option<Trigger> {
+        let (dir, wt) = (
+            Directory::default(),
+            WorkTime::from_config(&DetectorsConfig::default()),
+        );
+        r.on_event(
+            ev,
+            &Ctx {
+                directory: &dir,
+                worktime: &wt,
+            },
+        )
+    }
+
+    #[test]
+    fn a_late_export_counts_in_the_window_it_belongs_to() {
+        let mut r = rule(1000, 0);
+        assert!(fires(&mut r, &export("a", "2026-01-06T12:00:00Z", 600)).is_none());
+        // Arrives later, but happened an hour before: 600 + 500 in one window.
+        let t = fires(&mut r, &export("b", "2026-01-06T11:00:00Z", 500)).expect("over the limit");
+        assert_eq!(t.details["window_total"], 1100);
+        assert_eq!(t.evidence, vec!["b".to_owned(), "a".to_owned()]);
+        assert_eq!(t.key, "b");
+    }
+
+    #[test]
+    fn an_event_id_counts_once_and_a_window_does_not_reach_past_its_span() {
+        let mut r = rule(1000, 0);
+        assert!(fires(&mut r, &export("a", "2026-01-05T11:00:00Z", 600)).is_none());
+        assert!(
+            fires(&mut r, &export("a", "2026-01-05T11:00:00Z", 600)).is_none(),
+            "a re-delivery adds nothing"
+        );
+        // 24 h later exactly: (end - 24h, end] no longer holds the first export.
+        assert!(fires(&mut r, &export("b", "2026-01-06T11:00:00Z", 600)).is_none());
+        assert!(fires(&mut r, &export("c", "2026-01-06T11:00:01Z", 500)).is_some());
+    }
+
+    #[test]
+    fn one_big_export_fires_alone_and_eviction_forgets_old_windows() {
+        let mut r = rule(100_000, 5000);
+        let t = fires(&mut r, &export("big", "2026-01-06T12:00:00Z", 6000))
+            .expect("single export over the limit");
+        assert_eq!(t.details["single_export_over_limit"], true);
+        r.evict(crate::time::at(1_900_000_000, 0));
+        let mut again = rule(1000, 0);
+        again.rehydrate(&export("old", "2026-01-06T10:00:00Z", 900));
+        assert!(
+            fires(&mut again, &export("new", "2026-01-06T10:30:00Z", 200)).is_some(),
+            "rehydrated history counts"
+        );
+    }
+}

@@ -210,3 +210,114 @@ impl Detect for Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::DetectorsConfig;
+    use crate::decode::decode_event;
+
+    fn engine(files: &[(&str, &str)]) -> Engine {
+        let specs = files
+            .iter()
+            .map(|(name, text)| super::super::spec::load_text(Path::new(name), text).unwrap())
+            .collect();
+        Engine::new(specs, WorkTime::from_config(&DetectorsConfig::default()))
+    }
+
+    fn off_hours() -> Engine {
+        engine(&[(
+            "off_hours_login.toml",
+            include_str!("../../detectors/off_hours_login.toml"),
+        )])
+    }
+
+    fn login(id: &str, ts: &str, user: &str) -> Event {
+        decode_event(
+            format!(r#"{{"event_id":"{id}","ts":"{ts}","user_id":"{user}","action":"login"}}"#)
+                .as_bytes(),
+            1 << 20,
+        )
+        .unwrap()
+    }
+
+    fn run(e: &mut Engine, ev: &Event) -> Vec<Alert> {
+        let mut out = Vec::new();
+        e.on_event(ev, &Directory::default(), &mut out);
+        out
+    }
+
+    #[test]
+    fn alert_ids_are_derived_from_inputs_and_a_replay_raises_nothing_new() {
+        let ev = login("e1", "2026-01-06T02:00:00Z", "alice");
+        let (mut a, mut b) = (off_hours(), off_hours());
+        let first = run(&mut a, &ev);
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            first[0].alert_id,
+            run(&mut b, &ev)[0].alert_id,
+            "another engine derives the same id"
+        );
+        assert!(
+            run(&mut a, &ev).is_empty(),
+            "the same event again is no new alert"
+        );
+        assert_eq!(first[0].status, AlertStatus::Open);
+        assert_eq!(first[0].evidence_event_ids, vec!["e1".to_owned()]);
+    }
+
+    #[test]
+    fn suppression_holds_for_its_span_of_event_time_per_user() {
+        let mut e = off_hours();
+        assert_eq!(
+            run(&mut e, &login("e1", "2026-01-06T02:00:00Z", "alice")).len(),
+            1
+        );
+        // 30 minutes later (and also 30 minutes *earlier*, a late event): suppressed for 1 h.
+        assert!(run(&mut e, &login("e2", "2026-01-06T02:30:00Z", "alice")).is_empty());
+        assert!(run(&mut e, &login("e0", "2026-01-06T01:30:00Z", "alice")).is_empty());
+        // Another user is not suppressed; past the hour alice alerts again.
+        assert_eq!(
+            run(&mut e, &login("e3", "2026-01-06T02:30:00Z", "bob")).len(),
+            1
+        );
+        assert_eq!(
+            run(&mut e, &login("e4", "2026-01-06T03:01:00Z", "alice")).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn allow_lists_skip_users_and_networks() {
+        let text = include_str!("../../detectors/off_hours_login.toml")
+            .replace("allow_users = []", "allow_users = [\"oncall\"]")
+            .replace("allow_cidrs = []", "allow_cidrs = [\"10.0.0.0/8\"]");
+        let mut e = engine(&[("off_hours_login.toml", &text)]);
+        assert!(run(&mut e, &login("e1", "2026-01-06T02:00:00Z", "oncall")).is_empty());
+        let mut vpn = login("e2", "2026-01-06T02:00:00Z", "alice");
+        vpn.ip = Some("10.1.2.3".parse().unwrap());
+        assert!(run(&mut e, &vpn).is_empty());
+        assert_eq!(
+            run(&mut e, &login("e3", "2026-01-06T02:00:00Z", "alice")).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_horizon_and_history_come_from_the_kinds() {
+        let e = engine(&[
+            (
+                "bulk_export.toml",
+                include_str!("../../detectors/bulk_export.toml"),
+            ),
+            (
+                "off_hours_login.toml",
+                include_str!("../../detectors/off_hours_login.toml"),
+            ),
+        ]);
+        assert_eq!(e.horizon(), Duration::hours(24));
+        assert_eq!(e.history_actions(), vec!["export"]);
+    }
+}

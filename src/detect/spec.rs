@@ -264,3 +264,50 @@ pub fn describe(specs: &[DetectorSpec]) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> String {
+        load_text(Path::new("x.toml"), text).unwrap_err().join("\n")
+    }
+
+    #[test]
+    fn every_problem_names_its_field_and_closed_sets_name_their_values() {
+        let p =
+            problems("id = \"y\"\ntitle = \"\"\nkind = \"bulk_export\"\nseverity = \"urgent\"\n");
+        assert!(
+            p.contains("severity") && p.contains("low, medium, high or critical"),
+            "{p}"
+        );
+        let p = problems("id = \"x\"\ntitle = \"t\"\nkind = \"bulk_export\"\nseverity = \"low\"\n[params]\nwindow = \"soon\"\nthreshold_rows = 0\n");
+        assert!(
+            p.contains("params.window") && p.contains("not a duration"),
+            "{p}"
+        );
+        let p = problems("id = \"x\"\ntitle = \"t\"\nkind = \"bulk_export\"\nseverity = \"low\"\n[params]\nthreshold_rows = 0\n");
+        assert!(
+            p.contains("params.threshold_rows: must be at least 1"),
+            "{p}"
+        );
+        let p = problems("id = \"x\"\ntitle = \"t\"\nkind = \"telepathy\"\nseverity = \"low\"\n");
+        assert!(
+            p.contains("kind") && p.contains("telepathy") && p.contains("bulk_export"),
+            "{p}"
+        );
+        let p = problems("id = \"x\"\ntitle = \"t\"\nkind = \"orphaned_account\"\nseverity = \"low\"\n[params]\nunknown_users = \"maybe\"\n");
+        assert!(
+            p.contains("params.unknown_users") && p.contains("alert or ignore"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_files_parse_into_their_kinds() {
+        for (name, text) in BUILTIN {
+            let spec = load_text(Path::new(name), text).unwrap();
+            assert_eq!(format!("{}.toml", spec.kind.name()), *name);
+        }
+    }
+}

@@ -8,8 +8,13 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::DetectorsConfig;
-use crate::model::DirectoryRecord;
+use crate::model::{closed_set, DirectoryRecord};
 use crate::time::{WorkDays, WorkHours};
+
+closed_set! {
+    /// Where a schedule came from, least specific first.
+    pub enum ScheduleSource { Default = "default", Tenant = "tenant", Directory = "directory" }
+}
 
 /// One level of defaults (global or a tenant's).
 #[derive(Debug, Clone, Default)]
@@ -28,7 +33,7 @@ pub struct Schedule<'a> {
     pub days: WorkDays,
     holidays: &'a BTreeSet<NaiveDate>,
     /// Where the schedule came from: `directory`, `tenant` or `default`.
-    pub source: &'static str,
+    pub source: ScheduleSource,
 }
 
 /// Global and per-tenant defaults from `[detectors]`.
@@ -83,11 +88,8 @@ impl WorkTime {
             t.and_then(|t| t.days),
             self.global.days,
         );
-        let source = [s1, s2, s3]
-            .into_iter()
-            .find(|s| *s == "directory")
-            .or([s1, s2, s3].into_iter().find(|s| *s == "tenant"))
-            .unwrap_or("default");
+        // The most specific level any part came from (the enum orders Default < Tenant < Directory).
+        let source = s1.max(s2).max(s3);
         let holidays = t
             .filter(|t| !t.holidays.is_empty())
             .map_or(&self.global.holidays, |t| &t.holidays);
@@ -105,11 +107,11 @@ impl WorkTime {
 }
 
 /// The first of directory, tenant, global that is set, and which one it was.
-fn pick<T>(r: Option<T>, tenant: Option<T>, global: Option<T>) -> (Option<T>, &'static str) {
+fn pick<T>(r: Option<T>, tenant: Option<T>, global: Option<T>) -> (Option<T>, ScheduleSource) {
     match (r, tenant) {
-        (Some(v), _) => (Some(v), "directory"),
-        (None, Some(v)) => (Some(v), "tenant"),
-        _ => (global, "default"),
+        (Some(v), _) => (Some(v), ScheduleSource::Directory),
+        (None, Some(v)) => (Some(v), ScheduleSource::Tenant),
+        _ => (global, ScheduleSource::Default),
     }
 }
 
@@ -139,5 +141,87 @@ impl Schedule<'_> {
             let end = midnight + Duration::minutes(end_offset) + grace;
             start <= local && local < end
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DetectorsConfig, TenantWorkTime};
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn worktime(tz: &str, hours: &str) -> WorkTime {
+        WorkTime::from_config(&DetectorsConfig {
+            timezone: tz.parse().unwrap(),
+            work_hours: hours.parse().unwrap(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn working_hours_follow_daylight_saving_time() {
+        let wt = worktime("America/New_York", "09:00-18:00");
+        let s = wt.schedule("default", None);
+        // Monday 2026-03-09, the day after clocks went forward: 09:00 local is 13:00 UTC (not 14:00).
+        assert!(!s.contains(utc("2026-03-09T12:59:00Z"), 0));
+        assert!(s.contains(utc("2026-03-09T13:00:00Z"), 0));
+        // Friday 2026-03-06, still standard time: 09:00 local is 14:00 UTC.
+        assert!(!s.contains(utc("2026-03-06T13:30:00Z"), 0));
+        assert!(s.contains(utc("2026-03-06T14:00:00Z"), 0));
+        // Berlin, Monday after clocks went back (2026-10-26): 09:00 CET is 08:00 UTC.
+        let berlin = worktime("Europe/Berlin", "09:00-18:00");
+        assert!(berlin
+            .schedule("default", None)
+            .contains(utc("2026-10-26T08:00:00Z"), 0));
+        assert!(!berlin
+            .schedule("default", None)
+            .contains(utc("2026-10-26T07:59:00Z"), 0));
+    }
+
+    #[test]
+    fn an_overnight_window_belongs_to_the_day_it_starts_and_grace_widens_it() {
+        let wt = worktime("UTC", "22:00-06:00");
+        let s = wt.schedule("default", None);
+        assert!(s.contains(utc("2026-01-09T23:00:00Z"), 0), "Friday night");
+        assert!(
+            s.contains(utc("2026-01-10T05:00:00Z"), 0),
+            "Saturday early morning is Friday's shift"
+        );
+        assert!(
+            !s.contains(utc("2026-01-10T23:00:00Z"), 0),
+            "Saturday night: no shift starts"
+        );
+        assert!(!s.contains(utc("2026-01-09T21:50:00Z"), 0));
+        assert!(s.contains(utc("2026-01-09T21:50:00Z"), 15));
+    }
+
+    #[test]
+    fn the_most_specific_level_wins_and_is_named() {
+        let mut c = DetectorsConfig::default();
+        c.tenants.insert(
+            "acme".into(),
+            TenantWorkTime {
+                timezone: Some(chrono_tz::Asia::Shanghai),
+                ..Default::default()
+            },
+        );
+        let wt = WorkTime::from_config(&c);
+        let s = wt.schedule("acme", None);
+        assert_eq!(
+            (s.tz, s.source),
+            (chrono_tz::Asia::Shanghai, ScheduleSource::Tenant)
+        );
+        assert_eq!(wt.schedule("other", None).source, ScheduleSource::Default);
+        // A holiday has no working hours.
+        let h = DetectorsConfig {
+            holidays: vec![NaiveDate::from_ymd_opt(2026, 1, 6).unwrap()],
+            ..Default::default()
+        };
+        assert!(!WorkTime::from_config(&h)
+            .schedule("x", None)
+            .contains(utc("2026-01-06T10:00:00Z"), 0));
     }
 }

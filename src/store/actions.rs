@@ -13,9 +13,12 @@ type Result<T> = std::result::Result<T, clickhouse::error::Error>;
 
 /// One transition of one action (a row of `actions`); also an action's current state (its latest
 /// status, attempts and error; `at`/`at_ms` of its latest transition).
-#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+/// Its schema documents the API's view of it: `requested_at` and `updated_at` (the latest transition)
+/// as RFC 3339 text.
+#[derive(Debug, Clone, Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionRow {
     pub action_id: String,
+    /// lock_user, unlock_user, breaker_trip, breaker_reset
     pub action: String,
     pub tenant: String,
     pub user_id: String,
@@ -27,8 +30,11 @@ pub struct ActionRow {
     pub attempts: u32,
     pub last_error: String,
     pub actor: String,
+    #[schema(value_type = String, format = DateTime)]
     pub requested_at: u32,
+    #[schema(ignore)]
     pub at: u32,
+    #[schema(rename = "updated_at", value_type = String, format = DateTime)]
     pub at_ms: u64,
 }
 

@@ -10,12 +10,14 @@ use crate::model::{DirectoryRecord, Position};
 
 type Result<T> = std::result::Result<T, clickhouse::error::Error>;
 
-/// One row of `directory`, written and read back.
-#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+/// One row of `directory`, written and read back (its schema documents the API's view of it).
+#[derive(Debug, Clone, Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DirectoryRow {
     pub record_id: String,
     pub user_id: String,
     pub status: String,
+    /// RFC 3339; null = effective since always.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub effective_ts: Option<u32>,
     pub timezone: String,
     pub work_hours: String,
@@ -25,7 +27,9 @@ pub struct DirectoryRow {
     pub department: String,
     pub role: String,
     pub manager_id: String,
+    #[schema(value_type = bool)]
     pub protected: u8,
+    #[schema(value_type = String, format = DateTime)]
     pub ingest_ts: u32,
     pub source: String,
     pub kafka_topic: String,

@@ -14,13 +14,18 @@ use crate::model::{Event, Geo, Outcome, Position};
 type Result<T> = std::result::Result<T, clickhouse::error::Error>;
 
 /// One row of `events` (column order as in `schemas/clickhouse/001_events.sql`), written and read back.
-#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+/// Its schema documents the API's view of it (`api::views`): times as RFC 3339 text, `attr_keys` and
+/// `attr_values` as one `attributes` object.
+#[derive(Debug, Clone, Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventRow {
     pub event_id: String,
     pub tenant: String,
     pub user_id: String,
     pub action: String,
+    /// Event time (RFC 3339, UTC, ms).
+    #[schema(value_type = String, format = DateTime)]
     pub ts: u32,
+    #[schema(ignore)]
     pub ts_ms: u16,
     pub object_type: String,
     pub record_count: u64,
@@ -28,7 +33,9 @@ pub struct EventRow {
     pub user_agent: String,
     pub session_id: String,
     pub outcome: String,
+    #[schema(ignore)]
     pub attr_keys: Vec<String>,
+    #[schema(ignore)]
     pub attr_values: Vec<String>,
     pub country_iso: String,
     pub country: String,
@@ -40,7 +47,9 @@ pub struct EventRow {
     pub as_org: String,
     pub geo_timezone: String,
     pub network_class: String,
+    #[schema(value_type = String, format = DateTime)]
     pub ingest_ts: u32,
+    /// Where it was read: kafka, file or generator, and the position.
     pub source: String,
     pub kafka_topic: String,
     pub kafka_partition: i32,

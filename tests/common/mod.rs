@@ -14,6 +14,23 @@ use rdkafka::ClientConfig;
 
 pub const CUSTOS: &str = env!("CARGO_BIN_EXE_custos");
 
+/// A ClickHouse URL for tests that only need a well-formed config (nothing listens there).
+pub const NO_SERVER: &str = "http://127.0.0.1:9";
+
+/// True when the servers `tests/run.sh` starts are missing: the caller then skips (returns early),
+/// saying so. Under `tests/run.sh` (which sets `CLICKHOUSE_TEST_REQUIRED=1`) a missing server is a failure,
+/// never a skip — so CI runs every test.
+pub fn skip_without_servers() -> bool {
+    if std::env::var_os("CLICKHOUSE_TEST_URL").is_some() {
+        return false;
+    }
+    if std::env::var_os("CLICKHOUSE_TEST_REQUIRED").is_some() {
+        panic!("tests/run.sh started no ClickHouse (CLICKHOUSE_TEST_URL is not set)");
+    }
+    eprintln!("skipped: this test needs the servers ./tests/run.sh starts (ClickHouse, ZooKeeper, the GeoLite2 DB)");
+    true
+}
+
 /// The suite's ClickHouse (started by `tests/run.sh`).
 pub fn ch_url() -> String {
     std::env::var("CLICKHOUSE_TEST_URL")

@@ -1,0 +1,51 @@
+//! Every row type's columns against the real server: `DESCRIBE TABLE` after `migrate` must list
+//! exactly the struct's fields, in the struct's order (RowBinary is positional; reads select the
+//! struct's own field list), so a column-order slip fails here rather than corrupting rows.
+
+mod common;
+
+use clickhouse::Row;
+use common::*;
+use custos::config::ClickHouseConfig;
+use custos::store::{
+    actions, alerts, audit, dead_letters, directory, events, migrate::migrate, Store,
+};
+
+fn columns<T: Row>() -> Vec<String> {
+    T::COLUMN_NAMES.iter().map(|c| c.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_type_matches_its_table() {
+    if skip_without_servers() {
+        return;
+    }
+    let url = ch_url();
+    let db = unique_name("schema");
+    let store = Store::new(&ClickHouseConfig {
+        url: url.clone(),
+        database: db.clone(),
+        ..Default::default()
+    });
+    migrate(&store, true).await.unwrap();
+    let tables = [
+        ("events", columns::<events::EventRow>()),
+        ("dead_letters", columns::<dead_letters::DeadLetterRow>()),
+        ("directory", columns::<directory::DirectoryRow>()),
+        ("alerts", columns::<alerts::AlertRow>()),
+        ("alert_status_history", columns::<alerts::StatusRow>()),
+        ("actions", columns::<actions::ActionRow>()),
+        ("api_audit", columns::<audit::AuditRow>()),
+    ];
+    for (table, fields) in tables {
+        let described: Vec<String> =
+            tokio::task::block_in_place(|| sql(&url, &db, &format!("DESCRIBE TABLE {table}")))
+                .lines()
+                .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+                .collect();
+        assert_eq!(
+            described, fields,
+            "`{table}`: DESCRIBE TABLE vs the row type's fields"
+        );
+    }
+}
