@@ -154,7 +154,7 @@ impl Processor {
         let Some(engine) = self.stages.detect.engine_mut() else {
             return;
         };
-        match crate::detect::rehydrate::engine(&self.store, engine).await {
+        match crate::detect::rehydrate::engine(&self.store, engine, &self.directory).await {
             Ok(r) => tracing::info!(
                 events = r.events,
                 alerts = r.alerts,

@@ -138,7 +138,7 @@ fn the_kubernetes_detector_configmap_matches_the_repository() {
             names.insert(name);
         }
     }
-    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
 }
 
 #[test]

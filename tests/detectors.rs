@@ -40,7 +40,7 @@ fn shipped_detectors_lint_and_pass_their_fixtures() {
         "{}",
         String::from_utf8_lossy(&lint.stderr)
     );
-    assert!(String::from_utf8_lossy(&lint.stdout).contains("3 detector file(s) valid"));
+    assert!(String::from_utf8_lossy(&lint.stdout).contains("9 detector file(s) valid"));
     let test = env
         .custos(&["detectors", "test", "--dir", dir])
         .output()
@@ -51,7 +51,13 @@ fn shipped_detectors_lint_and_pass_their_fixtures() {
         "PASS bulk_export (3 alert(s))",
         "PASS off_hours_login (6 alert(s))",
         "PASS orphaned_account (3 alert(s))",
-        "3 passed, 0 failed",
+        "PASS failed_login_burst (4 alert(s))",
+        "PASS password_spray (1 alert(s))",
+        "PASS mass_delete (2 alert(s))",
+        "PASS privilege_change (4 alert(s))",
+        "PASS new_country_login (2 alert(s))",
+        "PASS impossible_travel (3 alert(s))",
+        "9 passed, 0 failed",
     ] {
         assert!(out.contains(d), "{d} missing in {out}");
     }

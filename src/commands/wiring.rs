@@ -30,7 +30,7 @@ pub async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Resul
     let users = rehydrate::directory(store, &mut directory)
         .await
         .context("loading the directory from ClickHouse")?;
-    let restored = rehydrate::engine(store, &mut engine)
+    let restored = rehydrate::engine(store, &mut engine, &directory)
         .await
         .context("restoring detector state from ClickHouse")?;
     tracing::info!(

@@ -184,6 +184,7 @@ impl Rule for BulkExport {
         };
         Some(Trigger {
             key: ev.event_id.clone(),
+            subject: None,
             ts: ev.ts,
             summary,
             details: json!({
@@ -207,12 +208,12 @@ impl Rule for BulkExport {
 
     fn history(&self) -> Option<History> {
         Some(History {
-            actions: &[EXPORT],
+            actions: Some(vec![EXPORT.to_owned()]),
             horizon: self.window,
         })
     }
 
-    fn rehydrate(&mut self, ev: &Event) {
+    fn rehydrate(&mut self, ev: &Event, _ctx: &Ctx) {
         if ev.action == EXPORT && ev.record_count > 0 {
             self.users
                 .entry((ev.tenant.clone(), ev.user_id.clone()))
@@ -301,7 +302,17 @@ mod tests {
         assert_eq!(t.details["single_export_over_limit"], true);
         r.evict(crate::time::at(1_900_000_000, 0));
         let mut again = rule(1000, 0);
-        again.rehydrate(&export("old", "2026-01-06T10:00:00Z", 900));
+        let (dir, wt) = (
+            Directory::default(),
+            WorkTime::from_config(&DetectorsConfig::default()),
+        );
+        again.rehydrate(
+            &export("old", "2026-01-06T10:00:00Z", 900),
+            &Ctx {
+                directory: &dir,
+                worktime: &wt,
+            },
+        );
         assert!(
             fires(&mut again, &export("new", "2026-01-06T10:30:00Z", 200)).is_some(),
             "rehydrated history counts"

@@ -82,31 +82,40 @@ impl Engine {
             .unwrap_or(Duration::zero())
     }
 
-    /// The actions of the stored events that rebuild the detectors' state (sorted, once each).
-    pub fn history_actions(&self) -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = self
-            .active
-            .iter()
-            .filter_map(|a| a.rule.history())
-            .flat_map(|h| h.actions.iter().copied())
-            .collect();
+    /// The actions of the stored events that rebuild the detectors' state (sorted, once each); `None`
+    /// when some detector needs every event.
+    pub fn history_actions(&self) -> Option<Vec<String>> {
+        let mut v = Vec::new();
+        for h in self.active.iter().filter_map(|a| a.rule.history()) {
+            v.extend(h.actions?);
+        }
         v.sort_unstable();
         v.dedup();
-        v
+        Some(v)
     }
 
     /// Past events from storage (rebuilds windows after a restart).
-    pub fn rehydrate_event(&mut self, ev: &Event) {
+    pub fn rehydrate_event(&mut self, ev: &Event, directory: &Directory) {
         self.advance(ev.ts);
+        let ctx = Ctx {
+            directory,
+            worktime: &self.worktime,
+        };
         for a in &mut self.active {
-            a.rule.rehydrate(ev);
+            a.rule.rehydrate(ev, &ctx);
         }
     }
 
     /// Past alerts from storage (restores suppression after a restart).
     pub fn rehydrate_alert(&mut self, alert: Alert) {
         if let Some(idx) = self.active.iter().position(|a| a.spec.id == alert.detector) {
-            let key = (idx, alert.tenant.clone(), alert.user_id.clone());
+            let subject = alert
+                .details
+                .get("subject")
+                .and_then(|s| s.as_str())
+                .unwrap_or(&alert.user_id)
+                .to_owned();
+            let key = (idx, alert.tenant.clone(), subject);
             match self.open.get(&key) {
                 Some(cur) if cur.ts > alert.ts => {}
                 _ => {
@@ -159,13 +168,14 @@ impl Detect for Engine {
             let Some(t) = a.rule.on_event(ev, &ctx) else {
                 continue;
             };
+            let subject = t.subject.clone().unwrap_or_else(|| ev.user_id.clone());
             let alert_id = stable_id(&[
                 a.spec.id.as_bytes(),
                 ev.tenant.as_bytes(),
-                ev.user_id.as_bytes(),
+                subject.as_bytes(),
                 t.key.as_bytes(),
             ]);
-            let key = (idx, ev.tenant.clone(), ev.user_id.clone());
+            let key = (idx, ev.tenant.clone(), subject);
             if let Some(open) = self.open.get_mut(&key) {
                 if open.alert_id == alert_id {
                     continue; // already raised (a replay or a re-read)
@@ -318,6 +328,6 @@ mod tests {
             ),
         ]);
         assert_eq!(e.horizon(), Duration::hours(24));
-        assert_eq!(e.history_actions(), vec!["export"]);
+        assert_eq!(e.history_actions(), Some(vec!["export".to_owned()]));
     }
 }

@@ -42,8 +42,34 @@ pub fn alert_json(a: &Alert) -> Value {
     v
 }
 
-/// Runs the fixture of `spec` (which must exist) and returns its alerts' final versions, in order.
+/// The geo-IP stage fixtures run through: the generator's demo City database (London 81.2.69.0/24,
+/// Berlin 85.214.0.0/16, New York 12.0.0.0/8, Tokyo 133.0.0.0/8, Sydney 1.128.0.0/16, … — see
+/// `src/gen/mod.rs`), written once per process.
+fn geo() -> anyhow::Result<crate::enrich::GeoEnricher> {
+    static DB: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let path = match DB.get() {
+        Some(p) => p.clone(),
+        None => {
+            let p = std::env::temp_dir()
+                .join(format!("custos-fixtures-city-{}.mmdb", std::process::id()));
+            crate::gen::geodb::write_demo_city_db(&p)?;
+            DB.get_or_init(|| p).clone()
+        }
+    };
+    let cfg = crate::config::GeoIpConfig {
+        city_db: vec![path.to_string_lossy().into_owned()],
+        asn_db: vec![],
+        cache_entries: 0,
+        reload_interval_ms: 0,
+    };
+    Ok(crate::enrich::build(&cfg)?.0)
+}
+
+/// Runs the fixture of `spec` (which must exist) through geo-IP enrichment and the detector, and returns
+/// its alerts' final versions, in order.
 pub fn run_one(dir: &Path, spec: &DetectorSpec, worktime: &WorkTime) -> anyhow::Result<Vec<Alert>> {
+    use crate::enrich::Enricher;
+    let mut geo = geo()?;
     let mut directory = Directory::default();
     for (i, l) in lines(&dir.join("directory.jsonl"))?.iter().enumerate() {
         let rec = decode_directory(l.as_bytes(), 1 << 20).map_err(|e| {
@@ -61,13 +87,14 @@ pub fn run_one(dir: &Path, spec: &DetectorSpec, worktime: &WorkTime) -> anyhow::
     let mut alerts: Vec<Alert> = Vec::new();
     let mut out = Vec::new();
     for (i, l) in lines(&dir.join("events.jsonl"))?.iter().enumerate() {
-        let ev = decode_event(l.as_bytes(), 1 << 20).map_err(|e| {
+        let mut ev = decode_event(l.as_bytes(), 1 << 20).map_err(|e| {
             anyhow::anyhow!(
                 "{}: line {}: {e}",
                 dir.join("events.jsonl").display(),
                 i + 1
             )
         })?;
+        geo.enrich(&mut ev);
         out.clear();
         engine.on_event(&ev, &directory, &mut out);
         for a in out.drain(..) {

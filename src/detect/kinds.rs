@@ -6,7 +6,10 @@
 use serde::Deserialize;
 
 use super::rule::{Kind, Rule};
-use super::{bulk_export, off_hours_login, orphaned_account};
+use super::{
+    bulk_export, impossible_travel, matching, new_value, off_hours_login, orphaned_account,
+    threshold,
+};
 
 /// `kind` + `[params]` of a detector file.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,6 +23,11 @@ pub enum KindParams {
     OffHoursLogin(off_hours_login::Params),
     BulkExport(bulk_export::Params),
     OrphanedAccount(orphaned_account::Params),
+    #[serde(rename = "match")]
+    Match(matching::Params),
+    Threshold(threshold::Params),
+    NewValue(new_value::Params),
+    ImpossibleTravel(impossible_travel::Params),
 }
 
 impl KindParams {
@@ -28,6 +36,10 @@ impl KindParams {
             KindParams::OffHoursLogin(p) => p,
             KindParams::BulkExport(p) => p,
             KindParams::OrphanedAccount(p) => p,
+            KindParams::Match(p) => p,
+            KindParams::Threshold(p) => p,
+            KindParams::NewValue(p) => p,
+            KindParams::ImpossibleTravel(p) => p,
         }
     }
 
@@ -37,6 +49,10 @@ impl KindParams {
             KindParams::OffHoursLogin(_) => "off_hours_login",
             KindParams::BulkExport(_) => "bulk_export",
             KindParams::OrphanedAccount(_) => "orphaned_account",
+            KindParams::Match(_) => "match",
+            KindParams::Threshold(_) => "threshold",
+            KindParams::NewValue(_) => "new_value",
+            KindParams::ImpossibleTravel(_) => "impossible_travel",
         }
     }
 

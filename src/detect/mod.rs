@@ -3,18 +3,23 @@
 //! detector shares — allow lists, suppression, deterministic alert ids — and each kind's file holds
 //! only its own logic ([`kinds`] is the registry, [`rule`] the contract).
 //!
-//! Files, lowest first: `worktime` → `rule` → the kinds → `kinds` → `spec` → `engine` →
+//! Files, lowest first: `worktime`, `filter` → `rule` → the kinds → `kinds` → `spec` → `engine` →
 //! `fixtures`, `rehydrate`. This file only declares and re-exports.
 
 pub mod bulk_export;
 pub mod engine;
+pub mod filter;
 pub mod fixtures;
+pub mod impossible_travel;
 pub mod kinds;
+pub mod matching;
+pub mod new_value;
 pub mod off_hours_login;
 pub mod orphaned_account;
 pub mod rehydrate;
 pub mod rule;
 pub mod spec;
+pub mod threshold;
 pub mod worktime;
 
 pub use engine::{Detect, Engine, NoDetect, MAX_EVIDENCE};

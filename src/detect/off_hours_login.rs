@@ -58,6 +58,7 @@ impl Rule for OffHoursLogin {
         );
         Some(Trigger {
             key: ev.event_id.clone(),
+            subject: None,
             ts: ev.ts,
             summary,
             evidence: vec![ev.event_id.clone()],

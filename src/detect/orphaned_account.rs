@@ -119,6 +119,7 @@ impl Rule for OrphanedAccount {
         details["events"] = json!(1);
         Some(Trigger {
             key: ev.event_id.clone(),
+            subject: None,
             ts: ev.ts,
             summary,
             evidence: vec![ev.event_id.clone()],

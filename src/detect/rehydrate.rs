@@ -40,6 +40,7 @@ pub async fn directory(
 pub async fn engine(
     store: &Store,
     engine: &mut Engine,
+    directory: &Directory,
 ) -> Result<Restored, clickhouse::error::Error> {
     let mut restored = Restored::default();
     let horizon = engine.horizon().num_seconds().max(0);
@@ -49,11 +50,11 @@ pub async fn engine(
     }
     let since = (newest as i64 - horizon).max(0) as u32;
     let actions = engine.history_actions();
-    if !actions.is_empty() {
-        let events = store.events_since(since, &actions).await?;
+    if actions.as_ref().is_none_or(|a| !a.is_empty()) {
+        let events = store.events_since(since, actions.as_deref()).await?;
         restored.events = events.len();
         for ev in &events {
-            engine.rehydrate_event(ev);
+            engine.rehydrate_event(ev, directory);
         }
     }
     let alerts = store.alerts_since(since).await?;

@@ -17,6 +17,9 @@ pub struct Ctx<'a> {
 pub struct Trigger {
     /// Identity of the finding within detector and user (an event id, a window's trigger event).
     pub key: String,
+    /// Whom the finding is about when it is not the event's user (an IP for a password spray):
+    /// suppression and the alert id are per subject.
+    pub subject: Option<String>,
     pub ts: DateTime<Utc>,
     pub summary: String,
     pub evidence: Vec<String>,
@@ -26,10 +29,10 @@ pub struct Trigger {
 }
 
 /// Which stored events rebuild a rule's state after a restart or a partition handover.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct History {
-    /// Events with one of these actions …
-    pub actions: &'static [&'static str],
+    /// Events with one of these actions (`None`: every event) …
+    pub actions: Option<Vec<String>>,
     /// … within this much event time before the newest stored event.
     pub horizon: Duration,
 }
@@ -42,7 +45,7 @@ pub trait Rule: Send {
         None
     }
     /// A past event from storage (one [`Rule::history`] asked for): update state, never trigger.
-    fn rehydrate(&mut self, _ev: &Event) {}
+    fn rehydrate(&mut self, _ev: &Event, _ctx: &Ctx) {}
     /// Forget state for events older than `before` (event time).
     fn evict(&mut self, _before: DateTime<Utc>) {}
 }

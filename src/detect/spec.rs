@@ -72,12 +72,36 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../detectors/bulk_export.toml"),
     ),
     (
+        "failed_login_burst.toml",
+        include_str!("../../detectors/failed_login_burst.toml"),
+    ),
+    (
+        "impossible_travel.toml",
+        include_str!("../../detectors/impossible_travel.toml"),
+    ),
+    (
+        "mass_delete.toml",
+        include_str!("../../detectors/mass_delete.toml"),
+    ),
+    (
+        "new_country_login.toml",
+        include_str!("../../detectors/new_country_login.toml"),
+    ),
+    (
         "off_hours_login.toml",
         include_str!("../../detectors/off_hours_login.toml"),
     ),
     (
         "orphaned_account.toml",
         include_str!("../../detectors/orphaned_account.toml"),
+    ),
+    (
+        "password_spray.toml",
+        include_str!("../../detectors/password_spray.toml"),
+    ),
+    (
+        "privilege_change.toml",
+        include_str!("../../detectors/privilege_change.toml"),
     ),
 ];
 
@@ -304,10 +328,22 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_files_parse_into_their_kinds() {
+    fn the_shipped_files_parse() {
         for (name, text) in BUILTIN {
             let spec = load_text(Path::new(name), text).unwrap();
-            assert_eq!(format!("{}.toml", spec.kind.name()), *name);
+            assert_eq!(format!("{}.toml", spec.id), *name);
         }
+        assert_eq!(
+            BUILTIN.len(),
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/detectors"))
+                .unwrap()
+                .filter(|e| e
+                    .as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "toml"))
+                .count()
+        );
     }
 }

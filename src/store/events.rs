@@ -255,16 +255,19 @@ impl Store {
             .await
     }
 
-    /// Stored events at or after `since` (unix seconds) whose action is one of `actions`, oldest first:
-    /// the history a detector's state is rebuilt from.
-    pub async fn events_since(&self, since: u32, actions: &[&str]) -> Result<Vec<Event>> {
-        let actions: Vec<String> = actions.iter().map(|a| (*a).to_owned()).collect();
-        let rows: Vec<EventRow> = self
-            .query("SELECT ?fields FROM events FINAL WHERE has(?, action) AND ts >= toDateTime(?) ORDER BY ts, ts_ms, event_id")
-            .bind(actions)
-            .bind(since)
-            .fetch_all()
-            .await?;
+    /// Stored events at or after `since` (unix seconds) whose action is one of `actions` (all when
+    /// `None`), oldest first: the history a detector's state is rebuilt from.
+    pub async fn events_since(&self, since: u32, actions: Option<&[String]>) -> Result<Vec<Event>> {
+        let rows: Vec<EventRow> = match actions {
+            Some(actions) => {
+                self.query("SELECT ?fields FROM events FINAL WHERE has(?, action) AND ts >= toDateTime(?) ORDER BY ts, ts_ms, event_id")
+                    .bind(actions)
+                    .bind(since)
+                    .fetch_all()
+                    .await?
+            }
+            None => self.query("SELECT ?fields FROM events FINAL WHERE ts >= toDateTime(?) ORDER BY ts, ts_ms, event_id").bind(since).fetch_all().await?,
+        };
         Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 

@@ -1,0 +1,234 @@
+//! `impossible_travel`: a login matching `filter` with coordinates, against the same user's previous
+//! one with coordinates in event time: at least `min_km` apart and faster than `min_kmh` (no time
+//! between them = infinitely fast).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::filter::Filter;
+use super::rule::{Ctx, History, Kind, Rule, Trigger};
+use crate::model::Event;
+use crate::time::Span;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    pub filter: Filter,
+    pub min_km: f64,
+    pub min_kmh: f64,
+    /// How far back the previous login may be (and how much history is rebuilt at start).
+    pub lookback: Span,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            filter: Filter::default(),
+            min_km: 500.0,
+            min_kmh: 1000.0,
+            lookback: "30d".parse().expect("a duration"),
+        }
+    }
+}
+
+impl Kind for Params {
+    fn check(&self) -> Vec<(String, String)> {
+        let mut errs = Vec::new();
+        if !(self.min_km > 0.0 && self.min_kmh > 0.0) {
+            errs.push((
+                "params.min_km".into(),
+                "min_km and min_kmh must be above 0".into(),
+            ));
+        }
+        if self.lookback.secs() == 0 {
+            errs.push(("params.lookback".into(), "must be above 0".into()));
+        }
+        errs
+    }
+
+    fn build(&self) -> Box<dyn Rule> {
+        Box::new(ImpossibleTravel {
+            lookback: self.lookback.as_chrono(),
+            p: self.clone(),
+            users: HashMap::new(),
+        })
+    }
+}
+
+#[derive(Clone)]
+struct Place {
+    ts: DateTime<Utc>,
+    id: String,
+    lat: f64,
+    lon: f64,
+    name: String,
+}
+
+#[derive(Default)]
+struct Trail {
+    /// Sorted by (ts, id).
+    places: Vec<Place>,
+    ids: HashSet<String>,
+}
+
+pub struct ImpossibleTravel {
+    p: Params,
+    lookback: Duration,
+    users: HashMap<(String, String), Trail>,
+}
+
+/// Great-circle distance in km (haversine, mean Earth radius).
+pub fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (
+        a.0.to_radians(),
+        a.1.to_radians(),
+        b.0.to_radians(),
+        b.1.to_radians(),
+    );
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0088 * h.sqrt().asin()
+}
+
+impl ImpossibleTravel {
+    /// Records a matching login with coordinates; its index in the user's trail unless seen before.
+    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<((String, String), usize)> {
+        let (Some(lat), Some(lon)) = (ev.geo.latitude, ev.geo.longitude) else {
+            return None;
+        };
+        if !self.p.filter.matches(ev, ctx.directory) {
+            return None;
+        }
+        let key = (ev.tenant.clone(), ev.user_id.clone());
+        let t = self.users.entry(key.clone()).or_default();
+        if !t.ids.insert(ev.event_id.clone()) {
+            return None;
+        }
+        let name = [ev.geo.city.as_str(), ev.geo.country.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let name = if name.is_empty() {
+            format!("{lat:.2},{lon:.2}")
+        } else {
+            name
+        };
+        let at = t
+            .places
+            .partition_point(|p| (p.ts, p.id.as_str()) <= (ev.ts, ev.event_id.as_str()));
+        t.places.insert(
+            at,
+            Place {
+                ts: ev.ts,
+                id: ev.event_id.clone(),
+                lat,
+                lon,
+                name,
+            },
+        );
+        Some((key, at))
+    }
+}
+
+impl ImpossibleTravel {
+    /// The finding for two consecutive logins, if the second is impossible after the first.
+    fn pair(&self, user: &str, prev: &Place, cur: &Place) -> Option<Trigger> {
+        if cur.ts - prev.ts > self.lookback {
+            return None;
+        }
+        let dist = km((prev.lat, prev.lon), (cur.lat, cur.lon));
+        let hours = (cur.ts - prev.ts).num_milliseconds() as f64 / 3_600_000.0;
+        let speed = if hours > 0.0 {
+            dist / hours
+        } else {
+            f64::INFINITY
+        };
+        if dist < self.p.min_km || speed < self.p.min_kmh {
+            return None;
+        }
+        let speed_text = if speed.is_finite() {
+            format!("{speed:.0} km/h")
+        } else {
+            "at the same time".into()
+        };
+        let summary = format!(
+            "{user} logged in from {} at {} UTC and from {} at {} UTC: {dist:.0} km in {hours:.2} h ({speed_text})",
+            prev.name,
+            prev.ts.format("%Y-%m-%d %H:%M"),
+            cur.name,
+            cur.ts.format("%Y-%m-%d %H:%M")
+        );
+        Some(Trigger {
+            key: cur.id.clone(),
+            subject: None,
+            ts: cur.ts,
+            summary,
+            evidence: vec![prev.id.clone(), cur.id.clone()],
+            details: json!({
+                "from": {"place": prev.name, "lat": prev.lat, "lon": prev.lon, "ts": crate::time::rfc3339(prev.ts), "event_id": prev.id},
+                "to": {"place": cur.name, "lat": cur.lat, "lon": cur.lon, "ts": crate::time::rfc3339(cur.ts), "event_id": cur.id},
+                "km": (dist * 10.0).round() / 10.0,
+                "hours": (hours * 1000.0).round() / 1000.0,
+                "kmh": if speed.is_finite() { json!((speed * 10.0).round() / 10.0) } else { json!(null) },
+                "min_km": self.p.min_km,
+                "min_kmh": self.p.min_kmh,
+            }),
+            extends: false,
+        })
+    }
+}
+
+impl Rule for ImpossibleTravel {
+    fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
+        let (key, at) = self.add(ev, ctx)?;
+        let t = &self.users[&key];
+        // The new login against the one before it and — when it arrived late — the one after it.
+        let before = at.checked_sub(1).map(|b| (&t.places[b], &t.places[at]));
+        let after = t.places.get(at + 1).map(|n| (&t.places[at], n));
+        before
+            .into_iter()
+            .chain(after)
+            .find_map(|(prev, cur)| self.pair(&ev.user_id, prev, cur))
+    }
+
+    fn history(&self) -> Option<History> {
+        Some(History {
+            actions: self.p.filter.actions(),
+            horizon: self.lookback,
+        })
+    }
+
+    fn rehydrate(&mut self, ev: &Event, ctx: &Ctx) {
+        self.add(ev, ctx);
+    }
+
+    fn evict(&mut self, before: DateTime<Utc>) {
+        self.users.retain(|_, t| {
+            // Keep the newest place before the cut: it is the "previous login" of the next one.
+            let keep = t
+                .places
+                .partition_point(|p| p.ts < before)
+                .saturating_sub(1);
+            for p in t.places.drain(..keep) {
+                t.ids.remove(&p.id);
+            }
+            !t.places.is_empty()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn great_circle_distances() {
+        let (london, paris, sydney) = ((51.5074, -0.1278), (48.8566, 2.3522), (-33.8688, 151.2093));
+        assert!((super::km(london, paris) - 343.5).abs() < 2.0);
+        assert!((super::km(london, sydney) - 16_990.0).abs() < 30.0);
+        assert_eq!(super::km(paris, paris), 0.0);
+    }
+}

@@ -1,0 +1,181 @@
+//! `new_value`: an event matching `filter` whose `field` has a value the same user's earlier matching
+//! events (with a value) did not have within `lookback`, while there were at least `min_history` of
+//! them — "a login from a country this user never logs in from".
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::filter::{Field, Filter};
+use super::rule::{Ctx, History, Kind, Rule, Trigger};
+use crate::model::Event;
+use crate::time::Span;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    pub filter: Filter,
+    pub field: Field,
+    pub lookback: Span,
+    pub min_history: usize,
+    /// What the value is, for the summary ("country").
+    pub label: String,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            filter: Filter::default(),
+            field: Field::CountryIso,
+            lookback: "30d".parse().expect("a duration"),
+            min_history: 5,
+            label: "value".into(),
+        }
+    }
+}
+
+impl Kind for Params {
+    fn check(&self) -> Vec<(String, String)> {
+        if !(60..=366 * 86_400).contains(&self.lookback.secs()) {
+            return vec![(
+                "params.lookback".into(),
+                "must be between 1m and 366d".into(),
+            )];
+        }
+        Vec::new()
+    }
+
+    fn build(&self) -> Box<dyn Rule> {
+        Box::new(NewValue {
+            lookback: self.lookback.as_chrono(),
+            p: self.clone(),
+            users: HashMap::new(),
+        })
+    }
+}
+
+struct Seen {
+    ts: DateTime<Utc>,
+    id: String,
+    value: String,
+}
+
+#[derive(Default)]
+struct UserHistory {
+    /// Sorted by (ts, id).
+    seen: Vec<Seen>,
+    ids: HashSet<String>,
+}
+
+pub struct NewValue {
+    p: Params,
+    lookback: Duration,
+    users: HashMap<(String, String), UserHistory>,
+}
+
+impl NewValue {
+    /// Records a matching event with a value; returns its value unless it was seen before.
+    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<String> {
+        if !self.p.filter.matches(ev, ctx.directory) {
+            return None;
+        }
+        let value = self.p.field.text(ev, ctx.directory)?.into_owned();
+        let h = self
+            .users
+            .entry((ev.tenant.clone(), ev.user_id.clone()))
+            .or_default();
+        if !h.ids.insert(ev.event_id.clone()) {
+            return None;
+        }
+        let at = h
+            .seen
+            .partition_point(|s| (s.ts, s.id.as_str()) <= (ev.ts, ev.event_id.as_str()));
+        h.seen.insert(
+            at,
+            Seen {
+                ts: ev.ts,
+                id: ev.event_id.clone(),
+                value: value.clone(),
+            },
+        );
+        Some(value)
+    }
+}
+
+impl Rule for NewValue {
+    fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
+        let value = self.add(ev, ctx)?;
+        let h = &self.users[&(ev.tenant.clone(), ev.user_id.clone())];
+        // Earlier events within the lookback: [ts - lookback, ts).
+        let earlier: Vec<&Seen> = h
+            .seen
+            .iter()
+            .filter(|s| s.ts < ev.ts && s.ts >= ev.ts - self.lookback)
+            .collect();
+        if earlier.len() < self.p.min_history || earlier.iter().any(|s| s.value == value) {
+            return None;
+        }
+        let mut known: Vec<&str> = earlier.iter().map(|s| s.value.as_str()).collect();
+        known.sort_unstable();
+        known.dedup();
+        let place = if ev.geo.city.is_empty() {
+            ev.geo.country.clone()
+        } else {
+            format!("{}, {}", ev.geo.city, ev.geo.country)
+        };
+        let from = if place.is_empty() {
+            String::new()
+        } else {
+            format!(" ({place})")
+        };
+        let summary = format!(
+            "{} at {} UTC: new {} {value}{from}; the {} earlier in {} were from {}",
+            ev.user_id,
+            ev.ts.format("%Y-%m-%d %H:%M"),
+            self.p.label,
+            earlier.len(),
+            self.p.lookback,
+            known.join(", ")
+        );
+        Some(Trigger {
+            key: ev.event_id.clone(),
+            subject: None,
+            ts: ev.ts,
+            summary,
+            evidence: vec![ev.event_id.clone()],
+            details: json!({
+                "value": value,
+                "known_values": known,
+                "history_events": earlier.len(),
+                "lookback": self.p.lookback.to_string(),
+                "ip": ev.ip.map(|i| i.to_string()),
+                "country_iso": ev.geo.country_iso,
+                "city": ev.geo.city,
+            }),
+            extends: false,
+        })
+    }
+
+    fn history(&self) -> Option<History> {
+        Some(History {
+            actions: self.p.filter.actions(),
+            horizon: self.lookback,
+        })
+    }
+
+    fn rehydrate(&mut self, ev: &Event, ctx: &Ctx) {
+        self.add(ev, ctx);
+    }
+
+    fn evict(&mut self, before: DateTime<Utc>) {
+        self.users.retain(|_, h| {
+            let keep = h.seen.partition_point(|s| s.ts < before);
+            for s in h.seen.drain(..keep) {
+                h.ids.remove(&s.id);
+            }
+            !h.seen.is_empty()
+        });
+    }
+}
