@@ -27,19 +27,42 @@ pub enum DetectorsCommand {
     Test {
         #[arg(long)]
         dir: Option<String>,
+        /// Print each fixture's actual alerts as JSON Lines (to write or review `expected.jsonl`).
+        #[arg(long)]
+        print: bool,
     },
 }
 
 pub fn run(cfg: Config, action: DetectorsCommand) -> anyhow::Result<()> {
-    let (DetectorsCommand::Lint { dir } | DetectorsCommand::Test { dir }) = &action;
-    let dir = dir.clone().unwrap_or_else(|| cfg.detectors.dir.clone());
+    let (DetectorsCommand::Lint { dir: explicit } | DetectorsCommand::Test { dir: explicit, .. }) =
+        &action;
+    let dir = explicit
+        .clone()
+        .unwrap_or_else(|| cfg.detectors.dir.clone());
+    if explicit.is_some() {
+        // A folder named on the command line must be there: no silent fallback to the built-in files.
+        anyhow::ensure!(Path::new(&dir).is_dir(), "--dir {dir}: no such folder");
+    }
     let specs = load_dir(Path::new(&dir))?;
+    anyhow::ensure!(!specs.is_empty(), "{dir}: no detector files (*.toml)");
     match action {
         DetectorsCommand::Lint { .. } => {
             for (id, what) in describe(&specs) {
                 println!("ok  {id}: {what}");
             }
             println!("{} detector file(s) valid in {dir}", specs.len());
+            Ok(())
+        }
+        DetectorsCommand::Test { print: true, .. } => {
+            let worktime = WorkTime::from_config(&cfg.detectors);
+            for spec in &specs {
+                let fixture = Path::new(&dir).join("tests").join(&spec.id);
+                if fixture.is_dir() {
+                    for a in crate::detect::fixtures::run_one(&fixture, spec, &worktime)? {
+                        println!("{}", crate::detect::fixtures::alert_json(&a));
+                    }
+                }
+            }
             Ok(())
         }
         DetectorsCommand::Test { .. } => {
