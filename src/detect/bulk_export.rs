@@ -203,6 +203,7 @@ impl Rule for BulkExport {
             }),
             evidence,
             extends: false,
+            respond: true,
         })
     }
 

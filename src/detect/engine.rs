@@ -211,7 +211,11 @@ impl Detect for Engine {
                 summary: t.summary,
                 evidence_event_ids: t.evidence,
                 details: t.details,
-                response: a.spec.response,
+                response: if t.respond {
+                    a.spec.response
+                } else {
+                    crate::model::Response::None
+                },
                 status: AlertStatus::Open,
                 version: 1,
             };

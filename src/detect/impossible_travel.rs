@@ -179,6 +179,7 @@ impl ImpossibleTravel {
                 "min_kmh": self.p.min_kmh,
             }),
             extends: false,
+            respond: true,
         })
     }
 }

@@ -67,6 +67,7 @@ impl Rule for Match {
                 "country_iso": ev.geo.country_iso,
             }),
             extends: false,
+            respond: true,
         })
     }
 }

@@ -155,6 +155,7 @@ impl Rule for NewValue {
                 "city": ev.geo.city,
             }),
             extends: false,
+            respond: true,
         })
     }
 

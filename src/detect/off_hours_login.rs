@@ -74,6 +74,7 @@ impl Rule for OffHoursLogin {
                 "city": ev.geo.city,
             }),
             extends: false,
+            respond: true,
         })
     }
 }

@@ -21,6 +21,9 @@ pub struct Params {
     pub unknown_users: UnknownUsers,
     /// Statuses that make an account orphaned.
     pub statuses: Vec<UserStatus>,
+    /// Whether an alert about an account the directory does not know may lock it (`response = "lock"`).
+    /// Off by default: a new hire whose HR record arrives after the first login is not locked.
+    pub lock_unknown: bool,
 }
 
 impl Default for Params {
@@ -28,6 +31,7 @@ impl Default for Params {
         Params {
             unknown_users: UnknownUsers::Alert,
             statuses: vec![UserStatus::Terminated, UserStatus::Suspended],
+            lock_unknown: false,
         }
     }
 }
@@ -77,7 +81,8 @@ fn did(ev: &Event) -> String {
 impl Rule for OrphanedAccount {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
         let ts = ev.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let (summary, details) = if ctx.directory.knows(&ev.user_id) {
+        let known = ctx.directory.knows(&ev.user_id);
+        let (summary, details) = if known {
             let rec = ctx.directory.at(&ev.user_id, ev.ts)?;
             if rec.status == UserStatus::Active || !self.p.statuses.contains(&rec.status) {
                 return None;
@@ -125,6 +130,7 @@ impl Rule for OrphanedAccount {
             evidence: vec![ev.event_id.clone()],
             details,
             extends: true,
+            respond: known || self.p.lock_unknown,
         })
     }
 }

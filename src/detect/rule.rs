@@ -26,6 +26,8 @@ pub struct Trigger {
     pub details: serde_json::Value,
     /// While suppressed, add this event to the open alert instead of dropping it.
     pub extends: bool,
+    /// Whether the detector's `response` applies (false: the alert is raised with response `none`).
+    pub respond: bool,
 }
 
 /// Which stored events rebuild a rule's state after a restart or a partition handover.

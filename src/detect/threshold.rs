@@ -243,6 +243,7 @@ impl Rule for Threshold {
                 "country_iso": ev.geo.country_iso,
             }),
             extends: false,
+            respond: true,
         })
     }
 
