@@ -1,4 +1,4 @@
-//! `custos detectors lint|test` and `custos sweep`.
+//! `custos detectors lint|test|backtest` and `custos sweep`.
 
 use std::path::Path;
 
@@ -31,11 +31,46 @@ pub enum DetectorsCommand {
         #[arg(long)]
         print: bool,
     },
+    /// Run detector files over stored events (event-time order) and print the alerts they would raise;
+    /// stores and sends nothing.
+    Backtest {
+        /// Event time at or after (RFC 3339).
+        #[arg(long)]
+        since: chrono::DateTime<chrono::Utc>,
+        /// Event time before (RFC 3339).
+        #[arg(long)]
+        until: chrono::DateTime<chrono::Utc>,
+        /// Only this detector (run even if it is disabled).
+        #[arg(long)]
+        detector: Option<String>,
+        /// Folder of detector files (default: `[detectors] dir`).
+        #[arg(long)]
+        dir: Option<String>,
+        /// `text` (per detector: alerts, subjects, first summaries) or `jsonl` (every alert).
+        #[arg(long, default_value = "text")]
+        format: BacktestFormat,
+    },
 }
 
-pub fn run(cfg: Config, action: DetectorsCommand) -> anyhow::Result<()> {
-    let (DetectorsCommand::Lint { dir: explicit } | DetectorsCommand::Test { dir: explicit, .. }) =
-        &action;
+crate::model::closed_set! {
+    /// Output of `detectors backtest`.
+    pub enum BacktestFormat { Text = "text", Jsonl = "jsonl" }
+}
+
+pub async fn run(cfg: Config, action: DetectorsCommand) -> anyhow::Result<()> {
+    if let DetectorsCommand::Backtest {
+        since,
+        until,
+        detector,
+        dir,
+        format,
+    } = action
+    {
+        return backtest(cfg, since, until, detector, dir, format).await;
+    }
+    let (DetectorsCommand::Lint { dir: explicit }
+    | DetectorsCommand::Test { dir: explicit, .. }
+    | DetectorsCommand::Backtest { dir: explicit, .. }) = &action;
     let dir = explicit
         .clone()
         .unwrap_or_else(|| cfg.detectors.dir.clone());
@@ -65,6 +100,7 @@ pub fn run(cfg: Config, action: DetectorsCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        DetectorsCommand::Backtest { .. } => unreachable!("handled above"),
         DetectorsCommand::Test { .. } => {
             let worktime = WorkTime::from_config(&cfg.detectors);
             let results = run_all(Path::new(&dir), &specs, &worktime)?;
@@ -85,6 +121,94 @@ pub fn run(cfg: Config, action: DetectorsCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The detector files a backtest runs: all enabled ones, or `--detector` alone (enabled or not).
+fn backtest_specs(
+    cfg: &Config,
+    detector: Option<&str>,
+    dir: Option<&str>,
+) -> anyhow::Result<Vec<crate::detect::DetectorSpec>> {
+    let dir = dir.unwrap_or(&cfg.detectors.dir);
+    anyhow::ensure!(
+        Path::new(dir).is_dir() || dir == cfg.detectors.dir,
+        "--dir {dir}: no such folder"
+    );
+    let mut specs = load_dir(Path::new(dir))?;
+    if let Some(id) = detector {
+        specs.retain(|s| s.id == id);
+        anyhow::ensure!(!specs.is_empty(), "no detector `{id}` in {dir}");
+        specs[0].enabled = true;
+    }
+    Ok(specs)
+}
+
+/// `custos detectors backtest`: stored events of `[since, until)` through the detectors, with the
+/// stored directory; nothing is stored or sent.
+async fn backtest(
+    cfg: Config,
+    since: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+    detector: Option<String>,
+    dir: Option<String>,
+    format: BacktestFormat,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(since < until, "--since must be before --until");
+    let specs = backtest_specs(&cfg, detector.as_deref(), dir.as_deref())?;
+    let mut engine = Engine::new(specs, WorkTime::from_config(&cfg.detectors));
+    let store = Store::new(&cfg.clickhouse);
+    let mut directory = crate::directory::Directory::default();
+    crate::detect::rehydrate::directory(&store, &mut directory)
+        .await
+        .context("loading the directory from ClickHouse")?;
+    let mut cursor = store
+        .events_between(since, until)
+        .context("reading stored events")?;
+    let (mut alerts, mut index): (Vec<Alert>, std::collections::HashMap<String, usize>) =
+        Default::default();
+    let (mut out, mut events) = (Vec::new(), 0u64);
+    while let Some(row) = cursor.next().await.context("reading stored events")? {
+        events += 1;
+        engine.on_event(&row.into_event(), &directory, &mut out);
+        for a in out.drain(..) {
+            match index.get(&a.alert_id) {
+                Some(&i) => alerts[i] = a,
+                None => {
+                    index.insert(a.alert_id.clone(), alerts.len());
+                    alerts.push(a);
+                }
+            }
+        }
+    }
+    if format == BacktestFormat::Jsonl {
+        for a in &alerts {
+            println!("{}", crate::detect::fixtures::alert_json(a));
+        }
+        return Ok(());
+    }
+    println!("backtest over {events} stored event(s) from {since} to {until}");
+    for spec in engine.detectors() {
+        let mine: Vec<&Alert> = alerts.iter().filter(|a| a.detector == spec.id).collect();
+        let subjects: std::collections::BTreeSet<&str> = mine
+            .iter()
+            .map(|a| {
+                a.details
+                    .get("subject")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or(&a.user_id)
+            })
+            .collect();
+        println!(
+            "{}: {} alert(s), {} subject(s)",
+            spec.id,
+            mine.len(),
+            subjects.len()
+        );
+        for a in mine.iter().take(5) {
+            println!("  {} {}", crate::time::rfc3339(a.ts), a.summary);
+        }
+    }
+    Ok(())
 }
 
 /// Terminated/suspended users with activity after `effective_ts`: the events are run through the

@@ -89,7 +89,7 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             events,
             publish_alerts,
         } => demo::run(cfg, events, publish_alerts).await,
-        Command::Detectors { action } => detectors::run(cfg, action),
+        Command::Detectors { action } => detectors::run(cfg, action).await,
         Command::Sweep => detectors::sweep(cfg).await,
         Command::Api => api_only(cfg).await,
         Command::Retention => {

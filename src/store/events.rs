@@ -271,6 +271,22 @@ impl Store {
         Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 
+    /// Every stored event in `[since, until)`, oldest first, as a stream (constant memory): what a
+    /// backtest runs detectors over.
+    pub fn events_between(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<clickhouse::query::RowCursor<EventRow>> {
+        let mut sql = Sql::new("SELECT ?fields FROM events FINAL WHERE 1");
+        sql.since(Some(since))
+            .until(Some(until))
+            .push(" ORDER BY ts, ts_ms, event_id", []);
+        sql.query(self)
+            .with_setting("max_execution_time", "0")
+            .fetch()
+    }
+
     /// Events per UTC day in `[since, until)`.
     pub async fn events_per_day(
         &self,
