@@ -74,16 +74,26 @@ pub struct Envelope {
 /// Geo-IP facts about an event's IP, filled by the enrich stage (empty until then).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Geo {
+    /// ISO 3166 code and English name.
     pub country_iso: String,
     pub country: String,
     pub subdivision: String,
     pub city: String,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
+    pub coords: Option<Coords>,
+    /// The place's own IANA time zone.
+    pub timezone: String,
+    /// Autonomous system (0 = unknown) and its organisation.
     pub asn: u32,
     pub as_org: String,
-    pub timezone: String,
-    pub network_class: String,
+    /// `None` for an event without an IP.
+    pub network_class: Option<NetClass>,
+}
+
+/// A place on Earth, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coords {
+    pub lat: f64,
+    pub lon: f64,
 }
 
 /// A closed set of text values: `as_str`, `FromStr` (the error names every allowed value), `Display` and
@@ -152,6 +162,24 @@ closed_set! {
 closed_set! {
     /// Employment status from the directory feed.
     pub enum UserStatus { Active = "active", Terminated = "terminated", Suspended = "suspended" }
+}
+
+closed_set! {
+    /// What kind of address an IP is; only `public` ones are looked up in the geo-IP databases.
+    pub enum NetClass {
+        Public = "public",
+        Private = "private",
+        Loopback = "loopback",
+        LinkLocal = "link_local",
+        Cgnat = "cgnat",
+        Unspecified = "unspecified",
+        Multicast = "multicast",
+        Broadcast = "broadcast",
+        Reserved = "reserved",
+        Documentation = "documentation",
+        Benchmarking = "benchmarking",
+        Nat64 = "nat64",
+    }
 }
 
 closed_set! {

@@ -118,6 +118,8 @@ impl Processor {
         max_age: Duration,
     ) {
         let mut deadline = Instant::now() + max_age;
+        let mut release = tokio::time::interval(Duration::from_secs(1));
+        release.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 chunk = rx.recv() => match chunk {
@@ -141,8 +143,16 @@ impl Processor {
                         return;
                     }
                 }
+                _ = release.tick() => {
+                    if self.batch.is_empty() {
+                        deadline = Instant::now() + max_age;
+                    }
+                    self.release(false);
+                }
             }
         }
+        // The end of a finite input: what waited (unknown accounts) is due now.
+        self.release(true);
         if !self.batch.is_empty() {
             let _ = tx.send(std::mem::take(&mut self.batch)).await;
         }
@@ -163,6 +173,19 @@ impl Processor {
             Err(e) => {
                 tracing::warn!(error = %e, "rehydration after a partition assignment failed; state may miss the new partitions' history")
             }
+        }
+    }
+
+    /// Findings the detectors held back whose time has come, into the open batch.
+    fn release(&mut self, end_of_input: bool) {
+        self.alerts.clear();
+        self.stages
+            .detect
+            .release(&self.directory, end_of_input, &mut self.alerts);
+        let now = crate::time::now_secs();
+        for a in &self.alerts {
+            self.batch.tally.alerts += (a.version == 1) as u64;
+            self.batch.alerts.push(AlertRow::new(a, now));
         }
     }
 

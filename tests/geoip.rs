@@ -229,14 +229,14 @@ async fn nested_and_flat_layouts_ipv4_ipv6_and_mapped_addresses() {
         ("GB", "United Kingdom", "England", "London", "Europe/London")
     );
     assert_eq!(
-        (london.latitude, london.longitude),
-        (Some(51.5142), Some(-0.0931))
+        london.coords.map(|c| (c.lat, c.lon)),
+        Some((51.5142, -0.0931))
     );
     assert_eq!(
         (
             london.asn,
             london.as_org.as_str(),
-            london.network_class.as_str()
+            london.network_class.map(|c| c.as_str()).unwrap_or_default()
         ),
         (20712, "Andrews & Arnold Ltd", "public")
     );
@@ -258,8 +258,11 @@ async fn nested_and_flat_layouts_ipv4_ipv6_and_mapped_addresses() {
         ("AU", "Australia", "New South Wales", "Sydney")
     );
     assert_eq!(
-        (sydney.latitude, sydney.longitude, sydney.timezone.as_str()),
-        (Some(-33.8688), Some(151.2093), "Australia/Sydney")
+        (
+            sydney.coords.map(|c| (c.lat, c.lon)),
+            sydney.timezone.as_str()
+        ),
+        (Some((-33.8688, 151.2093)), "Australia/Sydney")
     );
     let tokyo = g.lookup(ip("2400:4000::1"));
     assert_eq!(
@@ -271,7 +274,7 @@ async fn nested_and_flat_layouts_ipv4_ipv6_and_mapped_addresses() {
     assert_eq!(
         unknown,
         Geo {
-            network_class: "public".into(),
+            network_class: Some(custos::model::NetClass::Public),
             ..Geo::default()
         }
     );
@@ -297,7 +300,7 @@ async fn private_and_reserved_ranges_are_classified_never_looked_up() {
         assert_eq!(
             g.lookup(ip(addr)),
             Geo {
-                network_class: class.into(),
+                network_class: Some(class.parse().unwrap()),
                 ..Geo::default()
             },
             "{addr}"
@@ -573,7 +576,7 @@ async fn the_real_geolite2_city_database_resolves_a_london_address_to_gb() {
         (gb.country_iso.as_str(), gb.country.as_str()),
         ("GB", "United Kingdom")
     );
-    assert!(gb.latitude.is_some() && !gb.timezone.is_empty(), "{gb:?}");
+    assert!(gb.coords.is_some() && !gb.timezone.is_empty(), "{gb:?}");
     let v6 = g.lookup(ip("2a00:1450:4009:81a::200e"));
     assert!(!v6.country_iso.is_empty(), "IPv6 file resolves too: {v6:?}");
 }

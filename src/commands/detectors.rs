@@ -167,9 +167,19 @@ async fn backtest(
     let (mut alerts, mut index): (Vec<Alert>, std::collections::HashMap<String, usize>) =
         Default::default();
     let (mut out, mut events) = (Vec::new(), 0u64);
-    while let Some(row) = cursor.next().await.context("reading stored events")? {
-        events += 1;
-        engine.on_event(&row.into_event(), &directory, &mut out);
+    loop {
+        let more = match cursor.next().await.context("reading stored events")? {
+            Some(row) => {
+                events += 1;
+                engine.on_event(&row.into_event(), &directory, &mut out);
+                true
+            }
+            None => {
+                // The end of the range: what waited (unknown accounts) is due.
+                engine.release(&directory, true, &mut out);
+                false
+            }
+        };
         for a in out.drain(..) {
             match index.get(&a.alert_id) {
                 Some(&i) => alerts[i] = a,
@@ -178,6 +188,9 @@ async fn backtest(
                     alerts.push(a);
                 }
             }
+        }
+        if !more {
+            break;
         }
     }
     if format == BacktestFormat::Jsonl {

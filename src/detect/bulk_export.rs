@@ -2,12 +2,11 @@
 //! `threshold_rows`, or one export exceeds `single_event_rows`. An `event_id` counts once; late and
 //! out-of-order exports count in the window they belong to.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::log::{evict_all, Entry, Logs};
 use super::rule::{thousands, Ctx, History, Kind, Rule, Trigger};
 use crate::model::Event;
 use crate::time::Span;
@@ -50,72 +49,57 @@ impl Kind for Params {
         Box::new(BulkExport {
             window: self.window.as_chrono(),
             p: self.clone(),
-            users: HashMap::new(),
+            users: Logs::new(),
         })
     }
 }
 
 struct Export {
-    ts: DateTime<Utc>,
     rows: u64,
-    id: String,
     object_type: String,
 }
 
-#[derive(Default)]
-struct UserExports {
-    /// Sorted by (ts, id).
-    entries: Vec<Export>,
-    ids: HashSet<String>,
+/// The heaviest window `(end - w, end]` that contains `t`: (total, first index, last index).
+fn heaviest_window_with(
+    entries: &[Entry<Export>],
+    t: DateTime<Utc>,
+    w: Duration,
+) -> (u64, usize, usize) {
+    let mut best = (0, 0, 0);
+    let mut lo = 0;
+    let mut sum = 0u64;
+    for (hi, e) in entries.iter().enumerate() {
+        sum += e.data.rows;
+        while entries[lo].ts <= e.ts - w {
+            sum -= entries[lo].data.rows;
+            lo += 1;
+        }
+        if e.ts >= t && e.ts - t < w && entries[lo].ts <= t && sum > best.0 {
+            best = (sum, lo, hi);
+        }
+        if e.ts - t >= w {
+            break;
+        }
+    }
+    best
 }
 
-impl UserExports {
-    /// Adds an export; false if its id was already counted.
-    fn add(&mut self, ev: &Event) -> bool {
-        if !self.ids.insert(ev.event_id.clone()) {
-            return false;
-        }
-        let at = self
-            .entries
-            .partition_point(|e| (e.ts, e.id.as_str()) <= (ev.ts, ev.event_id.as_str()));
-        self.entries.insert(
-            at,
-            Export {
-                ts: ev.ts,
-                rows: ev.record_count,
-                id: ev.event_id.clone(),
-                object_type: ev.object_type.clone(),
-            },
-        );
-        true
-    }
-
-    /// The heaviest window `(end - w, end]` that contains `t`: (total, first index, last index).
-    fn heaviest_window_with(&self, t: DateTime<Utc>, w: Duration) -> (u64, usize, usize) {
-        let mut best = (0, 0, 0);
-        let mut lo = 0;
-        let mut sum = 0u64;
-        for (hi, e) in self.entries.iter().enumerate() {
-            sum += e.rows;
-            while self.entries[lo].ts <= e.ts - w {
-                sum -= self.entries[lo].rows;
-                lo += 1;
-            }
-            if e.ts >= t && e.ts - t < w && self.entries[lo].ts <= t && sum > best.0 {
-                best = (sum, lo, hi);
-            }
-            if e.ts - t >= w {
-                break;
-            }
-        }
-        best
-    }
+fn add(users: &mut Logs<Export>, ev: &Event) -> bool {
+    let data = Export {
+        rows: ev.record_count,
+        object_type: ev.object_type.clone(),
+    };
+    users
+        .entry((ev.tenant.clone(), ev.user_id.clone()))
+        .or_default()
+        .add(ev.ts, &ev.event_id, data)
+        .is_some()
 }
 
 pub struct BulkExport {
     p: Params,
     window: Duration,
-    users: HashMap<(String, String), UserExports>,
+    users: Logs<Export>,
 }
 
 impl Rule for BulkExport {
@@ -123,14 +107,11 @@ impl Rule for BulkExport {
         if ev.action != EXPORT || ev.record_count == 0 {
             return None;
         }
-        let u = self
-            .users
-            .entry((ev.tenant.clone(), ev.user_id.clone()))
-            .or_default();
-        if !u.add(ev) {
+        if !add(&mut self.users, ev) {
             return None; // the same export delivered twice counts once
         }
-        let (total, lo, hi) = u.heaviest_window_with(ev.ts, self.window);
+        let entries = self.users[&(ev.tenant.clone(), ev.user_id.clone())].entries();
+        let (total, lo, hi) = heaviest_window_with(entries, ev.ts, self.window);
         let single = self.p.single_event_rows > 0 && ev.record_count > self.p.single_event_rows;
         if total <= self.p.threshold_rows && !single {
             return None;
@@ -138,10 +119,10 @@ impl Rule for BulkExport {
         let sched = ctx
             .worktime
             .schedule(&ev.tenant, ctx.directory.at(&ev.user_id, ev.ts));
-        let (first, last) = (&u.entries[lo], &u.entries[hi]);
-        let mut objects: Vec<&str> = u.entries[lo..=hi]
+        let (first, last) = (&entries[lo], &entries[hi]);
+        let mut objects: Vec<&str> = entries[lo..=hi]
             .iter()
-            .map(|e| e.object_type.as_str())
+            .map(|e| e.data.object_type.as_str())
             .filter(|o| !o.is_empty())
             .collect();
         objects.sort_unstable();
@@ -165,7 +146,7 @@ impl Rule for BulkExport {
                     thousands(self.p.threshold_rows),
                     self.p.window,
                 ),
-                u.entries[lo..=hi].iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+                entries[lo..=hi].iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
                 total,
             )
         } else {
@@ -216,21 +197,12 @@ impl Rule for BulkExport {
 
     fn rehydrate(&mut self, ev: &Event, _ctx: &Ctx) {
         if ev.action == EXPORT && ev.record_count > 0 {
-            self.users
-                .entry((ev.tenant.clone(), ev.user_id.clone()))
-                .or_default()
-                .add(ev);
+            add(&mut self.users, ev);
         }
     }
 
     fn evict(&mut self, before: DateTime<Utc>) {
-        self.users.retain(|_, u| {
-            let keep = u.entries.partition_point(|e| e.ts < before);
-            for e in u.entries.drain(..keep) {
-                u.ids.remove(&e.id);
-            }
-            !u.entries.is_empty()
-        });
+        evict_all(&mut self.users, before, 0);
     }
 }
 

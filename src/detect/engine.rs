@@ -17,6 +17,9 @@ pub const MAX_EVIDENCE: usize = 100;
 /// Evaluates the detectors for one event; alerts (new, or updated versions) go to `out`.
 pub trait Detect: Send {
     fn on_event(&mut self, event: &Event, directory: &Directory, out: &mut Vec<Alert>);
+    /// Findings that waited (an unknown account given time for its HR record): those whose wait is
+    /// over, or all of them at `end_of_input`.
+    fn release(&mut self, _directory: &Directory, _end_of_input: bool, _out: &mut Vec<Alert>) {}
     /// The engine, for rehydration (none for [`NoDetect`]).
     fn engine_mut(&mut self) -> Option<&mut Engine> {
         None
@@ -168,60 +171,87 @@ impl Detect for Engine {
             let Some(t) = a.rule.on_event(ev, &ctx) else {
                 continue;
             };
-            let subject = t.subject.clone().unwrap_or_else(|| ev.user_id.clone());
-            let alert_id = stable_id(&[
-                a.spec.id.as_bytes(),
-                ev.tenant.as_bytes(),
-                subject.as_bytes(),
-                t.key.as_bytes(),
-            ]);
-            let key = (idx, ev.tenant.clone(), subject);
-            if let Some(open) = self.open.get_mut(&key) {
-                if open.alert_id == alert_id {
-                    continue; // already raised (a replay or a re-read)
-                }
-                let within = (t.ts - open.ts).abs()
-                    < Duration::from_std(a.spec.suppress_for).unwrap_or(Duration::zero());
-                if within {
-                    let new_evidence: Vec<String> = t
-                        .evidence
-                        .into_iter()
-                        .filter(|e| !open.evidence_event_ids.contains(e))
-                        .collect();
-                    if t.extends
-                        && !new_evidence.is_empty()
-                        && open.evidence_event_ids.len() < MAX_EVIDENCE
-                    {
-                        open.evidence_event_ids.extend(new_evidence);
-                        open.evidence_event_ids.truncate(MAX_EVIDENCE);
-                        open.version += 1;
-                        open.details["events"] = serde_json::json!(open.evidence_event_ids.len());
-                        out.push(open.clone());
-                    }
-                    continue; // suppressed
-                }
-            }
-            let alert = Alert {
-                alert_id,
-                detector: a.spec.id.clone(),
-                severity: a.spec.severity,
-                tenant: ev.tenant.clone(),
-                user_id: ev.user_id.clone(),
-                ts: t.ts,
-                summary: t.summary,
-                evidence_event_ids: t.evidence,
-                details: t.details,
-                response: if t.respond {
-                    a.spec.response
-                } else {
-                    crate::model::Response::None
-                },
-                status: AlertStatus::Open,
-                version: 1,
-            };
-            self.open.insert(key, alert.clone());
-            out.push(alert);
+            Self::raise(&mut self.open, idx, &a.spec, ev, t, out);
         }
+    }
+
+    fn release(&mut self, directory: &Directory, end_of_input: bool, out: &mut Vec<Alert>) {
+        let ctx = Ctx {
+            directory,
+            worktime: &self.worktime,
+        };
+        for (idx, a) in self.active.iter_mut().enumerate() {
+            for (ev, t) in a.rule.release(&ctx, end_of_input) {
+                Self::raise(&mut self.open, idx, &a.spec, &ev, t, out);
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Turns a rule's finding into an alert: the deterministic id, suppression per subject, evidence
+    /// growth of the open alert.
+    fn raise(
+        open_alerts: &mut HashMap<(usize, String, String), Alert>,
+        idx: usize,
+        spec: &DetectorSpec,
+        ev: &Event,
+        t: super::rule::Trigger,
+        out: &mut Vec<Alert>,
+    ) {
+        let subject = t.subject.clone().unwrap_or_else(|| ev.user_id.clone());
+        let alert_id = stable_id(&[
+            spec.id.as_bytes(),
+            ev.tenant.as_bytes(),
+            subject.as_bytes(),
+            t.key.as_bytes(),
+        ]);
+        let key = (idx, ev.tenant.clone(), subject);
+        if let Some(open) = open_alerts.get_mut(&key) {
+            if open.alert_id == alert_id {
+                return; // already raised (a replay or a re-read)
+            }
+            let within = (t.ts - open.ts).abs()
+                < Duration::from_std(spec.suppress_for).unwrap_or(Duration::zero());
+            if within {
+                let new_evidence: Vec<String> = t
+                    .evidence
+                    .into_iter()
+                    .filter(|e| !open.evidence_event_ids.contains(e))
+                    .collect();
+                if t.extends
+                    && !new_evidence.is_empty()
+                    && open.evidence_event_ids.len() < MAX_EVIDENCE
+                {
+                    open.evidence_event_ids.extend(new_evidence);
+                    open.evidence_event_ids.truncate(MAX_EVIDENCE);
+                    open.version += 1;
+                    open.details["events"] = serde_json::json!(open.evidence_event_ids.len());
+                    out.push(open.clone());
+                }
+                return; // suppressed
+            }
+        }
+        let alert = Alert {
+            alert_id,
+            detector: spec.id.clone(),
+            severity: spec.severity,
+            tenant: ev.tenant.clone(),
+            user_id: ev.user_id.clone(),
+            ts: t.ts,
+            summary: t.summary,
+            evidence_event_ids: t.evidence,
+            details: t.details,
+            response: if t.respond {
+                spec.response
+            } else {
+                crate::model::Response::None
+            },
+            status: AlertStatus::Open,
+            version: 1,
+        };
+        open_alerts.insert(key, alert.clone());
+        out.push(alert);
     }
 }
 

@@ -89,7 +89,7 @@ impl Field {
             Field::Tenant => nonempty(&ev.tenant),
             Field::UserId => nonempty(&ev.user_id),
             Field::Ip => ev.ip.map(|i| Cow::Owned(i.to_string())),
-            Field::NetworkClass => nonempty(&ev.geo.network_class),
+            Field::NetworkClass => ev.geo.network_class.map(|c| Cow::Borrowed(c.as_str())),
             Field::CountryIso => nonempty(&ev.geo.country_iso),
             Field::Asn => Some(ev.geo.asn)
                 .filter(|a| *a != 0)

@@ -97,14 +97,22 @@ pub fn run_one(dir: &Path, spec: &DetectorSpec, worktime: &WorkTime) -> anyhow::
         geo.enrich(&mut ev);
         out.clear();
         engine.on_event(&ev, &directory, &mut out);
-        for a in out.drain(..) {
-            match alerts.iter_mut().find(|x| x.alert_id == a.alert_id) {
-                Some(x) => *x = a,
-                None => alerts.push(a),
-            }
+        merge(&mut alerts, &mut out);
+    }
+    // The end of the input: what waited (unknown accounts) is due.
+    engine.release(&directory, true, &mut out);
+    merge(&mut alerts, &mut out);
+    Ok(alerts)
+}
+
+/// Adds new alerts, replacing the earlier version of an alert already there.
+fn merge(alerts: &mut Vec<Alert>, new: &mut Vec<Alert>) {
+    for a in new.drain(..) {
+        match alerts.iter_mut().find(|x| x.alert_id == a.alert_id) {
+            Some(x) => *x = a,
+            None => alerts.push(a),
         }
     }
-    Ok(alerts)
 }
 
 /// Runs every detector that has a fixture folder under `root/tests/`.

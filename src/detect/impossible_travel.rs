@@ -2,13 +2,12 @@
 //! one with coordinates in event time: at least `min_km` apart and faster than `min_kmh` (no time
 //! between them = infinitely fast).
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::filter::Filter;
+use super::log::{evict_all, Entry, Logs};
 use super::rule::{Ctx, History, Kind, Rule, Trigger};
 use crate::model::Event;
 use crate::time::Span;
@@ -53,31 +52,22 @@ impl Kind for Params {
         Box::new(ImpossibleTravel {
             lookback: self.lookback.as_chrono(),
             p: self.clone(),
-            users: HashMap::new(),
+            users: Logs::new(),
         })
     }
 }
 
-#[derive(Clone)]
+/// Where a login was.
 struct Place {
-    ts: DateTime<Utc>,
-    id: String,
     lat: f64,
     lon: f64,
     name: String,
 }
 
-#[derive(Default)]
-struct Trail {
-    /// Sorted by (ts, id).
-    places: Vec<Place>,
-    ids: HashSet<String>,
-}
-
 pub struct ImpossibleTravel {
     p: Params,
     lookback: Duration,
-    users: HashMap<(String, String), Trail>,
+    users: Logs<Place>,
 }
 
 /// Great-circle distance in km (haversine, mean Earth radius).
@@ -96,17 +86,11 @@ pub fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
 impl ImpossibleTravel {
     /// Records a matching login with coordinates; its index in the user's trail unless seen before.
     fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<((String, String), usize)> {
-        let (Some(lat), Some(lon)) = (ev.geo.latitude, ev.geo.longitude) else {
-            return None;
-        };
+        let crate::model::Coords { lat, lon } = ev.geo.coords?;
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
         let key = (ev.tenant.clone(), ev.user_id.clone());
-        let t = self.users.entry(key.clone()).or_default();
-        if !t.ids.insert(ev.event_id.clone()) {
-            return None;
-        }
         let name = [ev.geo.city.as_str(), ev.geo.country.as_str()]
             .iter()
             .filter(|s| !s.is_empty())
@@ -118,30 +102,22 @@ impl ImpossibleTravel {
         } else {
             name
         };
-        let at = t
-            .places
-            .partition_point(|p| (p.ts, p.id.as_str()) <= (ev.ts, ev.event_id.as_str()));
-        t.places.insert(
-            at,
-            Place {
-                ts: ev.ts,
-                id: ev.event_id.clone(),
-                lat,
-                lon,
-                name,
-            },
-        );
+        let at = self.users.entry(key.clone()).or_default().add(
+            ev.ts,
+            &ev.event_id,
+            Place { lat, lon, name },
+        )?;
         Some((key, at))
     }
 }
 
 impl ImpossibleTravel {
     /// The finding for two consecutive logins, if the second is impossible after the first.
-    fn pair(&self, user: &str, prev: &Place, cur: &Place) -> Option<Trigger> {
+    fn pair(&self, user: &str, prev: &Entry<Place>, cur: &Entry<Place>) -> Option<Trigger> {
         if cur.ts - prev.ts > self.lookback {
             return None;
         }
-        let dist = km((prev.lat, prev.lon), (cur.lat, cur.lon));
+        let dist = km((prev.data.lat, prev.data.lon), (cur.data.lat, cur.data.lon));
         let hours = (cur.ts - prev.ts).num_milliseconds() as f64 / 3_600_000.0;
         let speed = if hours > 0.0 {
             dist / hours
@@ -158,9 +134,9 @@ impl ImpossibleTravel {
         };
         let summary = format!(
             "{user} logged in from {} at {} UTC and from {} at {} UTC: {dist:.0} km in {hours:.2} h ({speed_text})",
-            prev.name,
+            prev.data.name,
             prev.ts.format("%Y-%m-%d %H:%M"),
-            cur.name,
+            cur.data.name,
             cur.ts.format("%Y-%m-%d %H:%M")
         );
         Some(Trigger {
@@ -170,8 +146,8 @@ impl ImpossibleTravel {
             summary,
             evidence: vec![prev.id.clone(), cur.id.clone()],
             details: json!({
-                "from": {"place": prev.name, "lat": prev.lat, "lon": prev.lon, "ts": crate::time::rfc3339(prev.ts), "event_id": prev.id},
-                "to": {"place": cur.name, "lat": cur.lat, "lon": cur.lon, "ts": crate::time::rfc3339(cur.ts), "event_id": cur.id},
+                "from": {"place": prev.data.name, "lat": prev.data.lat, "lon": prev.data.lon, "ts": crate::time::rfc3339(prev.ts), "event_id": prev.id},
+                "to": {"place": cur.data.name, "lat": cur.data.lat, "lon": cur.data.lon, "ts": crate::time::rfc3339(cur.ts), "event_id": cur.id},
                 "km": (dist * 10.0).round() / 10.0,
                 "hours": (hours * 1000.0).round() / 1000.0,
                 "kmh": if speed.is_finite() { json!((speed * 10.0).round() / 10.0) } else { json!(null) },
@@ -187,10 +163,10 @@ impl ImpossibleTravel {
 impl Rule for ImpossibleTravel {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
         let (key, at) = self.add(ev, ctx)?;
-        let t = &self.users[&key];
+        let t = self.users[&key].entries();
         // The new login against the one before it and — when it arrived late — the one after it.
-        let before = at.checked_sub(1).map(|b| (&t.places[b], &t.places[at]));
-        let after = t.places.get(at + 1).map(|n| (&t.places[at], n));
+        let before = at.checked_sub(1).map(|b| (&t[b], &t[at]));
+        let after = t.get(at + 1).map(|n| (&t[at], n));
         before
             .into_iter()
             .chain(after)
@@ -209,17 +185,8 @@ impl Rule for ImpossibleTravel {
     }
 
     fn evict(&mut self, before: DateTime<Utc>) {
-        self.users.retain(|_, t| {
-            // Keep the newest place before the cut: it is the "previous login" of the next one.
-            let keep = t
-                .places
-                .partition_point(|p| p.ts < before)
-                .saturating_sub(1);
-            for p in t.places.drain(..keep) {
-                t.ids.remove(&p.id);
-            }
-            !t.places.is_empty()
-        });
+        // Keep the newest place before the cut: it is the "previous login" of the next one.
+        evict_all(&mut self.users, before, 1);
     }
 }
 

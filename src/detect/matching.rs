@@ -53,21 +53,16 @@ impl Rule for Match {
             ev.user_id,
             ev.ts.format("%Y-%m-%d %H:%M")
         );
-        Some(Trigger {
-            key: ev.event_id.clone(),
-            subject: None,
-            ts: ev.ts,
+        Some(Trigger::of(
+            ev,
             summary,
-            evidence: vec![ev.event_id.clone()],
-            details: json!({
+            json!({
                 "action": ev.action,
                 "role": rec.map(|r| r.role.clone()),
                 "target_user_id": ev.attributes.iter().find(|(k, _)| k == "target_user_id").map(|(_, v)| v),
                 "ip": ev.ip.map(|i| i.to_string()),
                 "country_iso": ev.geo.country_iso,
             }),
-            extends: false,
-            respond: true,
-        })
+        ))
     }
 }

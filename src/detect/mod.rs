@@ -12,6 +12,7 @@ pub mod filter;
 pub mod fixtures;
 pub mod impossible_travel;
 pub mod kinds;
+pub mod log;
 pub mod matching;
 pub mod new_value;
 pub mod off_hours_login;

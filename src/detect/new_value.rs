@@ -139,13 +139,10 @@ impl Rule for NewValue {
             self.p.lookback,
             known.join(", ")
         );
-        Some(Trigger {
-            key: ev.event_id.clone(),
-            subject: None,
-            ts: ev.ts,
+        Some(Trigger::of(
+            ev,
             summary,
-            evidence: vec![ev.event_id.clone()],
-            details: json!({
+            json!({
                 "value": value,
                 "known_values": known,
                 "history_events": earlier.len(),
@@ -154,9 +151,7 @@ impl Rule for NewValue {
                 "country_iso": ev.geo.country_iso,
                 "city": ev.geo.city,
             }),
-            extends: false,
-            respond: true,
-        })
+        ))
     }
 
     fn history(&self) -> Option<History> {

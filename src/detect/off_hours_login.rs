@@ -56,13 +56,10 @@ impl Rule for OffHoursLogin {
             sched.days,
             sched.hours,
         );
-        Some(Trigger {
-            key: ev.event_id.clone(),
-            subject: None,
-            ts: ev.ts,
+        Some(Trigger::of(
+            ev,
             summary,
-            evidence: vec![ev.event_id.clone()],
-            details: json!({
+            json!({
                 "local_time": local.format("%Y-%m-%dT%H:%M:%S").to_string(),
                 "timezone": sched.tz.name(),
                 "work_hours": sched.hours.to_string(),
@@ -73,8 +70,6 @@ impl Rule for OffHoursLogin {
                 "country_iso": ev.geo.country_iso,
                 "city": ev.geo.city,
             }),
-            extends: false,
-            respond: true,
-        })
+        ))
     }
 }

@@ -1,6 +1,8 @@
 //! `orphaned_account`: activity by an account whose directory status is `terminated` or `suspended`
 //! at the event's time, or by an account the directory does not know (when a directory is loaded).
-//! The alert lists what the account did (later events extend the open alert).
+//! The alert lists what the account did (later events extend the open alert). An unknown account is
+//! given `unknown_grace` of wall time for its HR record to arrive (all of the input in `replay`): only
+//! if it is still unknown then does it alert, and it never locks unless `lock_unknown`.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -8,6 +10,10 @@ use serde_json::json;
 use super::rule::{Ctx, Kind, Rule, Trigger};
 use crate::model::closed_set;
 use crate::model::{Event, UserStatus};
+use crate::time::Span;
+
+/// Unknown-account events waiting at most (the oldest are released early beyond this).
+const MAX_PENDING: usize = 100_000;
 
 closed_set! {
     /// What to do with events by accounts the directory does not know.
@@ -24,6 +30,9 @@ pub struct Params {
     /// Whether an alert about an account the directory does not know may lock it (`response = "lock"`).
     /// Off by default: a new hire whose HR record arrives after the first login is not locked.
     pub lock_unknown: bool,
+    /// How long (wall time) an unknown account's event waits for a directory record before alerting;
+    /// `0s` alerts at once. At the end of a finite input (`replay`, fixtures, backtests) all are due.
+    pub unknown_grace: Span,
 }
 
 impl Default for Params {
@@ -32,6 +41,7 @@ impl Default for Params {
             unknown_users: UnknownUsers::Alert,
             statuses: vec![UserStatus::Terminated, UserStatus::Suspended],
             lock_unknown: false,
+            unknown_grace: "15m".parse().expect("a duration"),
         }
     }
 }
@@ -48,12 +58,17 @@ impl Kind for Params {
     }
 
     fn build(&self) -> Box<dyn Rule> {
-        Box::new(OrphanedAccount { p: self.clone() })
+        Box::new(OrphanedAccount {
+            p: self.clone(),
+            pending: Default::default(),
+        })
     }
 }
 
 pub struct OrphanedAccount {
     p: Params,
+    /// Unknown-account events waiting for their HR record, with the wall time they are due.
+    pending: std::collections::VecDeque<(std::time::Instant, Event)>,
 }
 
 fn did(ev: &Event) -> String {
@@ -80,6 +95,38 @@ fn did(ev: &Event) -> String {
 
 impl Rule for OrphanedAccount {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
+        let unknown = !ctx.directory.knows(&ev.user_id)
+            && self.p.unknown_users == UnknownUsers::Alert
+            && !ctx.directory.is_empty();
+        if unknown && !self.p.unknown_grace.as_std().is_zero() {
+            self.pending.push_back((
+                std::time::Instant::now() + self.p.unknown_grace.as_std(),
+                ev.clone(),
+            ));
+            return None;
+        }
+        self.finding(ev, ctx)
+    }
+
+    fn release(&mut self, ctx: &Ctx, end_of_input: bool) -> Vec<(Event, Trigger)> {
+        let now = std::time::Instant::now();
+        let mut out = Vec::new();
+        while let Some((due, _)) = self.pending.front() {
+            if !(end_of_input || *due <= now || self.pending.len() > MAX_PENDING) {
+                break;
+            }
+            let (_, ev) = self.pending.pop_front().expect("front exists");
+            if let Some(t) = self.finding(&ev, ctx) {
+                out.push((ev, t));
+            }
+        }
+        out
+    }
+}
+
+impl OrphanedAccount {
+    /// The finding for `ev` with the directory as it is now.
+    fn finding(&self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
         let ts = ev.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let known = ctx.directory.knows(&ev.user_id);
         let (summary, details) = if known {
@@ -123,14 +170,102 @@ impl Rule for OrphanedAccount {
         details["country_iso"] = json!(ev.geo.country_iso);
         details["events"] = json!(1);
         Some(Trigger {
-            key: ev.event_id.clone(),
-            subject: None,
-            ts: ev.ts,
-            summary,
-            evidence: vec![ev.event_id.clone()],
-            details,
             extends: true,
             respond: known || self.p.lock_unknown,
+            ..Trigger::of(ev, summary, details)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DetectorsConfig;
+    use crate::detect::worktime::WorkTime;
+    use crate::directory::Directory;
+
+    fn ev(id: &str, user: &str) -> Event {
+        let raw = format!(
+            r#"{{"event_id":"{id}","ts":"2026-01-06T09:00:00Z","user_id":"{user}","action":"login"}}"#
+        );
+        crate::decode::decode_event(raw.as_bytes(), 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn an_unknown_account_waits_for_its_hr_record_and_never_locks_by_default() {
+        let wt = WorkTime::from_config(&DetectorsConfig::default());
+        let mut dir = Directory::default();
+        dir.apply(
+            crate::decode::decode_directory(br#"{"user_id":"old","status":"active"}"#, 1 << 20)
+                .unwrap(),
+        );
+        let mut r = Params::default().build();
+        assert!(
+            r.on_event(
+                &ev("a", "newhire"),
+                &Ctx {
+                    directory: &dir,
+                    worktime: &wt
+                }
+            )
+            .is_none(),
+            "waits"
+        );
+        assert!(
+            r.on_event(
+                &ev("b", "intruder"),
+                &Ctx {
+                    directory: &dir,
+                    worktime: &wt
+                }
+            )
+            .is_none(),
+            "waits"
+        );
+        assert!(
+            r.release(
+                &Ctx {
+                    directory: &dir,
+                    worktime: &wt
+                },
+                false
+            )
+            .is_empty(),
+            "not due for 15 min"
+        );
+        // The new hire's record arrives; the intruder's never does.
+        dir.apply(
+            crate::decode::decode_directory(br#"{"user_id":"newhire","status":"active"}"#, 1 << 20)
+                .unwrap(),
+        );
+        let due = r.release(
+            &Ctx {
+                directory: &dir,
+                worktime: &wt,
+            },
+            true,
+        );
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].0.user_id, "intruder");
+        assert!(
+            !due[0].1.respond,
+            "an unknown account is not locked unless lock_unknown"
+        );
+        assert_eq!(due[0].1.details["reason"], "unknown_account");
+        // With no grace it alerts at once.
+        let mut now = Params {
+            unknown_grace: "0s".parse().unwrap(),
+            ..Params::default()
+        }
+        .build();
+        assert!(now
+            .on_event(
+                &ev("c", "intruder"),
+                &Ctx {
+                    directory: &dir,
+                    worktime: &wt
+                }
+            )
+            .is_some());
     }
 }

@@ -30,6 +30,23 @@ pub struct Trigger {
     pub respond: bool,
 }
 
+impl Trigger {
+    /// A finding about one event alone: keyed and evidenced by it, about its user, raised with the
+    /// detector's response.
+    pub fn of(ev: &Event, summary: String, details: serde_json::Value) -> Self {
+        Trigger {
+            key: ev.event_id.clone(),
+            subject: None,
+            ts: ev.ts,
+            summary,
+            evidence: vec![ev.event_id.clone()],
+            details,
+            extends: false,
+            respond: true,
+        }
+    }
+}
+
 /// Which stored events rebuild a rule's state after a restart or a partition handover.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -48,6 +65,11 @@ pub trait Rule: Send {
     }
     /// A past event from storage (one [`Rule::history`] asked for): update state, never trigger.
     fn rehydrate(&mut self, _ev: &Event, _ctx: &Ctx) {}
+    /// Findings this rule held back (with the event each is about): those due now, or all at
+    /// `end_of_input`.
+    fn release(&mut self, _ctx: &Ctx, _end_of_input: bool) -> Vec<(Event, Trigger)> {
+        Vec::new()
+    }
     /// Forget state for events older than `before` (event time).
     fn evict(&mut self, _before: DateTime<Utc>) {}
 }

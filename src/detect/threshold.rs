@@ -3,13 +3,14 @@
 //! `aggregate` is `count`, `sum` (of `field`, each event at least `min_each`) or `distinct` (values of
 //! `field`). Late events count in the window they belong to; each `event_id` counts once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::filter::{Field, Filter};
+use super::log::{evict_all, Entry, Logs};
 use super::rule::{thousands, Ctx, History, Kind, Rule, Trigger};
 use crate::model::{closed_set, Event};
 use crate::time::Span;
@@ -82,29 +83,21 @@ impl Kind for Params {
         Box::new(Threshold {
             window: self.window.as_chrono(),
             p: self.clone(),
-            groups: HashMap::new(),
+            groups: Logs::new(),
         })
     }
 }
 
-struct Entry {
-    ts: DateTime<Utc>,
-    id: String,
+/// What a threshold keeps of an event: its amount, or the value it counts as distinct.
+struct Item {
     amount: u64,
     value: String,
-}
-
-#[derive(Default)]
-struct Group {
-    /// Sorted by (ts, id).
-    entries: Vec<Entry>,
-    ids: HashSet<String>,
 }
 
 pub struct Threshold {
     p: Params,
     window: Duration,
-    groups: HashMap<(String, String), Group>,
+    groups: Logs<Item>,
 }
 
 impl Threshold {
@@ -130,29 +123,18 @@ impl Threshold {
             _ => String::new(),
         };
         let key = (ev.tenant.clone(), subject);
-        let g = self.groups.entry(key.clone()).or_default();
-        if !g.ids.insert(ev.event_id.clone()) {
-            return None;
-        }
-        let at = g
-            .entries
-            .partition_point(|e| (e.ts, e.id.as_str()) <= (ev.ts, ev.event_id.as_str()));
-        g.entries.insert(
-            at,
-            Entry {
-                ts: ev.ts,
-                id: ev.event_id.clone(),
-                amount,
-                value,
-            },
-        );
+        self.groups.entry(key.clone()).or_default().add(
+            ev.ts,
+            &ev.event_id,
+            Item { amount, value },
+        )?;
         Some(key)
     }
 }
 
 /// The heaviest window `(end - w, end]` holding `t`: (total, first index, last index).
 fn heaviest(
-    entries: &[Entry],
+    entries: &[Entry<Item>],
     t: DateTime<Utc>,
     w: Duration,
     distinct: bool,
@@ -171,11 +153,11 @@ fn heaviest(
         let total = if distinct {
             entries[lo..=hi]
                 .iter()
-                .map(|e| e.value.as_str())
+                .map(|e| e.data.value.as_str())
                 .collect::<HashSet<_>>()
                 .len() as u64
         } else {
-            entries[lo..=hi].iter().map(|e| e.amount).sum()
+            entries[lo..=hi].iter().map(|e| e.data.amount).sum()
         };
         if total > best.0 {
             best = (total, lo, hi);
@@ -187,13 +169,13 @@ fn heaviest(
 impl Rule for Threshold {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
         let key = self.add(ev, ctx)?;
-        let g = &self.groups[&key];
+        let g = self.groups[&key].entries();
         let distinct = self.p.aggregate == Aggregate::Distinct;
-        let (total, lo, hi) = heaviest(&g.entries, ev.ts, self.window, distinct);
+        let (total, lo, hi) = heaviest(g, ev.ts, self.window, distinct);
         if total < self.p.threshold {
             return None;
         }
-        let (first, last) = (&g.entries[lo], &g.entries[hi]);
+        let (first, last) = (&g[lo], &g[hi]);
         let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
         let what = match (self.p.aggregate, &self.p.field) {
             (Aggregate::Distinct, Some(_)) => {
@@ -209,13 +191,10 @@ impl Rule for Threshold {
             thousands(self.p.threshold),
             self.p.window
         );
-        let mut evidence: Vec<String> = g.entries[lo..=hi].iter().map(|e| e.id.clone()).collect();
+        let mut evidence: Vec<String> = g[lo..=hi].iter().map(|e| e.id.clone()).collect();
         evidence.truncate(super::MAX_EVIDENCE);
         let values: Vec<&str> = if distinct {
-            let mut v: Vec<&str> = g.entries[lo..=hi]
-                .iter()
-                .map(|e| e.value.as_str())
-                .collect();
+            let mut v: Vec<&str> = g[lo..=hi].iter().map(|e| e.data.value.as_str()).collect();
             v.sort_unstable();
             v.dedup();
             v.truncate(super::MAX_EVIDENCE);
@@ -259,12 +238,6 @@ impl Rule for Threshold {
     }
 
     fn evict(&mut self, before: DateTime<Utc>) {
-        self.groups.retain(|_, g| {
-            let keep = g.entries.partition_point(|e| e.ts < before);
-            for e in g.entries.drain(..keep) {
-                g.ids.remove(&e.id);
-            }
-            !g.entries.is_empty()
-        });
+        evict_all(&mut self.groups, before, 0);
     }
 }

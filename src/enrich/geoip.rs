@@ -126,10 +126,10 @@ impl GeoSet {
         let ip = netclass::canonical(ip);
         let class = netclass::classify(ip);
         let mut g = Geo {
-            network_class: class.to_owned(),
+            network_class: Some(class),
             ..Geo::default()
         };
-        if class != netclass::PUBLIC {
+        if class != crate::model::NetClass::Public {
             return g;
         }
         if let Some(rec) = self.city.iter().find_map(|db| db.decode::<CityRecord>(ip)) {
@@ -202,8 +202,14 @@ impl CityRecord<'_> {
         g.subdivision = own(sub.names.en.or(sub.iso_code).or(self.state1));
         g.city = own(self.city.and_then(|c| c.0));
         let loc = self.location.unwrap_or_default();
-        g.latitude = loc.latitude.or(self.latitude).map(|c| c.0);
-        g.longitude = loc.longitude.or(self.longitude).map(|c| c.0);
+        let (lat, lon) = (
+            loc.latitude.or(self.latitude),
+            loc.longitude.or(self.longitude),
+        );
+        g.coords = lat.zip(lon).map(|(lat, lon)| crate::model::Coords {
+            lat: lat.0,
+            lon: lon.0,
+        });
         g.timezone = own(loc.time_zone.or(self.timezone));
     }
 }

@@ -3,8 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// `network_class` values stored in `events`.
-pub const PUBLIC: &str = "public";
+use crate::model::NetClass;
 
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes the IPv4 address it carries.
 pub fn canonical(ip: IpAddr) -> IpAddr {
@@ -15,7 +14,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// The class of a (canonical) address: `public`, or why it is not looked up.
-pub fn classify(ip: IpAddr) -> &'static str {
+pub fn classify(ip: IpAddr) -> NetClass {
     match canonical(ip) {
         IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => classify_v6(v6),
@@ -31,51 +30,51 @@ fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
     u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
 }
 
-fn classify_v4(ip: Ipv4Addr) -> &'static str {
-    const TABLE: &[([u8; 4], u32, &str)] = &[
-        ([10, 0, 0, 0], 8, "private"),
-        ([172, 16, 0, 0], 12, "private"),
-        ([192, 168, 0, 0], 16, "private"),
-        ([127, 0, 0, 0], 8, "loopback"),
-        ([169, 254, 0, 0], 16, "link_local"),
-        ([100, 64, 0, 0], 10, "cgnat"),
-        ([0, 0, 0, 0], 8, "unspecified"),
-        ([224, 0, 0, 0], 4, "multicast"),
-        ([255, 255, 255, 255], 32, "broadcast"),
-        ([240, 0, 0, 0], 4, "reserved"),
-        ([192, 0, 0, 0], 24, "reserved"),
-        ([192, 0, 2, 0], 24, "documentation"),
-        ([198, 51, 100, 0], 24, "documentation"),
-        ([203, 0, 113, 0], 24, "documentation"),
-        ([198, 18, 0, 0], 15, "benchmarking"),
-        ([192, 88, 99, 0], 24, "reserved"),
+fn classify_v4(ip: Ipv4Addr) -> NetClass {
+    const TABLE: &[([u8; 4], u32, NetClass)] = &[
+        ([10, 0, 0, 0], 8, NetClass::Private),
+        ([172, 16, 0, 0], 12, NetClass::Private),
+        ([192, 168, 0, 0], 16, NetClass::Private),
+        ([127, 0, 0, 0], 8, NetClass::Loopback),
+        ([169, 254, 0, 0], 16, NetClass::LinkLocal),
+        ([100, 64, 0, 0], 10, NetClass::Cgnat),
+        ([0, 0, 0, 0], 8, NetClass::Unspecified),
+        ([224, 0, 0, 0], 4, NetClass::Multicast),
+        ([255, 255, 255, 255], 32, NetClass::Broadcast),
+        ([240, 0, 0, 0], 4, NetClass::Reserved),
+        ([192, 0, 0, 0], 24, NetClass::Reserved),
+        ([192, 0, 2, 0], 24, NetClass::Documentation),
+        ([198, 51, 100, 0], 24, NetClass::Documentation),
+        ([203, 0, 113, 0], 24, NetClass::Documentation),
+        ([198, 18, 0, 0], 15, NetClass::Benchmarking),
+        ([192, 88, 99, 0], 24, NetClass::Reserved),
     ];
     TABLE
         .iter()
         .find(|(net, p, _)| in_v4(ip, *net, *p))
-        .map_or(PUBLIC, |(_, _, c)| c)
+        .map_or(NetClass::Public, |(_, _, c)| *c)
 }
 
-fn classify_v6(ip: Ipv6Addr) -> &'static str {
+fn classify_v6(ip: Ipv6Addr) -> NetClass {
     let s = ip.segments();
     if ip.is_loopback() {
-        "loopback"
+        NetClass::Loopback
     } else if ip.is_unspecified() {
-        "unspecified"
+        NetClass::Unspecified
     } else if s[0] & 0xffc0 == 0xfe80 {
-        "link_local"
+        NetClass::LinkLocal
     } else if s[0] & 0xfe00 == 0xfc00 {
-        "private" // unique local
+        NetClass::Private // unique local
     } else if s[0] & 0xff00 == 0xff00 {
-        "multicast"
+        NetClass::Multicast
     } else if s[0] == 0x2001 && s[1] == 0x0db8 {
-        "documentation"
+        NetClass::Documentation
     } else if s[0] == 0x0064 && s[1] == 0xff9b {
-        "nat64"
+        NetClass::Nat64
     } else if s[0] & 0xe000 != 0x2000 {
-        "reserved" // outside 2000::/3, the global unicast space
+        NetClass::Reserved // outside 2000::/3, the global unicast space
     } else {
-        PUBLIC
+        NetClass::Public
     }
 }
 
@@ -104,7 +103,7 @@ mod tests {
             ("2a00:1450::1", "public"),
             ("224.0.0.1", "multicast"),
         ] {
-            assert_eq!(classify(ip.parse().unwrap()), want, "{ip}");
+            assert_eq!(classify(ip.parse().unwrap()).as_str(), want, "{ip}");
         }
     }
 }

@@ -3,44 +3,37 @@
 use clickhouse::Row;
 use serde::Serialize;
 
-use super::pos::Pos;
+use super::pos::ingested_row;
 use crate::model::DeadLetter;
 
-/// One row of `dead_letters`.
-#[derive(Debug, Clone, Row, Serialize)]
-pub struct DeadLetterRow {
-    pub dl_id: String,
-    pub received_at: u32,
-    pub stream: String,
-    pub source: String,
-    pub kafka_topic: String,
-    pub kafka_partition: i32,
-    pub kafka_offset: i64,
-    pub file_path: String,
-    pub file_line: u64,
-    #[serde(with = "bytes_as_string")]
-    pub raw: Vec<u8>,
-    pub error_code: String,
-    pub error_message: String,
+ingested_row! {
+    /// One row of `dead_letters`.
+    #[derive(Debug, Clone, Default, Row, Serialize)]
+    pub struct DeadLetterRow {
+        pub dl_id: String,
+        pub received_at: u32,
+        pub stream: String,
+        ;
+        #[serde(with = "bytes_as_string")]
+        pub raw: Vec<u8>,
+        pub error_code: String,
+        pub error_message: String,
+    }
 }
 
 impl DeadLetterRow {
     pub fn new(d: DeadLetter, received_at: u32) -> Self {
-        let p = Pos::from(&d.pos);
-        DeadLetterRow {
+        let mut row = DeadLetterRow {
             dl_id: d.id(),
             received_at,
             stream: d.stream.as_str().to_owned(),
-            source: p.source.to_owned(),
-            kafka_topic: p.kafka_topic,
-            kafka_partition: p.kafka_partition,
-            kafka_offset: p.kafka_offset,
-            file_path: p.file_path,
-            file_line: p.file_line,
             raw: d.raw,
             error_code: d.code,
             error_message: d.message,
-        }
+            ..Default::default()
+        };
+        row.set_position(&d.pos);
+        row
     }
 }
 

@@ -4,39 +4,36 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use super::pos::Pos;
+use super::pos::ingested_row;
 use super::Store;
 use crate::model::{DirectoryRecord, Position};
 
 type Result<T> = std::result::Result<T, clickhouse::error::Error>;
 
-/// One row of `directory`, written and read back (its schema documents the API's view of it).
-#[derive(Debug, Clone, Row, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DirectoryRow {
-    pub record_id: String,
-    pub user_id: String,
-    pub status: String,
-    /// RFC 3339; null = effective since always.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub effective_ts: Option<u32>,
-    pub timezone: String,
-    pub work_hours: String,
-    pub work_days: String,
-    pub display_name: String,
-    pub email: String,
-    pub department: String,
-    pub role: String,
-    pub manager_id: String,
-    #[schema(value_type = bool)]
-    pub protected: u8,
-    #[schema(value_type = String, format = DateTime)]
-    pub ingest_ts: u32,
-    pub source: String,
-    pub kafka_topic: String,
-    pub kafka_partition: i32,
-    pub kafka_offset: i64,
-    pub file_path: String,
-    pub file_line: u64,
+ingested_row! {
+    /// One row of `directory`, written and read back (its schema documents the API's view of it).
+    #[derive(Debug, Clone, Default, Row, Serialize, Deserialize, utoipa::ToSchema)]
+    pub struct DirectoryRow {
+        pub record_id: String,
+        pub user_id: String,
+        pub status: String,
+        /// RFC 3339; null = effective since always.
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub effective_ts: Option<u32>,
+        pub timezone: String,
+        pub work_hours: String,
+        pub work_days: String,
+        pub display_name: String,
+        pub email: String,
+        pub department: String,
+        pub role: String,
+        pub manager_id: String,
+        #[schema(value_type = bool)]
+        pub protected: u8,
+        #[schema(value_type = String, format = DateTime)]
+        pub ingest_ts: u32,
+        ;
+    }
 }
 
 fn text<T: ToString>(v: Option<T>) -> String {
@@ -45,8 +42,7 @@ fn text<T: ToString>(v: Option<T>) -> String {
 
 impl DirectoryRow {
     pub fn new(r: &DirectoryRecord, at: &Position, ingest_ts: u32) -> Self {
-        let p = Pos::from(at);
-        DirectoryRow {
+        let mut row = DirectoryRow {
             record_id: r.record_id.clone(),
             user_id: r.user_id.clone(),
             status: r.status.as_str().to_owned(),
@@ -61,13 +57,10 @@ impl DirectoryRow {
             manager_id: r.manager_id.clone(),
             protected: r.protected as u8,
             ingest_ts,
-            source: p.source.to_owned(),
-            kafka_topic: p.kafka_topic,
-            kafka_partition: p.kafka_partition,
-            kafka_offset: p.kafka_offset,
-            file_path: p.file_path,
-            file_line: p.file_line,
-        }
+            ..Default::default()
+        };
+        row.set_position(at);
+        row
     }
 
     /// The stored version as the in-memory view holds it; `Err` names the column that no longer parses.

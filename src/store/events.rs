@@ -6,65 +6,60 @@ use clickhouse::query::BytesCursor;
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use super::pos::Pos;
+use super::pos::ingested_row;
 use super::query::{Arg, Cursor, Page, Sql};
 use super::Store;
 use crate::model::{Event, Geo, Outcome, Position};
 
 type Result<T> = std::result::Result<T, clickhouse::error::Error>;
 
-/// One row of `events` (column order as in `schemas/clickhouse/001_events.sql`), written and read back.
-/// Its schema documents the API's view of it (`api::views`): times as RFC 3339 text, `attr_keys` and
-/// `attr_values` as one `attributes` object.
-#[derive(Debug, Clone, Row, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct EventRow {
-    pub event_id: String,
-    pub tenant: String,
-    pub user_id: String,
-    pub action: String,
-    /// Event time (RFC 3339, UTC, ms).
-    #[schema(value_type = String, format = DateTime)]
-    pub ts: u32,
-    #[schema(ignore)]
-    pub ts_ms: u16,
-    pub object_type: String,
-    pub record_count: u64,
-    pub ip: String,
-    pub user_agent: String,
-    pub session_id: String,
-    pub outcome: String,
-    #[schema(ignore)]
-    pub attr_keys: Vec<String>,
-    #[schema(ignore)]
-    pub attr_values: Vec<String>,
-    pub country_iso: String,
-    pub country: String,
-    pub subdivision: String,
-    pub city: String,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub asn: u32,
-    pub as_org: String,
-    pub geo_timezone: String,
-    pub network_class: String,
-    #[schema(value_type = String, format = DateTime)]
-    pub ingest_ts: u32,
-    /// Where it was read: kafka, file or generator, and the position.
-    pub source: String,
-    pub kafka_topic: String,
-    pub kafka_partition: i32,
-    pub kafka_offset: i64,
-    pub file_path: String,
-    pub file_line: u64,
+ingested_row! {
+    /// One row of `events` (column order as in `schemas/clickhouse/001_events.sql`), written and read back.
+    /// Its schema documents the API's view of it (`api::views`): times as RFC 3339 text, `attr_keys` and
+    /// `attr_values` as one `attributes` object.
+    #[derive(Debug, Clone, Default, Row, Serialize, Deserialize, utoipa::ToSchema)]
+    pub struct EventRow {
+        pub event_id: String,
+        pub tenant: String,
+        pub user_id: String,
+        pub action: String,
+        /// Event time (RFC 3339, UTC, ms).
+        #[schema(value_type = String, format = DateTime)]
+        pub ts: u32,
+        #[schema(ignore)]
+        pub ts_ms: u16,
+        pub object_type: String,
+        pub record_count: u64,
+        pub ip: String,
+        pub user_agent: String,
+        pub session_id: String,
+        pub outcome: String,
+        #[schema(ignore)]
+        pub attr_keys: Vec<String>,
+        #[schema(ignore)]
+        pub attr_values: Vec<String>,
+        pub country_iso: String,
+        pub country: String,
+        pub subdivision: String,
+        pub city: String,
+        pub latitude: Option<f64>,
+        pub longitude: Option<f64>,
+        pub asn: u32,
+        pub as_org: String,
+        pub geo_timezone: String,
+        pub network_class: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub ingest_ts: u32,
+        ;
+    }
 }
 
 impl EventRow {
     pub fn new(e: Event, at: &Position, ingest_ts: u32) -> Self {
-        let p = Pos::from(at);
         let (attr_keys, attr_values) = e.attributes.into_iter().unzip();
         let g = e.geo;
         let (ts, ts_ms) = crate::time::split(e.ts);
-        EventRow {
+        let mut row = EventRow {
             ts,
             ts_ms,
             event_id: e.event_id,
@@ -83,20 +78,20 @@ impl EventRow {
             country: g.country,
             subdivision: g.subdivision,
             city: g.city,
-            latitude: g.latitude,
-            longitude: g.longitude,
+            latitude: g.coords.map(|c| c.lat),
+            longitude: g.coords.map(|c| c.lon),
             asn: g.asn,
             as_org: g.as_org,
             geo_timezone: g.timezone,
-            network_class: g.network_class,
+            network_class: g
+                .network_class
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
             ingest_ts,
-            source: p.source.to_owned(),
-            kafka_topic: p.kafka_topic,
-            kafka_partition: p.kafka_partition,
-            kafka_offset: p.kafka_offset,
-            file_path: p.file_path,
-            file_line: p.file_line,
-        }
+            ..Default::default()
+        };
+        row.set_position(at);
+        row
     }
 
     /// The event as detectors see it (stored rows passed the contract, so every field parses).
@@ -119,12 +114,14 @@ impl EventRow {
                 country: self.country,
                 subdivision: self.subdivision,
                 city: self.city,
-                latitude: self.latitude,
-                longitude: self.longitude,
+                coords: self
+                    .latitude
+                    .zip(self.longitude)
+                    .map(|(lat, lon)| crate::model::Coords { lat, lon }),
                 asn: self.asn,
                 as_org: self.as_org,
                 timezone: self.geo_timezone,
-                network_class: self.network_class,
+                network_class: self.network_class.parse().ok(),
             },
         }
     }

@@ -30,7 +30,7 @@ pub struct WriteBatch {
 
 impl WriteBatch {
     pub fn is_empty(&self) -> bool {
-        self.records == 0
+        self.records == 0 && self.alerts.is_empty()
     }
 }
 

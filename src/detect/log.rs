@@ -1,0 +1,102 @@
+//! What windowed and history-keeping kinds remember: per subject, the matching events in event-time
+//! order (late ones slot into place), each `event_id` once, forgotten in event time.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+/// One remembered event and what the kind keeps of it.
+pub struct Entry<T> {
+    pub ts: DateTime<Utc>,
+    pub id: String,
+    pub data: T,
+}
+
+/// One subject's events, sorted by `(ts, id)`.
+pub struct Log<T> {
+    entries: Vec<Entry<T>>,
+    ids: HashSet<String>,
+}
+
+impl<T> Default for Log<T> {
+    fn default() -> Self {
+        Log {
+            entries: Vec::new(),
+            ids: HashSet::new(),
+        }
+    }
+}
+
+impl<T> Log<T> {
+    /// Inserts in event-time order and returns its index; `None` if this event id is already here.
+    pub fn add(&mut self, ts: DateTime<Utc>, id: &str, data: T) -> Option<usize> {
+        if !self.ids.insert(id.to_owned()) {
+            return None;
+        }
+        let at = self
+            .entries
+            .partition_point(|e| (e.ts, e.id.as_str()) <= (ts, id));
+        self.entries.insert(
+            at,
+            Entry {
+                ts,
+                id: id.to_owned(),
+                data,
+            },
+        );
+        Some(at)
+    }
+
+    pub fn entries(&self) -> &[Entry<T>] {
+        &self.entries
+    }
+
+    /// Forgets events before `before`, except the newest `keep_last` of them; false once empty.
+    pub fn evict(&mut self, before: DateTime<Utc>, keep_last: usize) -> bool {
+        let n = self
+            .entries
+            .partition_point(|e| e.ts < before)
+            .saturating_sub(keep_last);
+        for e in self.entries.drain(..n) {
+            self.ids.remove(&e.id);
+        }
+        !self.entries.is_empty()
+    }
+}
+
+/// Logs per `(tenant, subject)`.
+pub type Logs<T> = HashMap<(String, String), Log<T>>;
+
+/// [`Log::evict`] on every subject, dropping the empty ones.
+pub fn evict_all<T>(logs: &mut Logs<T>, before: DateTime<Utc>, keep_last: usize) {
+    logs.retain(|_, l| l.evict(before, keep_last));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_events_slot_in_duplicates_are_refused_and_eviction_keeps_the_tail() {
+        let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        let mut l = Log::default();
+        assert_eq!(l.add(t(20), "b", ()), Some(0));
+        assert_eq!(l.add(t(10), "a", ()), Some(0), "a late event goes first");
+        assert_eq!(l.add(t(10), "a", ()), None, "once per id");
+        assert_eq!(l.add(t(30), "c", ()), Some(2));
+        assert!(l.evict(t(25), 1));
+        assert_eq!(
+            l.entries()
+                .iter()
+                .map(|e| e.id.as_str())
+                .collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+        assert_eq!(
+            l.add(t(10), "a", ()),
+            Some(0),
+            "an evicted id may come back"
+        );
+        assert!(!l.evict(t(99), 0));
+    }
+}
