@@ -234,6 +234,8 @@ pub struct Alert {
     pub response: Response,
     pub status: AlertStatus,
     pub version: u64,
+    /// Whom the alert is about when it is not `user_id` (the IP of a password spray).
+    pub subject: Option<String>,
 }
 
 /// A CRM event that passed the contract in `schemas/crm-event.schema.json`.
@@ -259,6 +261,8 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirectoryRecord {
     pub user_id: String,
+    /// The tenant whose account this is; `None`: the record applies to every tenant.
+    pub tenant: Option<String>,
     pub status: UserStatus,
     pub effective_ts: Option<DateTime<Utc>>,
     pub timezone: Option<chrono_tz::Tz>,

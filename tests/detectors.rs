@@ -50,7 +50,7 @@ fn shipped_detectors_lint_and_pass_their_fixtures() {
     for d in [
         "PASS bulk_export (3 alert(s))",
         "PASS off_hours_login (6 alert(s))",
-        "PASS orphaned_account (3 alert(s))",
+        "PASS orphaned_account (4 alert(s))",
         "PASS failed_login_burst (4 alert(s))",
         "PASS password_spray (1 alert(s))",
         "PASS mass_delete (2 alert(s))",

@@ -259,7 +259,7 @@ impl Core {
         // The independent reads in parallel: this is on the event → lock latency path.
         let since_ms = now_ms().saturating_sub(self.window_secs * 1000);
         let (directory_protected, already_locked, breaker) = tokio::try_join!(
-            self.store.directory_protected(&a.user_id),
+            self.store.directory_protected(&a.tenant, &a.user_id),
             self.store.account_locked(&a.tenant, &a.user_id),
             self.store.breaker(since_ms),
         )?;
@@ -327,6 +327,7 @@ impl Core {
             status: AlertStatus::Open.as_str().into(),
             response: Response::None.as_str().into(),
             version: 1,
+            subject: String::new(),
         };
         self.store
             .insert_alerts(std::slice::from_ref(&alert))

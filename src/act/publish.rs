@@ -90,6 +90,7 @@ pub fn alert_json(a: &AlertRow) -> String {
         "status": a.status,
         "response": a.response,
         "version": a.version,
+        "subject": if a.subject.is_empty() { &a.user_id } else { &a.subject },
     })
     .to_string()
 }

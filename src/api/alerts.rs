@@ -39,6 +39,8 @@ pub struct AlertOut {
     pub status: String,
     pub response: String,
     pub version: u64,
+    /// Whom the alert is about: the IP of a password spray, else the user.
+    pub subject: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -94,6 +96,11 @@ pub struct StatusRequest {
 impl AlertOut {
     fn new(r: AlertRow, status: AlertStatus) -> Self {
         AlertOut {
+            subject: if r.subject.is_empty() {
+                r.user_id.clone()
+            } else {
+                r.subject.clone()
+            },
             ts: rfc3339_cols(r.ts, r.ts_ms),
             created_at: rfc3339_cols(r.created_at, 0),
             details: serde_json::from_str(&r.details).unwrap_or_default(),
@@ -135,6 +142,7 @@ pub(crate) async fn with_status(
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts",
     params(
         ("detector" = Option<String>, Query, description = "off_hours_login, bulk_export, orphaned_account, ..."),
+        ("subject" = Option<String>, Query, description = "whom the alert is about: its subject (an IP for password_spray), else its user"),
         ("user_id" = Option<String>, Query), ("severity" = Option<String>, Query, description = "low, medium, high, critical"),
         ("status" = Option<String>, Query, description = "open, acknowledged, resolved, false_positive"),
         ("tenant" = Option<String>, Query),
@@ -154,14 +162,15 @@ pub async fn list(
     let p = Params::new(
         q.as_deref(),
         &[
-            "detector", "user_id", "severity", "status", "tenant", "since", "until", "limit",
-            "cursor",
+            "detector", "subject", "user_id", "severity", "status", "tenant", "since", "until",
+            "limit", "cursor",
         ],
     )?;
     let limit = p.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let cursor = p.cursor()?;
     let filter = AlertFilter {
         detector: p.string("detector"),
+        subject: p.string("subject"),
         user_id: p.string("user_id"),
         severity: p.choice("severity")?,
         status: p.choice("status")?,

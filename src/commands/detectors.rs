@@ -255,19 +255,22 @@ pub async fn sweep_once(
     let mut directory = crate::directory::Directory::default();
     crate::detect::rehydrate::directory(store, &mut directory).await?;
     let mut alerts: Vec<Alert> = Vec::new();
-    let departed: Vec<(String, u32)> = directory
-        .users()
-        .filter_map(|(u, versions)| {
+    let mut departed: Vec<(String, u32)> = directory
+        .versions()
+        .filter_map(|versions| {
             let v = versions
                 .iter()
                 .rev()
                 .find(|v| v.status != UserStatus::Active)?;
             Some((
-                u.clone(),
+                v.user_id.clone(),
                 v.effective_ts.map_or(0, |t| t.timestamp() as u32),
             ))
         })
         .collect();
+    // A user departed in several tenants is read once, from the earliest departure.
+    departed.sort();
+    departed.dedup_by(|a, b| a.0 == b.0);
     for (user, since) in departed {
         let since = Some(crate::time::at(since, 0));
         let rows = store

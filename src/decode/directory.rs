@@ -50,6 +50,8 @@ struct RawRecord<'a> {
     manager_id: Option<&'a RawValue>,
     #[serde(borrow)]
     protected: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tenant: Option<&'a RawValue>,
 }
 
 /// Decodes and validates one directory record.
@@ -100,8 +102,13 @@ pub fn decode_directory(raw: &[u8], max_bytes: usize) -> Result<DirectoryRecord,
         })?,
     };
     let text_field = |v, n| opt_string(v, n).map(Option::unwrap_or_default);
+    let tenant = opt_string(r.tenant, "tenant")?;
+    if let Some(t) = &tenant {
+        no_control(t, "tenant")?;
+    }
     let mut rec = DirectoryRecord {
         user_id,
+        tenant,
         status,
         effective_ts,
         timezone,
@@ -129,7 +136,8 @@ fn record_id(r: &DirectoryRecord) -> String {
     let tz = r.timezone.map(|t| t.name().to_owned()).unwrap_or_default();
     let wh = r.work_hours.map(|w| w.to_string()).unwrap_or_default();
     let wd = r.work_days.map(|w| w.to_string()).unwrap_or_default();
-    stable_id(&[
+    let protected = [r.protected as u8];
+    let mut parts: Vec<&[u8]> = vec![
         r.user_id.as_bytes(),
         r.status.as_str().as_bytes(),
         ts.as_bytes(),
@@ -141,8 +149,13 @@ fn record_id(r: &DirectoryRecord) -> String {
         r.department.as_bytes(),
         r.role.as_bytes(),
         r.manager_id.as_bytes(),
-        &[r.protected as u8],
-    ])
+        &protected,
+    ];
+    // Only when set, so the ids of records without a tenant stay what they always were.
+    if let Some(t) = &r.tenant {
+        parts.push(t.as_bytes());
+    }
+    stable_id(&parts)
 }
 
 fn parsed<T>(

@@ -118,7 +118,7 @@ impl Rule for BulkExport {
         }
         let sched = ctx
             .worktime
-            .schedule(&ev.tenant, ctx.directory.at(&ev.user_id, ev.ts));
+            .schedule(&ev.tenant, ctx.directory.for_event(ev));
         let (first, last) = (&entries[lo], &entries[hi]);
         let mut objects: Vec<&str> = entries[lo..=hi]
             .iter()

@@ -113,11 +113,9 @@ impl Engine {
     pub fn rehydrate_alert(&mut self, alert: Alert) {
         if let Some(idx) = self.active.iter().position(|a| a.spec.id == alert.detector) {
             let subject = alert
-                .details
-                .get("subject")
-                .and_then(|s| s.as_str())
-                .unwrap_or(&alert.user_id)
-                .to_owned();
+                .subject
+                .clone()
+                .unwrap_or_else(|| alert.user_id.clone());
             let key = (idx, alert.tenant.clone(), subject);
             match self.open.get(&key) {
                 Some(cur) if cur.ts > alert.ts => {}
@@ -249,6 +247,7 @@ impl Engine {
             },
             status: AlertStatus::Open,
             version: 1,
+            subject: t.subject.clone(),
         };
         open_alerts.insert(key, alert.clone());
         out.push(alert);

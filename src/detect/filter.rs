@@ -100,13 +100,9 @@ impl Field {
                 .iter()
                 .find(|(ak, _)| ak == k)
                 .map(|(_, v)| Cow::Borrowed(v.as_str())),
-            Field::DirectoryRole => dir.at(&ev.user_id, ev.ts).and_then(|r| nonempty(&r.role)),
-            Field::DirectoryDepartment => dir
-                .at(&ev.user_id, ev.ts)
-                .and_then(|r| nonempty(&r.department)),
-            Field::DirectoryStatus => dir
-                .at(&ev.user_id, ev.ts)
-                .map(|r| Cow::Borrowed(r.status.as_str())),
+            Field::DirectoryRole => dir.for_event(ev).and_then(|r| nonempty(&r.role)),
+            Field::DirectoryDepartment => dir.for_event(ev).and_then(|r| nonempty(&r.department)),
+            Field::DirectoryStatus => dir.for_event(ev).map(|r| Cow::Borrowed(r.status.as_str())),
         }
     }
 

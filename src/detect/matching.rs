@@ -30,7 +30,7 @@ impl Rule for Match {
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
-        let rec = ctx.directory.at(&ev.user_id, ev.ts);
+        let rec = ctx.directory.for_event(ev);
         let role = rec
             .map(|r| r.role.as_str())
             .filter(|r| !r.is_empty())

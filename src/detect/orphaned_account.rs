@@ -1,5 +1,7 @@
 //! `orphaned_account`: activity by an account whose directory status is `terminated` or `suspended`
-//! at the event's time, or by an account the directory does not know (when a directory is loaded).
+//! at the event's time (its tenant's own record, else the record for every tenant), or by an account
+//! the directory does not know at all (when a directory is loaded). A user id known only in another
+//! tenant is neither: terminating `u1` in tenant A never flags `u1` of tenant B.
 //! The alert lists what the account did (later events extend the open alert). An unknown account is
 //! given `unknown_grace` of wall time for its HR record to arrive (all of the input in `replay`): only
 //! if it is still unknown then does it alert, and it never locks unless `lock_unknown`.
@@ -95,7 +97,7 @@ fn did(ev: &Event) -> String {
 
 impl Rule for OrphanedAccount {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        let unknown = !ctx.directory.knows(&ev.user_id)
+        let unknown = !ctx.directory.has_user(&ev.user_id)
             && self.p.unknown_users == UnknownUsers::Alert
             && !ctx.directory.is_empty();
         if unknown && !self.p.unknown_grace.as_std().is_zero() {
@@ -128,9 +130,9 @@ impl OrphanedAccount {
     /// The finding for `ev` with the directory as it is now.
     fn finding(&self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
         let ts = ev.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let known = ctx.directory.knows(&ev.user_id);
+        let known = ctx.directory.has_user(&ev.user_id);
         let (summary, details) = if known {
-            let rec = ctx.directory.at(&ev.user_id, ev.ts)?;
+            let rec = ctx.directory.for_event(ev)?;
             if rec.status == UserStatus::Active || !self.p.statuses.contains(&rec.status) {
                 return None;
             }

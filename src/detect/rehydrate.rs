@@ -64,6 +64,7 @@ pub async fn engine(
             continue;
         };
         engine.rehydrate_alert(Alert {
+            subject: Some(r.subject.clone()).filter(|s| !s.is_empty()),
             ts: crate::time::at(r.ts, r.ts_ms),
             details: serde_json::from_str(&r.details).unwrap_or_default(),
             alert_id: r.alert_id,

@@ -30,6 +30,8 @@ pub struct AlertRow {
     pub status: String,
     pub response: String,
     pub version: u64,
+    /// Whom the alert is about when it is not the user ('' = the user; added by migration 007).
+    pub subject: String,
 }
 
 impl AlertRow {
@@ -50,6 +52,7 @@ impl AlertRow {
             status: a.status.as_str().to_owned(),
             response: a.response.as_str().to_owned(),
             version: a.version,
+            subject: a.subject.clone().unwrap_or_default(),
         }
     }
 
@@ -75,6 +78,8 @@ pub struct StatusRow {
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
     pub detector: Option<String>,
+    /// The alert's subject: its `subject` when it has one, else its user.
+    pub subject: Option<String>,
     pub user_id: Option<String>,
     pub severity: Option<Severity>,
     pub status: Option<AlertStatus>,
@@ -100,6 +105,12 @@ impl Store {
         limit: u64,
     ) -> Result<Page<AlertRow>> {
         let mut sql = Sql::new("SELECT ?fields FROM alerts FINAL WHERE 1");
+        if let Some(subject) = &f.subject {
+            sql.push(
+                " AND if(subject = '', user_id, subject) = ?",
+                [Arg::S(subject.clone())],
+            );
+        }
         sql.eq("detector", f.detector.as_deref())
             .eq("user_id", f.user_id.as_deref())
             .eq("severity", f.severity.map(|s| s.as_str()))

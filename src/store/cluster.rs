@@ -15,6 +15,37 @@ pub fn shard_key(table: &str) -> Option<&'static str> {
     })
 }
 
+/// The cluster form of `ALTER TABLE name ADD COLUMN …`: the change on every server's local table
+/// (`ON CLUSTER`), and the Distributed table dropped and created again over it — an `ALTER … ON
+/// CLUSTER` of a non-replicated table is refused on a replicated cluster, and a Distributed table holds
+/// no rows (inserts are synchronous), so re-creating it loses nothing.
+pub fn add_column_forms(
+    name: &str,
+    change: &str,
+    db: &str,
+    cluster: &str,
+) -> Result<(String, [String; 2]), String> {
+    let key = shard_key(name)
+        .ok_or_else(|| format!("table `{name}` has no sharding key in store/cluster.rs"))?;
+    let local = local_name(name);
+    Ok((
+        format!("ALTER TABLE `{db}`.`{local}` ON CLUSTER `{cluster}` {change}"),
+        [
+            format!("DROP TABLE IF EXISTS `{db}`.`{name}` ON CLUSTER `{cluster}`"),
+            distributed(name, key, db, cluster),
+        ],
+    ))
+}
+
+/// The Distributed table `name` over `<name>_local` on every server.
+fn distributed(name: &str, key: &str, db: &str, cluster: &str) -> String {
+    let local = local_name(name);
+    format!(
+        "CREATE TABLE IF NOT EXISTS `{db}`.`{name}` ON CLUSTER `{cluster}` AS `{db}`.`{local}` \
+         ENGINE = Distributed('{cluster}', '{db}', '{local}', {key})"
+    )
+}
+
 /// The name of the replicated table that holds `table`'s rows on each server.
 pub fn local_name(table: &str) -> String {
     format!("{table}_local")
@@ -80,10 +111,7 @@ pub fn statements(stmt: &str, db: &str, cluster: &str) -> Result<[String; 2], St
             "CREATE TABLE IF NOT EXISTS `{db}`.`{local}` ON CLUSTER `{cluster}`{columns}ENGINE = Replicated{kind}('{}', '{{replica}}'{args}){tail}",
             zk_path(db, &local)
         ),
-        format!(
-            "CREATE TABLE IF NOT EXISTS `{db}`.`{name}` ON CLUSTER `{cluster}` AS `{db}`.`{local}` \
-             ENGINE = Distributed('{cluster}', '{db}', '{local}', {key})"
-        ),
+        distributed(name, key, db, cluster),
     ])
 }
 
@@ -96,8 +124,34 @@ mod tests {
     fn every_schema_table_has_a_cluster_form() {
         for m in MIGRATIONS {
             for stmt in split(m.sql) {
+                if let Some((table, _)) = crate::store::migrate::added_column(&stmt) {
+                    let change = &stmt["ALTER TABLE ".len() + table.len() + 1..];
+                    let (alter, [drop, create]) =
+                        super::add_column_forms(table, change, "db", "c").unwrap();
+                    assert!(
+                        alter.contains("_local` ON CLUSTER `c` ADD COLUMN"),
+                        "{alter}"
+                    );
+                    assert!(
+                        drop.starts_with("DROP TABLE IF EXISTS")
+                            && create.contains("ENGINE = Distributed('c', 'db', '"),
+                        "{drop} / {create}"
+                    );
+                    continue;
+                }
                 let [local, dist] =
                     statements(&stmt, "db", "c").unwrap_or_else(|e| panic!("{}: {e}", m.name));
+                if stmt.starts_with("ALTER") {
+                    assert!(
+                        local.contains("_local` ON CLUSTER `c` ADD COLUMN"),
+                        "{local}"
+                    );
+                    assert!(
+                        dist.contains("` ON CLUSTER `c` ADD COLUMN") && !dist.contains("_local"),
+                        "{dist}"
+                    );
+                    continue;
+                }
                 assert!(
                     local.contains("_local` ON CLUSTER `c`")
                         && local.contains("ENGINE = Replicated"),

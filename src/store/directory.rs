@@ -33,6 +33,8 @@ ingested_row! {
         #[schema(value_type = String, format = DateTime)]
         pub ingest_ts: u32,
         ;
+        /// The tenant the record is for; empty: every tenant (added by migration 007).
+        pub tenant: String,
     }
 }
 
@@ -45,6 +47,7 @@ impl DirectoryRow {
         let mut row = DirectoryRow {
             record_id: r.record_id.clone(),
             user_id: r.user_id.clone(),
+            tenant: r.tenant.clone().unwrap_or_default(),
             status: r.status.as_str().to_owned(),
             effective_ts: r.effective_ts.map(|t| t.timestamp() as u32),
             timezone: text(r.timezone.map(|t| t.name())),
@@ -74,6 +77,7 @@ impl DirectoryRow {
                 .map_err(|_| format!("`{col}` = `{s}` does not parse"))
         }
         Ok(DirectoryRecord {
+            tenant: Some(self.tenant).filter(|t| !t.is_empty()),
             status: self.status.parse()?,
             effective_ts: self.effective_ts.map(|t| crate::time::at(t, 0)),
             timezone: opt(&self.timezone, "timezone")?,
@@ -107,11 +111,12 @@ impl Store {
             .await
     }
 
-    /// Whether any version of the user's record says `protected`.
-    pub async fn directory_protected(&self, user_id: &str) -> Result<bool> {
+    /// Whether any version of the user's record that applies to `tenant` says `protected`.
+    pub async fn directory_protected(&self, tenant: &str, user_id: &str) -> Result<bool> {
         let v: u8 = self
-            .query("SELECT toUInt8(max(protected)) FROM directory WHERE user_id = ?")
+            .query("SELECT toUInt8(max(protected)) FROM directory WHERE user_id = ? AND (tenant = '' OR tenant = ?)")
             .bind(user_id)
+            .bind(tenant)
             .fetch_one()
             .await?;
         Ok(v == 1)

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "006_actions",
         sql: include_str!("../../schemas/clickhouse/006_actions.sql"),
     },
+    Migration {
+        version: 7,
+        name: "007_tenants_subjects",
+        sql: include_str!("../../schemas/clickhouse/007_tenants_subjects.sql"),
+    },
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
@@ -59,6 +64,37 @@ pub fn statements(sql: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// `(table, column)` of an `ALTER TABLE <table> ADD COLUMN <column> …` statement.
+pub fn added_column(stmt: &str) -> Option<(&str, &str)> {
+    let rest = stmt.strip_prefix("ALTER TABLE ")?;
+    let (table, rest) = rest.split_once(' ')?;
+    let rest = rest.trim_start().strip_prefix("ADD COLUMN ")?;
+    Some((table, rest.split_whitespace().next()?))
+}
+
+/// Whether `db.table` has `column` (on the server this handle talks to).
+async fn has_column(
+    store: &Store,
+    backoff: &super::Backoff,
+    db: &str,
+    table: &str,
+    column: &str,
+) -> Result<bool, StoreError> {
+    let sql = "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?";
+    let n: u64 = backoff
+        .run("read system.columns", &store.cfg.url, || {
+            store
+                .client
+                .query(sql)
+                .bind(db)
+                .bind(table)
+                .bind(column)
+                .fetch_one()
+        })
+        .await?;
+    Ok(n > 0)
 }
 
 /// Creates the database and applies pending migrations; returns how many were applied.
@@ -92,6 +128,37 @@ pub async fn migrate(store: &Store, give_up: bool) -> Result<usize, StoreError> 
     let mut count = 0;
     for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         for stmt in statements(m.sql) {
+            if let Some((table, column)) = added_column(&stmt) {
+                // No `ADD COLUMN IF NOT EXISTS` on 18.16: each step runs only where the column is missing,
+                // so a half-applied run completes.
+                let mut forms = Vec::new();
+                match store.cluster() {
+                    None => {
+                        if !has_column(store, &backoff, db, table, column).await? {
+                            forms.push(stmt.clone());
+                        }
+                    }
+                    Some(c) => {
+                        let change = &stmt["ALTER TABLE ".len() + table.len() + 1..];
+                        let (alter, dist) = cluster::add_column_forms(table, change, db, c)
+                            .map_err(|e| StoreError::Schema(format!("{}: {e}", m.name)))?;
+                        if !has_column(store, &backoff, db, &cluster::local_name(table), column)
+                            .await?
+                        {
+                            forms.push(alter);
+                        }
+                        if !has_column(store, &backoff, db, table, column).await? {
+                            forms.extend(dist);
+                        }
+                    }
+                }
+                for f in forms {
+                    backoff
+                        .run(m.name, url, || store.client.query(&f).execute())
+                        .await?;
+                }
+                continue;
+            }
             let forms = match store.cluster() {
                 Some(c) => cluster::statements(&stmt, db, c)
                     .map_err(|e| StoreError::Schema(format!("{}: {e}", m.name)))?
@@ -128,8 +195,9 @@ mod tests {
             assert!(!s.is_empty(), "{}", m.name);
             assert!(
                 s.iter()
-                    .all(|st| st.starts_with("CREATE TABLE IF NOT EXISTS")),
-                "{}",
+                    .all(|st| st.starts_with("CREATE TABLE IF NOT EXISTS")
+                        || super::added_column(st).is_some()),
+                "{}: every statement is CREATE TABLE IF NOT EXISTS or a checked ADD COLUMN",
                 m.name
             );
         }
