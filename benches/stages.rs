@@ -51,7 +51,7 @@ fn main() {
         return profile_run();
     }
     // Memory first, on a fresh heap (later sections free hundreds of MB the allocator would reuse).
-    println!("## Detector state memory (one export per user, so every user holds a bulk-export window)\n");
+    println!("## Detector state memory (per user: an export, a delete, a failed and a successful login from a public, geolocated IP — every shipped windowed or history-keeping detector holds state for every user)\n");
     println!(
         "| {:>10} | {:>14} | {:>16} |",
         "users", "RSS growth MiB", "bytes per user"
@@ -61,14 +61,33 @@ fn main() {
         let before = rss_kib();
         let mut eng = engine();
         let empty = Directory::default();
-        let mut e = decode_event(br#"{"event_id":"m","ts":"2026-01-05T10:00:00Z","user_id":"x","action":"export","record_count":10}"#, 1 << 20).unwrap();
-        e.action = "export".into();
-        e.record_count = 10;
+        let mut e = decode_event(br#"{"event_id":"m","ts":"2026-01-05T10:00:00Z","user_id":"x","action":"export","record_count":10,"ip":"81.2.69.10"}"#, 1 << 20).unwrap();
+        e.geo.country_iso = "GB".into();
+        e.geo.coords = Some(custos::model::Coords {
+            lat: 51.5,
+            lon: -0.1,
+        });
+        e.geo.network_class = Some(custos::model::NetClass::Public);
+        let mut out = Vec::new();
+        let start = e.ts;
         for u in 0..users {
             e.user_id = format!("user{u:07}");
-            e.event_id = format!("mem-{u}");
-            let mut out = Vec::new();
-            eng.on_event(&e, &empty, &mut out);
+            e.ts = start + chrono::Duration::milliseconds(u as i64); // a realistic spread, in order
+            for (k, (action, outcome)) in [
+                ("export", "success"),
+                ("delete", "success"),
+                ("login", "failure"),
+                ("login", "success"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                e.event_id = format!("mem-{u}-{k}");
+                e.action = action.into();
+                e.outcome = outcome.parse().unwrap();
+                out.clear();
+                eng.on_event(&e, &empty, &mut out);
+            }
         }
         let grew = rss_kib().saturating_sub(before);
         println!(
@@ -136,7 +155,11 @@ fn main() {
         eng.on_event(e, &directory, &mut out);
         alerts += out.len();
     }
-    line("detect (3 detectors)", n, t.elapsed().as_secs_f64());
+    line(
+        &format!("detect ({} detectors)", eng.detectors().count()),
+        n,
+        t.elapsed().as_secs_f64(),
+    );
 
     let pos = Position::Generator { seq: 0 };
     let t = Instant::now();

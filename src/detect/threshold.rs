@@ -3,14 +3,14 @@
 //! `aggregate` is `count`, `sum` (of `field`, each event at least `min_each`) or `distinct` (values of
 //! `field`). Late events count in the window they belong to; each `event_id` counts once.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::filter::{Field, Filter};
-use super::log::{evict_all, Entry, Logs};
+use super::log::{Entry, Log};
 use super::rule::{thousands, Ctx, History, Kind, Rule, Trigger};
 use crate::model::{closed_set, Event};
 use crate::time::Span;
@@ -83,7 +83,7 @@ impl Kind for Params {
         Box::new(Threshold {
             window: self.window.as_chrono(),
             p: self.clone(),
-            groups: Logs::new(),
+            groups: HashMap::new(),
         })
     }
 }
@@ -94,10 +94,79 @@ struct Item {
     value: String,
 }
 
+/// A group's events, and the running aggregate of the window ending at its newest event (kept up to
+/// date as events arrive in order, so an in-order stream costs O(1) per event; a late event, or an
+/// eviction, rebuilds it).
+#[derive(Default)]
+struct Group {
+    log: Log<Item>,
+    tail: Option<Window>,
+}
+
+/// A running aggregate over `entries[lo..=hi]`.
+#[derive(Default)]
+struct Window {
+    lo: usize,
+    hi: usize,
+    sum: u64,
+    counts: HashMap<String, u32>,
+}
+
+impl Window {
+    fn push(&mut self, e: &Entry<Item>) {
+        self.sum += e.data.amount;
+        *self.counts.entry(e.data.value.clone()).or_default() += 1;
+    }
+
+    fn pop(&mut self, e: &Entry<Item>) {
+        self.sum -= e.data.amount;
+        if let Some(c) = self.counts.get_mut(&e.data.value) {
+            *c -= 1;
+            if *c == 0 {
+                self.counts.remove(&e.data.value);
+            }
+        }
+    }
+
+    fn total(&self, distinct: bool) -> u64 {
+        if distinct {
+            self.counts.len() as u64
+        } else {
+            self.sum
+        }
+    }
+
+    /// Moves the window to end at `entries[hi]` (hi never decreases), dropping what falls out of `w`.
+    fn advance(&mut self, entries: &[Entry<Item>], hi: usize, w: Duration) {
+        while self.hi < hi {
+            self.hi += 1;
+            self.push(&entries[self.hi]);
+        }
+        while entries[self.lo].ts <= entries[hi].ts - w {
+            self.pop(&entries[self.lo]);
+            self.lo += 1;
+        }
+    }
+
+    /// The window ending at `entries[hi]`, built from scratch.
+    fn ending_at(entries: &[Entry<Item>], hi: usize, w: Duration) -> Self {
+        let lo = entries.partition_point(|e| e.ts <= entries[hi].ts - w);
+        let mut win = Window {
+            lo,
+            hi,
+            ..Window::default()
+        };
+        for e in &entries[lo..=hi] {
+            win.push(e);
+        }
+        win
+    }
+}
+
 pub struct Threshold {
     p: Params,
     window: Duration,
-    groups: Logs<Item>,
+    groups: HashMap<(String, String), Group>,
 }
 
 impl Threshold {
@@ -123,55 +192,75 @@ impl Threshold {
             _ => String::new(),
         };
         let key = (ev.tenant.clone(), subject);
-        self.groups.entry(key.clone()).or_default().add(
-            ev.ts,
-            &ev.event_id,
-            Item { amount, value },
-        )?;
+        let g = self.groups.entry(key.clone()).or_default();
+        let at = g.log.add(ev.ts, &ev.event_id, Item { amount, value })?;
+        let entries = g.log.entries();
+        if at + 1 != entries.len() {
+            match g.tail.as_mut() {
+                // At the newest instant (an id that sorts earlier): inside the tail window, which grows.
+                Some(t)
+                    if entries[at].ts == entries[entries.len() - 1].ts
+                        && at > t.lo
+                        && t.hi + 2 == entries.len() =>
+                {
+                    t.hi += 1;
+                    t.push(&entries[at]);
+                }
+                _ => g.tail = None, // a late event: indexes moved
+            }
+        }
         Some(key)
     }
-}
 
-/// The heaviest window `(end - w, end]` holding `t`: (total, first index, last index).
-fn heaviest(
-    entries: &[Entry<Item>],
-    t: DateTime<Utc>,
-    w: Duration,
-    distinct: bool,
-) -> (u64, usize, usize) {
-    let mut best = (0, 0, 0);
-    let first = entries.partition_point(|e| e.ts <= t - w);
-    for hi in first..entries.len() {
-        let end = entries[hi].ts;
-        if end < t {
-            continue;
+    /// The heaviest window `(end - w, end]` holding the event at `at` in `key`'s group: (total, first
+    /// index, last index).
+    fn heaviest(&mut self, key: &(String, String), at: usize) -> (u64, usize, usize) {
+        let distinct = self.p.aggregate == Aggregate::Distinct;
+        let w = self.window;
+        let g = self.groups.get_mut(key).expect("added");
+        let entries = g.log.entries();
+        let last = entries.len() - 1;
+        if entries[at].ts == entries[last].ts {
+            // At the newest instant: the only window holding it ends at the newest event.
+            let tail = g
+                .tail
+                .get_or_insert_with(|| Window::ending_at(entries, last, w));
+            tail.advance(entries, last, w);
+            return (tail.total(distinct), tail.lo, tail.hi);
         }
-        if end - t >= w {
-            break;
+        // Late: every window ending in [ts, ts + w), swept once.
+        let t = entries[at].ts;
+        let mut best = (0, 0, 0);
+        let mut win: Option<Window> = None;
+        for hi in at..entries.len() {
+            if entries[hi].ts - t >= w {
+                break;
+            }
+            let win = match win.as_mut() {
+                Some(x) => {
+                    x.advance(entries, hi, w);
+                    x
+                }
+                None => win.insert(Window::ending_at(entries, hi, w)),
+            };
+            if win.lo <= at && win.total(distinct) > best.0 {
+                best = (win.total(distinct), win.lo, win.hi);
+            }
         }
-        let lo = entries.partition_point(|e| e.ts <= end - w);
-        let total = if distinct {
-            entries[lo..=hi]
-                .iter()
-                .map(|e| e.data.value.as_str())
-                .collect::<HashSet<_>>()
-                .len() as u64
-        } else {
-            entries[lo..=hi].iter().map(|e| e.data.amount).sum()
-        };
-        if total > best.0 {
-            best = (total, lo, hi);
-        }
+        best
     }
-    best
 }
 
 impl Rule for Threshold {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
         let key = self.add(ev, ctx)?;
-        let g = self.groups[&key].entries();
+        let at = self.groups[&key]
+            .log
+            .entries()
+            .partition_point(|e| (e.ts, e.id.as_str()) < (ev.ts, ev.event_id.as_str()));
+        let (total, lo, hi) = self.heaviest(&key, at);
         let distinct = self.p.aggregate == Aggregate::Distinct;
-        let (total, lo, hi) = heaviest(g, ev.ts, self.window, distinct);
+        let g = self.groups[&key].log.entries();
         if total < self.p.threshold {
             return None;
         }
@@ -191,14 +280,21 @@ impl Rule for Threshold {
             thousands(self.p.threshold),
             self.p.window
         );
-        let mut evidence: Vec<String> = g[lo..=hi].iter().map(|e| e.id.clone()).collect();
-        evidence.truncate(super::MAX_EVIDENCE);
+        // Bounded work per finding: a window can hold a whole attack (and fires on every event of it).
+        let evidence: Vec<String> = g[lo..=hi]
+            .iter()
+            .take(super::MAX_EVIDENCE)
+            .map(|e| e.id.clone())
+            .collect();
         let values: Vec<&str> = if distinct {
-            let mut v: Vec<&str> = g[lo..=hi].iter().map(|e| e.data.value.as_str()).collect();
-            v.sort_unstable();
-            v.dedup();
-            v.truncate(super::MAX_EVIDENCE);
-            v
+            let mut v = std::collections::BTreeSet::new();
+            for e in g[lo..=hi].iter().take(10 * super::MAX_EVIDENCE) {
+                if v.len() == super::MAX_EVIDENCE {
+                    break;
+                }
+                v.insert(e.data.value.as_str());
+            }
+            v.into_iter().collect()
         } else {
             Vec::new()
         };
@@ -238,6 +334,109 @@ impl Rule for Threshold {
     }
 
     fn evict(&mut self, before: DateTime<Utc>) {
-        evict_all(&mut self.groups, before, 0);
+        self.groups.retain(|_, g| {
+            g.tail = None;
+            g.log.evict(before, 0)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DetectorsConfig;
+    use crate::detect::worktime::WorkTime;
+    use crate::directory::Directory;
+
+    /// The heaviest window holding each event, computed the slow way, equals the rule's, for in-order,
+    /// late and duplicated events alike.
+    #[test]
+    fn incremental_windows_match_a_brute_force_count_in_any_arrival_order() {
+        for aggregate in [Aggregate::Count, Aggregate::Distinct] {
+            let p = Params {
+                window: "10m".parse().unwrap(),
+                aggregate,
+                field: Some(Field::Ip),
+                threshold: u64::MAX,
+                ..Params::default()
+            };
+            let mut rule = Threshold {
+                window: p.window.as_chrono(),
+                p,
+                groups: HashMap::new(),
+            };
+            let (dir, wt) = (
+                Directory::default(),
+                WorkTime::from_config(&DetectorsConfig::default()),
+            );
+            let ctx = Ctx {
+                directory: &dir,
+                worktime: &wt,
+            };
+            let mut seed = 7u64;
+            let mut next = || {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                seed >> 33
+            };
+            let mut seen: Vec<(i64, String, u64)> = Vec::new();
+            for i in 0..400 {
+                // Mostly forward in time, sometimes up to 15 minutes late, sometimes a re-delivery.
+                let base = 1_767_600_000 + i as i64 * 20;
+                let late = if next() % 5 == 0 {
+                    (next() % 900) as i64
+                } else {
+                    0
+                };
+                let (id, ts, ipn) = if i > 0 && next() % 10 == 0 {
+                    let (t, id, ip) = seen[(next() % seen.len() as u64) as usize].clone();
+                    (id, t, ip)
+                } else if i > 0 && next() % 6 == 0 {
+                    // The same instant as the newest so far, under an id that may sort before it.
+                    let newest = seen.iter().map(|(t, _, _)| *t).max().unwrap();
+                    (format!("e{i}"), newest, next() % 7)
+                } else {
+                    (format!("e{i}"), base - late, next() % 7)
+                };
+                let raw = format!(
+                    r#"{{"event_id":"{id}","ts":"{}","user_id":"u","action":"login_failed","ip":"10.0.0.{ipn}"}}"#,
+                    chrono::DateTime::from_timestamp(ts, 0)
+                        .unwrap()
+                        .to_rfc3339()
+                );
+                let ev = crate::decode::decode_event(raw.as_bytes(), 1 << 20).unwrap();
+                let fresh = !seen.iter().any(|(_, s, _)| *s == id);
+                if fresh {
+                    seen.push((ts, id.clone(), ipn));
+                }
+                let Some(key) = rule.add(&ev, &ctx) else {
+                    assert!(!fresh, "a fresh event is added");
+                    continue;
+                };
+                let at = rule.groups[&key]
+                    .log
+                    .entries()
+                    .partition_point(|e| (e.ts, e.id.as_str()) < (ev.ts, ev.event_id.as_str()));
+                let (got, _, _) = rule.heaviest(&key, at);
+                // Brute force: every window (end - 10m, end] that holds ts.
+                let want = seen
+                    .iter()
+                    .filter(|(end, _, _)| *end >= ts && *end - ts < 600)
+                    .map(|(end, _, _)| {
+                        let inside = seen.iter().filter(|(t, _, _)| *t > end - 600 && t <= end);
+                        match aggregate {
+                            Aggregate::Distinct => inside
+                                .map(|(_, _, ip)| *ip)
+                                .collect::<std::collections::HashSet<_>>()
+                                .len() as u64,
+                            _ => inside.count() as u64,
+                        }
+                    })
+                    .max()
+                    .unwrap();
+                assert_eq!(got, want, "{aggregate} event {i} ({id} at {ts})");
+            }
+        }
     }
 }
