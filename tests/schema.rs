@@ -49,3 +49,29 @@ async fn every_row_type_matches_its_table() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_migrating_at_once_both_succeed() {
+    if skip_without_servers() {
+        return;
+    }
+    // Both may see a column missing and add it: the second must take "already exists" as done.
+    for _ in 0..3 {
+        let cfg = ClickHouseConfig {
+            url: ch_url(),
+            database: unique_name("race"),
+            ..Default::default()
+        };
+        let (a, b) = (Store::new(&cfg), Store::new(&cfg));
+        let (ra, rb) = tokio::join!(migrate(&a, true), migrate(&b, true));
+        ra.unwrap();
+        rb.unwrap();
+        let cols = tokio::task::block_in_place(|| {
+            sql(&cfg.url, &cfg.database, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND name IN ('tenant', 'subject') AND table IN ('directory', 'alerts')")
+        });
+        assert_eq!(
+            cols, "3",
+            "directory.tenant, alerts.tenant and alerts.subject"
+        );
+    }
+}

@@ -153,8 +153,20 @@ pub async fn migrate(store: &Store, give_up: bool) -> Result<usize, StoreError> 
                     }
                 }
                 for f in forms {
+                    // Another instance migrating at the same moment may add the column first (Code 44,
+                    // "column with this name already exists"): the column is there, which is the goal.
                     backoff
-                        .run(m.name, url, || store.client.query(&f).execute())
+                        .run(m.name, url, || async {
+                            match store.client.query(&f).execute().await {
+                                Err(clickhouse::error::Error::BadResponse(msg))
+                                    if msg.contains("Code: 44")
+                                        && msg.contains("already exists") =>
+                                {
+                                    Ok(())
+                                }
+                                r => r,
+                            }
+                        })
                         .await?;
                 }
                 continue;
