@@ -132,7 +132,7 @@ pub async fn stats(
     )
     .await?;
     let n = (events_per_day.len() + alerts_per_day.len()) as i64;
-    let fmt = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let fmt = crate::time::rfc3339;
     Ok((
         Extension(RowCount::new(n)),
         Json(Stats {

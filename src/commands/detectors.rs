@@ -164,8 +164,7 @@ async fn backtest(
     let mut cursor = store
         .events_between(since, until)
         .context("reading stored events")?;
-    let (mut alerts, mut index): (Vec<Alert>, std::collections::HashMap<String, usize>) =
-        Default::default();
+    let mut alerts = crate::detect::LatestAlerts::default();
     let (mut out, mut events) = (Vec::new(), 0u64);
     loop {
         let more = match cursor.next().await.context("reading stored events")? {
@@ -180,19 +179,12 @@ async fn backtest(
                 false
             }
         };
-        for a in out.drain(..) {
-            match index.get(&a.alert_id) {
-                Some(&i) => alerts[i] = a,
-                None => {
-                    index.insert(a.alert_id.clone(), alerts.len());
-                    alerts.push(a);
-                }
-            }
-        }
+        alerts.absorb(&mut out);
         if !more {
             break;
         }
     }
+    let alerts = alerts.into_vec();
     if format == BacktestFormat::Jsonl {
         for a in &alerts {
             println!("{}", crate::detect::fixtures::alert_json(a));
@@ -254,7 +246,7 @@ pub async fn sweep_once(
     engine = Engine::new(specs, WorkTime::from_config(&cfg.detectors));
     let mut directory = crate::directory::Directory::default();
     crate::detect::rehydrate::directory(store, &mut directory).await?;
-    let mut alerts: Vec<Alert> = Vec::new();
+    let mut alerts = crate::detect::LatestAlerts::default();
     let mut departed: Vec<(String, u32)> = directory
         .versions()
         .filter_map(|versions| {
@@ -281,13 +273,9 @@ pub async fn sweep_once(
         for ev in &events {
             engine.on_event(ev, &directory, &mut out);
         }
-        for a in out {
-            match alerts.iter_mut().find(|x| x.alert_id == a.alert_id) {
-                Some(x) => *x = a,
-                None => alerts.push(a),
-            }
-        }
+        alerts.absorb(&mut out);
     }
+    let alerts = alerts.into_vec();
     let now = crate::time::now_secs();
     let rows: Vec<AlertRow> = alerts.iter().map(|a| AlertRow::new(a, now)).collect();
     if !rows.is_empty() {

@@ -14,6 +14,33 @@ use crate::model::{stable_id, Alert, AlertStatus, Event};
 /// Evidence kept on one alert at most (an orphaned account's activity list is capped here).
 pub const MAX_EVIDENCE: usize = 100;
 
+/// Alerts as a run raised them: each alert id once, at its latest version, in first-raised order
+/// (fixtures, the sweep and backtests collect their results this way).
+#[derive(Debug, Default)]
+pub struct LatestAlerts {
+    alerts: Vec<Alert>,
+    index: HashMap<String, usize>,
+}
+
+impl LatestAlerts {
+    /// Takes `new` (emptying it), replacing earlier versions of the same alerts.
+    pub fn absorb(&mut self, new: &mut Vec<Alert>) {
+        for a in new.drain(..) {
+            match self.index.get(&a.alert_id) {
+                Some(&i) => self.alerts[i] = a,
+                None => {
+                    self.index.insert(a.alert_id.clone(), self.alerts.len());
+                    self.alerts.push(a);
+                }
+            }
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<Alert> {
+        self.alerts
+    }
+}
+
 /// Evaluates the detectors for one event; alerts (new, or updated versions) go to `out`.
 pub trait Detect: Send {
     fn on_event(&mut self, event: &Event, directory: &Directory, out: &mut Vec<Alert>);

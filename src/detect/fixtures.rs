@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value;
 
-use super::engine::{Detect, Engine};
+use super::engine::{Detect, Engine, LatestAlerts};
 use super::spec::DetectorSpec;
 use super::worktime::WorkTime;
 use crate::decode::{decode_directory, decode_event};
@@ -38,7 +38,7 @@ fn lines(path: &Path) -> anyhow::Result<Vec<String>> {
 /// The JSON form of an alert (as published), for comparison.
 pub fn alert_json(a: &Alert) -> Value {
     let mut v = serde_json::to_value(a).expect("alert serializes");
-    v["ts"] = Value::String(a.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    v["ts"] = Value::String(crate::time::rfc3339(a.ts));
     v
 }
 
@@ -84,7 +84,7 @@ pub fn run_one(dir: &Path, spec: &DetectorSpec, worktime: &WorkTime) -> anyhow::
     let mut spec = spec.clone();
     spec.enabled = true;
     let mut engine = Engine::new(vec![spec], worktime.clone());
-    let mut alerts: Vec<Alert> = Vec::new();
+    let mut alerts = LatestAlerts::default();
     let mut out = Vec::new();
     for (i, l) in lines(&dir.join("events.jsonl"))?.iter().enumerate() {
         let mut ev = decode_event(l.as_bytes(), 1 << 20).map_err(|e| {
@@ -97,22 +97,12 @@ pub fn run_one(dir: &Path, spec: &DetectorSpec, worktime: &WorkTime) -> anyhow::
         geo.enrich(&mut ev);
         out.clear();
         engine.on_event(&ev, &directory, &mut out);
-        merge(&mut alerts, &mut out);
+        alerts.absorb(&mut out);
     }
     // The end of the input: what waited (unknown accounts) is due.
     engine.release(&directory, true, &mut out);
-    merge(&mut alerts, &mut out);
-    Ok(alerts)
-}
-
-/// Adds new alerts, replacing the earlier version of an alert already there.
-fn merge(alerts: &mut Vec<Alert>, new: &mut Vec<Alert>) {
-    for a in new.drain(..) {
-        match alerts.iter_mut().find(|x| x.alert_id == a.alert_id) {
-            Some(x) => *x = a,
-            None => alerts.push(a),
-        }
-    }
+    alerts.absorb(&mut out);
+    Ok(alerts.into_vec())
 }
 
 /// Runs every detector that has a fixture folder under `root/tests/`.

@@ -23,7 +23,7 @@ pub mod spec;
 pub mod threshold;
 pub mod worktime;
 
-pub use engine::{Detect, Engine, NoDetect, MAX_EVIDENCE};
+pub use engine::{Detect, Engine, LatestAlerts, NoDetect, MAX_EVIDENCE};
 pub use kinds::KindParams;
 pub use rule::{Ctx, History, Kind, Rule, Trigger};
 pub use spec::DetectorSpec;

@@ -2,13 +2,12 @@
 //! events (with a value) did not have within `lookback`, while there were at least `min_history` of
 //! them — "a login from a country this user never logs in from".
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::filter::{Field, Filter};
+use super::log::{evict_all, Entry, Logs};
 use super::rule::{Ctx, History, Kind, Rule, Trigger};
 use crate::model::Event;
 use crate::time::Span;
@@ -51,73 +50,44 @@ impl Kind for Params {
         Box::new(NewValue {
             lookback: self.lookback.as_chrono(),
             p: self.clone(),
-            users: HashMap::new(),
+            users: Logs::new(),
         })
     }
-}
-
-struct Seen {
-    ts: DateTime<Utc>,
-    id: String,
-    value: String,
-}
-
-#[derive(Default)]
-struct UserHistory {
-    /// Sorted by (ts, id).
-    seen: Vec<Seen>,
-    ids: HashSet<String>,
 }
 
 pub struct NewValue {
     p: Params,
     lookback: Duration,
-    users: HashMap<(String, String), UserHistory>,
+    users: Logs<String>,
 }
 
 impl NewValue {
-    /// Records a matching event with a value; returns its value unless it was seen before.
-    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<String> {
+    /// Records a matching event with a value; its value and index unless it was seen before.
+    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<(String, usize)> {
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
         let value = self.p.field.text(ev, ctx.directory)?.into_owned();
-        let h = self
+        let log = self
             .users
             .entry((ev.tenant.clone(), ev.user_id.clone()))
             .or_default();
-        if !h.ids.insert(ev.event_id.clone()) {
-            return None;
-        }
-        let at = h
-            .seen
-            .partition_point(|s| (s.ts, s.id.as_str()) <= (ev.ts, ev.event_id.as_str()));
-        h.seen.insert(
-            at,
-            Seen {
-                ts: ev.ts,
-                id: ev.event_id.clone(),
-                value: value.clone(),
-            },
-        );
-        Some(value)
+        let at = log.add(ev.ts, &ev.event_id, value.clone())?;
+        Some((value, at))
     }
 }
 
 impl Rule for NewValue {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        let value = self.add(ev, ctx)?;
-        let h = &self.users[&(ev.tenant.clone(), ev.user_id.clone())];
-        // Earlier events within the lookback: [ts - lookback, ts).
-        let earlier: Vec<&Seen> = h
-            .seen
-            .iter()
-            .filter(|s| s.ts < ev.ts && s.ts >= ev.ts - self.lookback)
-            .collect();
-        if earlier.len() < self.p.min_history || earlier.iter().any(|s| s.value == value) {
+        let (value, at) = self.add(ev, ctx)?;
+        let h = self.users[&(ev.tenant.clone(), ev.user_id.clone())].entries();
+        // Earlier events within the lookback: [ts - lookback, ts), just before it in the log.
+        let from = h[..at].partition_point(|s| s.ts < ev.ts - self.lookback);
+        let earlier: Vec<&Entry<String>> = h[from..at].iter().filter(|s| s.ts < ev.ts).collect();
+        if earlier.len() < self.p.min_history || earlier.iter().any(|s| s.data == value) {
             return None;
         }
-        let mut known: Vec<&str> = earlier.iter().map(|s| s.value.as_str()).collect();
+        let mut known: Vec<&str> = earlier.iter().map(|s| s.data.as_str()).collect();
         known.sort_unstable();
         known.dedup();
         let place = if ev.geo.city.is_empty() {
@@ -166,12 +136,6 @@ impl Rule for NewValue {
     }
 
     fn evict(&mut self, before: DateTime<Utc>) {
-        self.users.retain(|_, h| {
-            let keep = h.seen.partition_point(|s| s.ts < before);
-            for s in h.seen.drain(..keep) {
-                h.ids.remove(&s.id);
-            }
-            !h.seen.is_empty()
-        });
+        evict_all(&mut self.users, before, 0);
     }
 }

@@ -129,7 +129,7 @@ impl Rule for OrphanedAccount {
 impl OrphanedAccount {
     /// The finding for `ev` with the directory as it is now.
     fn finding(&self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        let ts = ev.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let ts = crate::time::rfc3339(ev.ts);
         let known = ctx.directory.has_user(&ev.user_id);
         let (summary, details) = if known {
             let rec = ctx.directory.for_event(ev)?;

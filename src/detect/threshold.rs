@@ -171,7 +171,7 @@ pub struct Threshold {
 
 impl Threshold {
     /// Adds a matching event to its group; the group key, or `None` (no group value, or seen before).
-    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<(String, String)> {
+    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<((String, String), usize)> {
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
@@ -209,7 +209,7 @@ impl Threshold {
                 _ => g.tail = None, // a late event: indexes moved
             }
         }
-        Some(key)
+        Some((key, at))
     }
 
     /// The heaviest window `(end - w, end]` holding the event at `at` in `key`'s group: (total, first
@@ -253,11 +253,7 @@ impl Threshold {
 
 impl Rule for Threshold {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        let key = self.add(ev, ctx)?;
-        let at = self.groups[&key]
-            .log
-            .entries()
-            .partition_point(|e| (e.ts, e.id.as_str()) < (ev.ts, ev.event_id.as_str()));
+        let (key, at) = self.add(ev, ctx)?;
         let (total, lo, hi) = self.heaviest(&key, at);
         let distinct = self.p.aggregate == Aggregate::Distinct;
         let g = self.groups[&key].log.entries();
@@ -410,14 +406,10 @@ mod tests {
                 if fresh {
                     seen.push((ts, id.clone(), ipn));
                 }
-                let Some(key) = rule.add(&ev, &ctx) else {
+                let Some((key, at)) = rule.add(&ev, &ctx) else {
                     assert!(!fresh, "a fresh event is added");
                     continue;
                 };
-                let at = rule.groups[&key]
-                    .log
-                    .entries()
-                    .partition_point(|e| (e.ts, e.id.as_str()) < (ev.ts, ev.event_id.as_str()));
                 let (got, _, _) = rule.heaviest(&key, at);
                 // Brute force: every window (end - 10m, end] that holds ts.
                 let want = seen

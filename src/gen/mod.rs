@@ -442,7 +442,7 @@ impl Iterator for Generator {
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::time::rfc3339(t)
 }
 
 #[cfg(test)]
