@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use custos::config::{DetectorsConfig, GeoIpConfig};
 use custos::decode::{decode_directory, decode_event};
-use custos::detect::spec::load_dir;
+use custos::detect::load_dir;
 use custos::detect::worktime::WorkTime;
 use custos::detect::{Detect, Engine};
 use custos::directory::Directory;
@@ -161,6 +161,38 @@ fn main() {
         t.elapsed().as_secs_f64(),
     );
 
+    // Sigma's cost: the twin of failed_login_burst against the native detector alone, and 20 Sigma
+    // detections of the shapes rules are written in.
+    let sigma_dir = sigma_bench_dir();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/detectors");
+    let twin = concat!(env!("CARGO_MANIFEST_DIR"), "/detectors/examples/sigma-twin");
+    for (label, dir, only) in [
+        (
+            "detect: native failed_login_burst",
+            root,
+            Some("failed_login_burst"),
+        ),
+        ("detect: its Sigma twin (correlation)", twin, None),
+        (
+            "detect: 20 Sigma detection rules",
+            sigma_dir.path().to_str().unwrap(),
+            None,
+        ),
+    ] {
+        let specs: Vec<_> = load_dir(std::path::Path::new(dir))
+            .unwrap()
+            .into_iter()
+            .filter(|s| only.is_none_or(|id| s.id == id))
+            .collect();
+        let mut e = Engine::new(specs, WorkTime::from_config(&DetectorsConfig::default()));
+        let t = Instant::now();
+        for ev in &enriched {
+            out.clear();
+            e.on_event(ev, &directory, &mut out);
+        }
+        line(label, n, t.elapsed().as_secs_f64());
+    }
+
     let pos = Position::Generator { seq: 0 };
     let t = Instant::now();
     let rows: Vec<EventRow> = enriched
@@ -230,6 +262,38 @@ fn main() {
 }
 
 /// The combined hot path alone, small enough to run under `valgrind --tool=callgrind`.
+/// A detectors folder of 20 Sigma detection rules: exact values, lists, CIDRs, numbers, substrings,
+/// attributes and the directory.
+fn sigma_bench_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("sigma")).unwrap();
+    let bodies = [
+        "action: export\n    record_count|gte: 5000",
+        "action: [delete, permission_change]\n    directory.role: intern",
+        "ip|cidr: [198.51.100.0/24, 203.0.113.0/24]",
+        "user_agent|contains: [curl, python-requests, sqlmap]",
+        "country_iso: [KP, IR, SY]\n    action: login",
+        "attributes.report|startswith: tmp_",
+        "action: api_call\n    record_count|gt: 10000",
+        "network_class: hosting\n    action: export",
+        "object_type: contact\n    action: delete\n    record_count|gte: 50",
+        "user_id|endswith: _admin\n    outcome: failure",
+    ];
+    let mut yaml = String::new();
+    for i in 0..20 {
+        yaml.push_str(&format!(
+            "title: Bench {i}\nname: bench_{i}\nlogsource:\n  product: crm\ndetection:\n  s:\n    {}\n  condition: s\nlevel: low\n---\n",
+            bodies[i % bodies.len()]
+        ));
+    }
+    std::fs::write(
+        d.path().join("sigma/bench.yml"),
+        yaml.trim_end_matches("---\n"),
+    )
+    .unwrap();
+    d
+}
+
 fn profile_run() {
     let gen = Generator::new(GenOptions {
         users: 2_000,
@@ -249,9 +313,36 @@ fn profile_run() {
         reload_interval_ms: 0,
     };
     let mut g = custos::enrich::build(&cfg).unwrap().0;
-    let mut eng = engine();
+    // BENCH_PROFILE=sigma: the 20 Sigma detection rules alone.
+    let sigma = std::env::var("BENCH_PROFILE").as_deref() == Ok("sigma");
+    let sigma_dir = sigma_bench_dir();
+    let mut eng = if sigma {
+        Engine::new(
+            load_dir(sigma_dir.path()).unwrap(),
+            WorkTime::from_config(&DetectorsConfig::default()),
+        )
+    } else {
+        engine()
+    };
     let pos = Position::Generator { seq: 0 };
     let mut out = Vec::new();
+    if sigma {
+        let events: Vec<Event> = raws
+            .iter()
+            .map(|r| {
+                let mut e = decode_event(r, 1 << 20).unwrap();
+                g.enrich(&mut e);
+                e
+            })
+            .collect();
+        for _ in 0..10 {
+            for e in &events {
+                out.clear();
+                eng.on_event(e, &directory, &mut out);
+            }
+        }
+        return;
+    }
     for r in &raws {
         let mut e = decode_event(r, 1 << 20).unwrap();
         g.enrich(&mut e);

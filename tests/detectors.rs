@@ -40,7 +40,7 @@ fn shipped_detectors_lint_and_pass_their_fixtures() {
         "{}",
         String::from_utf8_lossy(&lint.stderr)
     );
-    assert!(String::from_utf8_lossy(&lint.stdout).contains("9 detector file(s) valid"));
+    assert!(String::from_utf8_lossy(&lint.stdout).contains("9 detector(s) valid"));
     let test = env
         .custos(&["detectors", "test", "--dir", dir])
         .output()

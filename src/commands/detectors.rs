@@ -7,8 +7,9 @@ use clap::Subcommand;
 
 use crate::config::Config;
 use crate::detect::fixtures::run_all;
-use crate::detect::spec::{describe, load_dir};
+use crate::detect::spec::describe;
 use crate::detect::worktime::WorkTime;
+use crate::detect::{load_dir, load_dir_noting};
 use crate::detect::{Detect, Engine, KindParams};
 use crate::model::{Alert, UserStatus};
 use crate::store::alerts::AlertRow;
@@ -78,14 +79,20 @@ pub async fn run(cfg: Config, action: DetectorsCommand) -> anyhow::Result<()> {
         // A folder named on the command line must be there: no silent fallback to the built-in files.
         anyhow::ensure!(Path::new(&dir).is_dir(), "--dir {dir}: no such folder");
     }
-    let specs = load_dir(Path::new(&dir))?;
-    anyhow::ensure!(!specs.is_empty(), "{dir}: no detector files (*.toml)");
+    let (specs, notes) = load_dir_noting(Path::new(&dir))?;
+    anyhow::ensure!(
+        !specs.is_empty(),
+        "{dir}: no detectors (*.toml, or Sigma rules in sigma/*.yml)"
+    );
     match action {
         DetectorsCommand::Lint { .. } => {
             for (id, what) in describe(&specs) {
                 println!("ok  {id}: {what}");
             }
-            println!("{} detector file(s) valid in {dir}", specs.len());
+            for n in &notes {
+                println!("note {n}");
+            }
+            println!("{} detector(s) valid in {dir}", specs.len());
             Ok(())
         }
         DetectorsCommand::Test { print: true, .. } => {

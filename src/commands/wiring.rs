@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::detect::load_dir;
 use crate::detect::rehydrate;
-use crate::detect::spec::load_dir;
 use crate::detect::worktime::WorkTime;
 use crate::detect::Engine;
 use crate::pipeline::Stages;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::rule::{Kind, Rule};
 use super::{
-    bulk_export, impossible_travel, matching, new_value, off_hours_login, orphaned_account,
+    bulk_export, impossible_travel, matching, new_value, off_hours_login, orphaned_account, sigma,
     threshold,
 };
 
@@ -28,6 +28,9 @@ pub enum KindParams {
     Threshold(threshold::Params),
     NewValue(new_value::Params),
     ImpossibleTravel(impossible_travel::Params),
+    /// A Sigma rule (from `detectors/sigma/*.yml`, never from a TOML file).
+    #[serde(skip_deserializing)]
+    Sigma(sigma::Params),
 }
 
 impl KindParams {
@@ -40,6 +43,7 @@ impl KindParams {
             KindParams::Threshold(p) => p,
             KindParams::NewValue(p) => p,
             KindParams::ImpossibleTravel(p) => p,
+            KindParams::Sigma(p) => p,
         }
     }
 
@@ -53,6 +57,7 @@ impl KindParams {
             KindParams::Threshold(_) => "threshold",
             KindParams::NewValue(_) => "new_value",
             KindParams::ImpossibleTravel(_) => "impossible_travel",
+            KindParams::Sigma(p) => p.kind_name(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -104,72 +105,6 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../detectors/privilege_change.toml"),
     ),
 ];
-
-/// Loads every `*.toml` in `dir` (sorted), or the built-in files when `dir` does not exist. Returns
-/// all specs, or every problem found.
-pub fn load_dir(dir: &Path) -> Result<Vec<DetectorSpec>, LintErrors> {
-    let mut files: Vec<(PathBuf, Result<String, String>)> = if dir.is_dir() {
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            LintErrors(vec![format!(
-                "{}: cannot read the detectors folder: {e}",
-                dir.display()
-            )])
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
-        paths
-            .into_iter()
-            .map(|p| {
-                let t = std::fs::read_to_string(&p).map_err(|e| e.to_string());
-                (p, t)
-            })
-            .collect()
-    } else {
-        tracing::warn!(dir = %dir.display(), "detectors folder not found; using the built-in detector files");
-        BUILTIN
-            .iter()
-            .map(|(name, text)| {
-                (
-                    PathBuf::from(format!("<built-in>/{name}")),
-                    Ok(text.to_string()),
-                )
-            })
-            .collect()
-    };
-    let mut problems = Vec::new();
-    let mut specs: Vec<DetectorSpec> = Vec::new();
-    for (path, text) in files.drain(..) {
-        let parsed = match text {
-            Ok(t) => load_text(&path, &t),
-            Err(e) => Err(vec![format!(
-                "{}: (file): cannot read: {e}",
-                path.display()
-            )]),
-        };
-        match parsed {
-            Ok(spec) => {
-                if let Some(other) = specs.iter().find(|s| s.id == spec.id) {
-                    problems.push(format!(
-                        "{}: id: `{}` is already defined in {}",
-                        path.display(),
-                        spec.id,
-                        other.path.display()
-                    ));
-                }
-                specs.push(spec);
-            }
-            Err(mut p) => problems.append(&mut p),
-        }
-    }
-    if problems.is_empty() {
-        Ok(specs)
-    } else {
-        Err(LintErrors(problems))
-    }
-}
 
 /// Parses and checks one file; every problem is prefixed with the file's path and names the field.
 pub fn load_text(path: &Path, text: &str) -> Result<DetectorSpec, Vec<String>> {

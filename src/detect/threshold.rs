@@ -3,15 +3,13 @@
 //! `aggregate` is `count`, `sum` (of `field`, each event at least `min_each`) or `distinct` (values of
 //! `field`). Late events count in the window they belong to; each `event_id` counts once.
 
-use std::collections::HashMap;
-
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::filter::{Field, Filter};
-use super::log::{Entry, Log};
 use super::rule::{thousands, Ctx, History, Kind, Rule, Trigger};
+use super::window::{Item, Key, Windows};
 use crate::model::{closed_set, Event};
 use crate::time::Span;
 
@@ -81,97 +79,23 @@ impl Kind for Params {
 
     fn build(&self) -> Box<dyn Rule> {
         Box::new(Threshold {
-            window: self.window.as_chrono(),
+            windows: Windows::new(
+                self.window.as_chrono(),
+                self.aggregate == Aggregate::Distinct,
+            ),
             p: self.clone(),
-            groups: HashMap::new(),
         })
-    }
-}
-
-/// What a threshold keeps of an event: its amount, or the value it counts as distinct.
-struct Item {
-    amount: u64,
-    value: String,
-}
-
-/// A group's events, and the running aggregate of the window ending at its newest event (kept up to
-/// date as events arrive in order, so an in-order stream costs O(1) per event; a late event, or an
-/// eviction, rebuilds it).
-#[derive(Default)]
-struct Group {
-    log: Log<Item>,
-    tail: Option<Window>,
-}
-
-/// A running aggregate over `entries[lo..=hi]`.
-#[derive(Default)]
-struct Window {
-    lo: usize,
-    hi: usize,
-    sum: u64,
-    counts: HashMap<String, u32>,
-}
-
-impl Window {
-    fn push(&mut self, e: &Entry<Item>) {
-        self.sum += e.data.amount;
-        *self.counts.entry(e.data.value.clone()).or_default() += 1;
-    }
-
-    fn pop(&mut self, e: &Entry<Item>) {
-        self.sum -= e.data.amount;
-        if let Some(c) = self.counts.get_mut(&e.data.value) {
-            *c -= 1;
-            if *c == 0 {
-                self.counts.remove(&e.data.value);
-            }
-        }
-    }
-
-    fn total(&self, distinct: bool) -> u64 {
-        if distinct {
-            self.counts.len() as u64
-        } else {
-            self.sum
-        }
-    }
-
-    /// Moves the window to end at `entries[hi]` (hi never decreases), dropping what falls out of `w`.
-    fn advance(&mut self, entries: &[Entry<Item>], hi: usize, w: Duration) {
-        while self.hi < hi {
-            self.hi += 1;
-            self.push(&entries[self.hi]);
-        }
-        while entries[self.lo].ts <= entries[hi].ts - w {
-            self.pop(&entries[self.lo]);
-            self.lo += 1;
-        }
-    }
-
-    /// The window ending at `entries[hi]`, built from scratch.
-    fn ending_at(entries: &[Entry<Item>], hi: usize, w: Duration) -> Self {
-        let lo = entries.partition_point(|e| e.ts <= entries[hi].ts - w);
-        let mut win = Window {
-            lo,
-            hi,
-            ..Window::default()
-        };
-        for e in &entries[lo..=hi] {
-            win.push(e);
-        }
-        win
     }
 }
 
 pub struct Threshold {
     p: Params,
-    window: Duration,
-    groups: HashMap<(String, String), Group>,
+    windows: Windows,
 }
 
 impl Threshold {
     /// Adds a matching event to its group; the group key, or `None` (no group value, or seen before).
-    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<((String, String), usize)> {
+    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<(Key, usize)> {
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
@@ -192,71 +116,19 @@ impl Threshold {
             _ => String::new(),
         };
         let key = (ev.tenant.clone(), subject);
-        let g = self.groups.entry(key.clone()).or_default();
-        let at = g.log.add(ev.ts, &ev.event_id, Item { amount, value })?;
-        let entries = g.log.entries();
-        if at + 1 != entries.len() {
-            match g.tail.as_mut() {
-                // At the newest instant (an id that sorts earlier): inside the tail window, which grows.
-                Some(t)
-                    if entries[at].ts == entries[entries.len() - 1].ts
-                        && at > t.lo
-                        && t.hi + 2 == entries.len() =>
-                {
-                    t.hi += 1;
-                    t.push(&entries[at]);
-                }
-                _ => g.tail = None, // a late event: indexes moved
-            }
-        }
+        let at = self
+            .windows
+            .add(&key, ev.ts, &ev.event_id, Item { amount, value })?;
         Some((key, at))
-    }
-
-    /// The heaviest window `(end - w, end]` holding the event at `at` in `key`'s group: (total, first
-    /// index, last index).
-    fn heaviest(&mut self, key: &(String, String), at: usize) -> (u64, usize, usize) {
-        let distinct = self.p.aggregate == Aggregate::Distinct;
-        let w = self.window;
-        let g = self.groups.get_mut(key).expect("added");
-        let entries = g.log.entries();
-        let last = entries.len() - 1;
-        if entries[at].ts == entries[last].ts {
-            // At the newest instant: the only window holding it ends at the newest event.
-            let tail = g
-                .tail
-                .get_or_insert_with(|| Window::ending_at(entries, last, w));
-            tail.advance(entries, last, w);
-            return (tail.total(distinct), tail.lo, tail.hi);
-        }
-        // Late: every window ending in [ts, ts + w), swept once.
-        let t = entries[at].ts;
-        let mut best = (0, 0, 0);
-        let mut win: Option<Window> = None;
-        for hi in at..entries.len() {
-            if entries[hi].ts - t >= w {
-                break;
-            }
-            let win = match win.as_mut() {
-                Some(x) => {
-                    x.advance(entries, hi, w);
-                    x
-                }
-                None => win.insert(Window::ending_at(entries, hi, w)),
-            };
-            if win.lo <= at && win.total(distinct) > best.0 {
-                best = (win.total(distinct), win.lo, win.hi);
-            }
-        }
-        best
     }
 }
 
 impl Rule for Threshold {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
         let (key, at) = self.add(ev, ctx)?;
-        let (total, lo, hi) = self.heaviest(&key, at);
+        let (total, lo, hi) = self.windows.heaviest(&key, at);
         let distinct = self.p.aggregate == Aggregate::Distinct;
-        let g = self.groups[&key].log.entries();
+        let g = self.windows.entries(&key);
         if total < self.p.threshold {
             return None;
         }
@@ -321,7 +193,7 @@ impl Rule for Threshold {
     fn history(&self) -> Option<History> {
         Some(History {
             actions: self.p.filter.actions(),
-            horizon: self.window,
+            horizon: self.p.window.as_chrono(),
         })
     }
 
@@ -330,10 +202,7 @@ impl Rule for Threshold {
     }
 
     fn evict(&mut self, before: DateTime<Utc>) {
-        self.groups.retain(|_, g| {
-            g.tail = None;
-            g.log.evict(before, 0)
-        });
+        self.windows.evict(before);
     }
 }
 
@@ -357,9 +226,8 @@ mod tests {
                 ..Params::default()
             };
             let mut rule = Threshold {
-                window: p.window.as_chrono(),
+                windows: Windows::new(p.window.as_chrono(), aggregate == Aggregate::Distinct),
                 p,
-                groups: HashMap::new(),
             };
             let (dir, wt) = (
                 Directory::default(),
@@ -410,7 +278,7 @@ mod tests {
                     assert!(!fresh, "a fresh event is added");
                     continue;
                 };
-                let (got, _, _) = rule.heaviest(&key, at);
+                let (got, _, _) = rule.windows.heaviest(&key, at);
                 // Brute force: every window (end - 10m, end] that holds ts.
                 let want = seen
                     .iter()
