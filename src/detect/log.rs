@@ -1,7 +1,9 @@
 //! What windowed and history-keeping kinds remember: per subject, the matching events in event-time
-//! order (late ones slot into place), each `event_id` once, forgotten in event time.
+//! order (late ones slot into place), each event once, forgotten in event time. An event is known by
+//! `(ts, event_id)`, the order the log is sorted in, so a re-delivery is found by the same binary
+//! search that places an event (no second index: a million subjects' logs stay small).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -15,27 +17,34 @@ pub struct Entry<T> {
 /// One subject's events, sorted by `(ts, id)`.
 pub struct Log<T> {
     entries: Vec<Entry<T>>,
-    ids: HashSet<String>,
 }
 
 impl<T> Default for Log<T> {
     fn default() -> Self {
         Log {
             entries: Vec::new(),
-            ids: HashSet::new(),
         }
     }
 }
 
 impl<T> Log<T> {
-    /// Inserts in event-time order and returns its index; `None` if this event id is already here.
+    /// Inserts in event-time order and returns its index; `None` if this event is already here.
     pub fn add(&mut self, ts: DateTime<Utc>, id: &str, data: T) -> Option<usize> {
-        if !self.ids.insert(id.to_owned()) {
-            return None;
-        }
         let at = self
             .entries
-            .partition_point(|e| (e.ts, e.id.as_str()) <= (ts, id));
+            .partition_point(|e| (e.ts, e.id.as_str()) < (ts, id));
+        if self
+            .entries
+            .get(at)
+            .is_some_and(|e| e.ts == ts && e.id == id)
+        {
+            return None;
+        }
+        if self.entries.len() == self.entries.capacity() {
+            // Grow by half, from one: most subjects hold one or two events (a plain `insert` would
+            // reserve four).
+            self.entries.reserve_exact((self.entries.len() / 2).max(1));
+        }
         self.entries.insert(
             at,
             Entry {
@@ -57,8 +66,9 @@ impl<T> Log<T> {
             .entries
             .partition_point(|e| e.ts < before)
             .saturating_sub(keep_last);
-        for e in self.entries.drain(..n) {
-            self.ids.remove(&e.id);
+        self.entries.drain(..n);
+        if self.entries.capacity() > 2 * self.entries.len() + 4 {
+            self.entries.shrink_to_fit();
         }
         !self.entries.is_empty()
     }
