@@ -46,6 +46,7 @@ fn main() {
         .build()
         .unwrap();
     let _guard = rt.enter();
+    // BENCH_ONLY=memory: the memory section alone.
     // BENCH_PROFILE=1: only the combined hot path over 20,000 events (for callgrind/perf).
     if std::env::var("BENCH_PROFILE").is_ok() {
         return profile_run();
@@ -99,6 +100,9 @@ fn main() {
     }
 
     println!();
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("memory") {
+        return;
+    }
     let n = 500_000;
     let gen = Generator::new(GenOptions {
         users: 2_000,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::log::{evict_all, Entry, Logs};
+use super::log::{evict_all, Entry, Logs, SubjectKey};
 use super::rule::{thousands, Ctx, History, Kind, Rule, Trigger};
 use crate::model::Event;
 use crate::time::Span;
@@ -90,7 +90,7 @@ fn add(users: &mut Logs<Export>, ev: &Event) -> bool {
         object_type: ev.object_type.clone(),
     };
     users
-        .entry((ev.tenant.clone(), ev.user_id.clone()))
+        .entry(SubjectKey::new(&ev.tenant, &ev.user_id))
         .or_default()
         .add(ev.ts, &ev.event_id, data)
         .is_some()
@@ -110,7 +110,7 @@ impl Rule for BulkExport {
         if !add(&mut self.users, ev) {
             return None; // the same export delivered twice counts once
         }
-        let entries = self.users[&(ev.tenant.clone(), ev.user_id.clone())].entries();
+        let entries = self.users[&SubjectKey::new(&ev.tenant, &ev.user_id)].entries();
         let (total, lo, hi) = heaviest_window_with(entries, ev.ts, self.window);
         let single = self.p.single_event_rows > 0 && ev.record_count > self.p.single_event_rows;
         if total <= self.p.threshold_rows && !single {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::filter::Filter;
-use super::log::{evict_all, Entry, Logs};
+use super::log::{evict_all, Entry, Logs, SubjectKey};
 use super::rule::{Ctx, History, Kind, Rule, Trigger};
 use crate::model::Event;
 use crate::time::Span;
@@ -85,12 +85,12 @@ pub fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
 
 impl ImpossibleTravel {
     /// Records a matching login with coordinates; its index in the user's trail unless seen before.
-    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<((String, String), usize)> {
+    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<(SubjectKey, usize)> {
         let crate::model::Coords { lat, lon } = ev.geo.coords?;
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
-        let key = (ev.tenant.clone(), ev.user_id.clone());
+        let key = SubjectKey::new(&ev.tenant, &ev.user_id);
         let name = [ev.geo.city.as_str(), ev.geo.country.as_str()]
             .iter()
             .filter(|s| !s.is_empty())

@@ -74,8 +74,31 @@ impl<T> Log<T> {
     }
 }
 
-/// Logs per `(tenant, subject)`.
-pub type Logs<T> = HashMap<(String, String), Log<T>>;
+/// A subject within its tenant, held as one allocation (a million subjects' keys stay small).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubjectKey(Box<str>);
+
+impl SubjectKey {
+    pub fn new(tenant: &str, subject: &str) -> Self {
+        let mut s = String::with_capacity(tenant.len() + 1 + subject.len());
+        s.push_str(tenant);
+        s.push('\u{1f}');
+        s.push_str(subject);
+        SubjectKey(s.into_boxed_str())
+    }
+
+    /// The tenant (which never holds the separator: decoding refuses control characters).
+    pub fn tenant(&self) -> &str {
+        self.0.split_once('\u{1f}').map_or("", |(t, _)| t)
+    }
+
+    pub fn subject(&self) -> &str {
+        self.0.split_once('\u{1f}').map_or(&*self.0, |(_, s)| s)
+    }
+}
+
+/// Logs per subject.
+pub type Logs<T> = HashMap<SubjectKey, Log<T>>;
 
 /// [`Log::evict`] on every subject, dropping the empty ones.
 pub fn evict_all<T>(logs: &mut Logs<T>, before: DateTime<Utc>, keep_last: usize) {

@@ -180,7 +180,7 @@ impl Correlating {
                 .collect::<Vec<_>>()
                 .join(", "),
         };
-        let key = (ev.tenant.clone(), subject);
+        let key = Key::new(&ev.tenant, &subject);
         let item = |amount, value| Item { amount, value };
         let at = match &c.aggregation {
             Aggregation::EventCount => {
@@ -278,7 +278,7 @@ impl Rule for Correlating {
             }
         };
         let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
-        let subject = key.1.clone();
+        let subject = key.subject().to_owned();
         let summary = format!(
             "{subject}: {what} between {} and {} UTC (Sigma correlation “{}”: at least {} within {})",
             fmt(first.ts),

@@ -115,7 +115,7 @@ impl Threshold {
                 .map(|v| v.into_owned())?,
             _ => String::new(),
         };
-        let key = (ev.tenant.clone(), subject);
+        let key = Key::new(&ev.tenant, &subject);
         let at = self
             .windows
             .add(&key, ev.ts, &ev.event_id, Item { amount, value })?;
@@ -140,7 +140,7 @@ impl Rule for Threshold {
             }
             _ => format!("{} {}", thousands(total), self.p.label),
         };
-        let subject = &key.1;
+        let subject = key.subject();
         let summary = format!(
             "{subject}: {what} between {} and {} UTC (threshold {} within {})",
             fmt(first.ts),
@@ -168,7 +168,7 @@ impl Rule for Threshold {
         };
         Some(Trigger {
             key: ev.event_id.clone(),
-            subject: (self.p.group_by != Field::UserId).then(|| subject.clone()),
+            subject: (self.p.group_by != Field::UserId).then(|| subject.to_owned()),
             ts: ev.ts,
             summary,
             evidence,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::log::{Entry, Log};
+use super::log::{Entry, Log, SubjectKey};
 
 /// What a window keeps of an event: its amount, or the value it counts as distinct.
 pub struct Item {
@@ -16,8 +16,8 @@ pub struct Item {
     pub value: String,
 }
 
-/// A group: `(tenant, subject)`.
-pub type Key = (String, String);
+/// A group: a subject within its tenant.
+pub type Key = SubjectKey;
 
 /// A group's events, and the running aggregate of the window ending at its newest event (kept up to
 /// date as events arrive in order; a late event, or an eviction, rebuilds it).
