@@ -46,7 +46,8 @@ fn main() {
         .build()
         .unwrap();
     let _guard = rt.enter();
-    // BENCH_ONLY=memory: the memory section alone.
+    // BENCH_ONLY=memory: the memory section alone; BENCH_ONLY=throughput: the stage throughput alone.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     // BENCH_PROFILE=1: only the combined hot path over 20,000 events (for callgrind/perf).
     if std::env::var("BENCH_PROFILE").is_ok() {
         return profile_run();
@@ -58,7 +59,10 @@ fn main() {
         "users", "RSS growth MiB", "bytes per user"
     );
     println!("|{}|{}|{}|", "-".repeat(12), "-".repeat(16), "-".repeat(18));
-    for users in [100_000usize, 1_000_000] {
+    for users in [100_000usize, 1_000_000]
+        .into_iter()
+        .filter(|_| only.is_empty() || only == "memory")
+    {
         let before = rss_kib();
         let mut eng = engine();
         let empty = Directory::default();
@@ -100,7 +104,7 @@ fn main() {
     }
 
     println!();
-    if std::env::var("BENCH_ONLY").as_deref() == Ok("memory") {
+    if only == "memory" {
         return;
     }
     let n = 500_000;
@@ -231,6 +235,9 @@ fn main() {
     println!("\n({alerts} alerts raised; {} rows built)\n", rows.len());
     drop(rows);
 
+    if only == "throughput" {
+        return;
+    }
     println!("\n## Cost growth with users (decode+enrich+detect+row, 200,000 events)\n");
     println!(
         "| {:>8} | {:>12} | {:>14} |",
@@ -307,7 +314,7 @@ fn profile_run() {
     for v in gen.directory() {
         directory.apply(decode_directory(v.to_string().as_bytes(), 1 << 20).unwrap());
     }
-    let raws: Vec<Vec<u8>> = gen.take(20_000).map(String::into_bytes).collect();
+    let raws: Vec<Vec<u8>> = gen.take(200_000).map(String::into_bytes).collect();
     let db = std::env::temp_dir().join("custos-bench-profile.mmdb");
     custos::gen::geodb::write_demo_city_db(&db).unwrap();
     let cfg = GeoIpConfig {
@@ -355,3 +362,7 @@ fn profile_run() {
         std::hint::black_box(EventRow::new(e, &pos, 0));
     }
 }
+
+/// The binary's allocator (src/main.rs), so the figures are the service's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

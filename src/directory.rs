@@ -2,7 +2,7 @@
 //! every version ordered by `effective_ts` (records without one count as effective from the start),
 //! so a detector can ask "what was this account's status at event time?".
 
-use std::collections::HashMap;
+use crate::model::FastMap;
 
 use chrono::{DateTime, Utc};
 
@@ -50,7 +50,7 @@ impl Versions {
 #[derive(Debug, Default)]
 struct User {
     all: Versions,
-    tenants: HashMap<String, Versions>,
+    tenants: FastMap<String, Versions>,
 }
 
 impl User {
@@ -65,7 +65,7 @@ impl User {
 
 #[derive(Debug, Default)]
 pub struct Directory {
-    users: HashMap<String, User>,
+    users: FastMap<String, User>,
 }
 
 impl Directory {

@@ -6,7 +6,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::fields::{clip, given, no_control, opt_string, req_string, timestamp};
+use super::fields::{clip, given, no_control, opt_str, opt_string, req_str, req_string, timestamp};
 use super::{object_error, precheck, RejectCode, Rejection};
 use crate::model::{Event, Geo, Outcome};
 
@@ -70,7 +70,7 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
         ));
     }
     no_control(&event_id, "event_id")?;
-    let ts = timestamp(&req_string(r.ts, "ts").map_err(ts_code)?, "ts")?;
+    let ts = timestamp(&req_str(r.ts, "ts").map_err(ts_code)?, "ts")?;
     let user_id = req_string(r.user_id, "user_id")?;
     no_control(&user_id, "user_id")?;
     let action = req_string(r.action, "action")?;
@@ -122,7 +122,7 @@ fn record_count(v: Option<&RawValue>) -> Result<u64, Rejection> {
 }
 
 fn ip(v: Option<&RawValue>) -> Result<Option<std::net::IpAddr>, Rejection> {
-    let Some(s) = opt_string(v, "ip")? else {
+    let Some(s) = opt_str(v, "ip")? else {
         return Ok(None);
     };
     s.trim().parse().map(Some).map_err(|_| {
@@ -134,7 +134,7 @@ fn ip(v: Option<&RawValue>) -> Result<Option<std::net::IpAddr>, Rejection> {
 }
 
 fn outcome(v: Option<&RawValue>) -> Result<Outcome, Rejection> {
-    match opt_string(v, "outcome")?.as_deref() {
+    match opt_str(v, "outcome")?.as_deref() {
         None | Some("success") => Ok(Outcome::Success),
         Some("failure") => Ok(Outcome::Failure),
         Some(other) => Err(Rejection::new(

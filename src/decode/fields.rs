@@ -1,6 +1,8 @@
 //! Field-level parsers shared by the event and directory decoders: each takes the raw JSON of one
 //! field and either returns its typed value or the precise rejection.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
@@ -16,30 +18,46 @@ pub(crate) fn opt_string(
     v: Option<&RawValue>,
     name: &'static str,
 ) -> Result<Option<String>, Rejection> {
+    opt_str(v, name).map(|s| s.map(Cow::into_owned))
+}
+
+/// [`opt_string`], borrowed from the record when the string has no escapes (the parser already
+/// validated it), so a field parsed further (a time, an address) costs no allocation.
+pub(crate) fn opt_str<'a>(
+    v: Option<&'a RawValue>,
+    name: &'static str,
+) -> Result<Option<Cow<'a, str>>, Rejection> {
     let Some(v) = given(v) else { return Ok(None) };
     let raw = v.get();
-    // Fast path: a string without escapes is its own content (the parser already validated it).
-    let s: String = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        Some(inner) if !inner.contains('\\') => inner.to_owned(),
-        _ => serde_json::from_str(raw).map_err(|_| {
+    let s: Cow<'a, str> = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
+        _ => Cow::Owned(serde_json::from_str(raw).map_err(|_| {
             Rejection::new(
                 RejectCode::BadType(name),
                 format!("`{name}` must be a string, got {}", clip(raw)),
             )
-        })?,
+        })?),
     };
     Ok(if s.is_empty() { None } else { Some(s) })
 }
 
 /// A required, non-empty string field.
 pub(crate) fn req_string(v: Option<&RawValue>, name: &'static str) -> Result<String, Rejection> {
+    req_str(v, name).map(Cow::into_owned)
+}
+
+/// [`req_string`], borrowed when it can be (see [`opt_str`]).
+pub(crate) fn req_str<'a>(
+    v: Option<&'a RawValue>,
+    name: &'static str,
+) -> Result<Cow<'a, str>, Rejection> {
     if given(v).is_none() {
         return Err(Rejection::new(
             RejectCode::MissingField(name),
             format!("`{name}` is required"),
         ));
     }
-    opt_string(v, name)?.ok_or_else(|| {
+    opt_str(v, name)?.ok_or_else(|| {
         Rejection::new(
             RejectCode::EmptyField(name),
             format!("`{name}` must not be empty"),

@@ -49,7 +49,7 @@ impl Kind for Params {
         Box::new(BulkExport {
             window: self.window.as_chrono(),
             p: self.clone(),
-            users: Logs::new(),
+            users: Logs::default(),
         })
     }
 }

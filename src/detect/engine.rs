@@ -9,7 +9,7 @@ use super::rule::{Ctx, Rule};
 use super::spec::DetectorSpec;
 use super::worktime::WorkTime;
 use crate::directory::Directory;
-use crate::model::{stable_id, Alert, AlertStatus, Event};
+use crate::model::{stable_id, Alert, AlertStatus, Event, FastMap};
 
 /// Evidence kept on one alert at most (an orphaned account's activity list is capped here).
 pub const MAX_EVIDENCE: usize = 100;
@@ -70,7 +70,7 @@ pub struct Engine {
     active: Vec<Active>,
     worktime: WorkTime,
     /// The latest alert per (detector, tenant, user), for suppression and updates.
-    open: HashMap<(usize, String, String), Alert>,
+    open: FastMap<(usize, String, String), Alert>,
     max_ts: Option<DateTime<Utc>>,
     since_evict: u64,
 }
@@ -88,7 +88,7 @@ impl Engine {
         Engine {
             active,
             worktime,
-            open: HashMap::new(),
+            open: FastMap::default(),
             max_ts: None,
             since_evict: 0,
         }
@@ -217,7 +217,7 @@ impl Engine {
     /// Turns a rule's finding into an alert: the deterministic id, suppression per subject, evidence
     /// growth of the open alert.
     fn raise(
-        open_alerts: &mut HashMap<(usize, String, String), Alert>,
+        open_alerts: &mut FastMap<(usize, String, String), Alert>,
         idx: usize,
         spec: &DetectorSpec,
         ev: &Event,

@@ -52,7 +52,7 @@ impl Kind for Params {
         Box::new(ImpossibleTravel {
             lookback: self.lookback.as_chrono(),
             p: self.clone(),
-            users: Logs::new(),
+            users: Logs::default(),
         })
     }
 }

@@ -3,8 +3,6 @@
 //! `(ts, event_id)`, the order the log is sorted in, so a re-delivery is found by the same binary
 //! search that places an event (no second index: a million subjects' logs stay small).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 
 /// One remembered event and what the kind keeps of it.
@@ -98,7 +96,7 @@ impl SubjectKey {
 }
 
 /// Logs per subject.
-pub type Logs<T> = HashMap<SubjectKey, Log<T>>;
+pub type Logs<T> = crate::model::FastMap<SubjectKey, Log<T>>;
 
 /// [`Log::evict`] on every subject, dropping the empty ones.
 pub fn evict_all<T>(logs: &mut Logs<T>, before: DateTime<Utc>, keep_last: usize) {

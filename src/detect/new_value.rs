@@ -50,7 +50,7 @@ impl Kind for Params {
         Box::new(NewValue {
             lookback: self.lookback.as_chrono(),
             p: self.clone(),
-            users: Logs::new(),
+            users: Logs::default(),
         })
     }
 }

@@ -71,12 +71,12 @@ impl View<'_> {
             ev.user_agent.as_str(),
             ev.session_id.as_str(),
             ev.outcome.as_str(),
-            g.country_iso.as_str(),
-            g.country.as_str(),
-            g.subdivision.as_str(),
-            g.city.as_str(),
-            g.as_org.as_str(),
-            g.timezone.as_str(),
+            &*g.country_iso,
+            &*g.country,
+            &*g.subdivision,
+            &*g.city,
+            &*g.as_org,
+            &*g.timezone,
         ] {
             if !s.is_empty() {
                 visit(s);

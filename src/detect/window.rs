@@ -4,7 +4,7 @@
 //! ending at a group's newest event is kept incrementally (O(1) per in-order event); a late event
 //! sweeps the windows it belongs to once.
 
-use std::collections::HashMap;
+use crate::model::FastMap;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -35,7 +35,7 @@ struct Window {
     hi: usize,
     sum: u64,
     distinct: bool,
-    counts: HashMap<String, u32>,
+    counts: FastMap<String, u32>,
 }
 
 impl Window {
@@ -100,7 +100,7 @@ pub struct Windows {
     width: Duration,
     /// Count distinct values (else add up amounts).
     distinct: bool,
-    groups: HashMap<Key, Group>,
+    groups: FastMap<Key, Group>,
 }
 
 impl Windows {
@@ -108,7 +108,7 @@ impl Windows {
         Windows {
             width,
             distinct,
-            groups: HashMap::new(),
+            groups: FastMap::default(),
         }
     }
 
