@@ -1,12 +1,13 @@
 //! The CRM event contract (`schemas/crm-event.schema.json`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::fields::{clip, given, no_control, opt_str, opt_string, req_str, req_string, timestamp};
+use super::fields::{clip, given, no_control, opt_text, req_text, timestamp, Text};
 use super::{object_error, precheck, RejectCode, Rejection};
 use crate::model::{Event, Geo, Outcome};
 
@@ -28,31 +29,32 @@ const FIELDS: &[&str] = &[
 /// The largest accepted `record_count` (2^63).
 pub const MAX_RECORD_COUNT: u64 = 1 << 63;
 
-/// Every known field as raw JSON; unknown fields are skipped, a known field twice is an error.
+/// Every known field, read in one pass: the text fields borrowed from the record, the others as raw
+/// JSON; unknown fields are skipped, a known field twice is an error.
 #[derive(Deserialize)]
 struct RawEvent<'a> {
     #[serde(borrow)]
-    event_id: Option<&'a RawValue>,
+    event_id: Option<Text<'a>>,
     #[serde(borrow)]
-    ts: Option<&'a RawValue>,
+    ts: Option<Text<'a>>,
     #[serde(borrow)]
-    user_id: Option<&'a RawValue>,
+    user_id: Option<Text<'a>>,
     #[serde(borrow)]
-    action: Option<&'a RawValue>,
+    action: Option<Text<'a>>,
     #[serde(borrow)]
-    tenant: Option<&'a RawValue>,
+    tenant: Option<Text<'a>>,
     #[serde(borrow)]
-    object_type: Option<&'a RawValue>,
+    object_type: Option<Text<'a>>,
     #[serde(borrow)]
     record_count: Option<&'a RawValue>,
     #[serde(borrow)]
-    ip: Option<&'a RawValue>,
+    ip: Option<Text<'a>>,
     #[serde(borrow)]
-    user_agent: Option<&'a RawValue>,
+    user_agent: Option<Text<'a>>,
     #[serde(borrow)]
-    session_id: Option<&'a RawValue>,
+    session_id: Option<Text<'a>>,
     #[serde(borrow)]
-    outcome: Option<&'a RawValue>,
+    outcome: Option<Text<'a>>,
     #[serde(borrow)]
     attributes: Option<&'a RawValue>,
 }
@@ -62,7 +64,7 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
     let text = precheck(raw, max_bytes)?;
     let r: RawEvent = serde_json::from_str(text).map_err(|e| object_error(e, FIELDS))?;
 
-    let event_id = req_string(r.event_id, "event_id")?;
+    let event_id = req_text(r.event_id, "event_id")?.into_owned();
     if event_id.chars().count() > 128 {
         return Err(Rejection::new(
             RejectCode::BadValue("event_id"),
@@ -70,12 +72,12 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
         ));
     }
     no_control(&event_id, "event_id")?;
-    let ts = timestamp(&req_str(r.ts, "ts").map_err(ts_code)?, "ts")?;
-    let user_id = req_string(r.user_id, "user_id")?;
+    let ts = timestamp(&req_text(r.ts, "ts").map_err(ts_code)?, "ts")?;
+    let user_id = req_text(r.user_id, "user_id")?.into_owned();
     no_control(&user_id, "user_id")?;
-    let action = req_string(r.action, "action")?;
+    let action = req_text(r.action, "action")?.into_owned();
     no_control(&action, "action")?;
-    let tenant = opt_string(r.tenant, "tenant")?.unwrap_or_else(|| "default".to_owned());
+    let tenant = opt_text(r.tenant, "tenant")?.map_or_else(|| "default".to_owned(), Cow::into_owned);
     no_control(&tenant, "tenant")?;
 
     Ok(Event {
@@ -84,15 +86,19 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
         user_id,
         action,
         tenant,
-        object_type: opt_string(r.object_type, "object_type")?.unwrap_or_default(),
+        object_type: owned(opt_text(r.object_type, "object_type")?),
         record_count: record_count(r.record_count)?,
         ip: ip(r.ip)?,
-        user_agent: opt_string(r.user_agent, "user_agent")?.unwrap_or_default(),
-        session_id: opt_string(r.session_id, "session_id")?.unwrap_or_default(),
+        user_agent: owned(opt_text(r.user_agent, "user_agent")?),
+        session_id: owned(opt_text(r.session_id, "session_id")?),
         outcome: outcome(r.outcome)?,
         attributes: attributes(r.attributes)?,
         geo: Geo::default(),
     })
+}
+
+fn owned(s: Option<Cow<'_, str>>) -> String {
+    s.map(Cow::into_owned).unwrap_or_default()
 }
 
 /// A `ts` of the wrong JSON type is a bad timestamp; absent or empty stays a missing/empty field.
@@ -121,8 +127,8 @@ fn record_count(v: Option<&RawValue>) -> Result<u64, Rejection> {
     }
 }
 
-fn ip(v: Option<&RawValue>) -> Result<Option<std::net::IpAddr>, Rejection> {
-    let Some(s) = opt_str(v, "ip")? else {
+fn ip(v: Option<Text<'_>>) -> Result<Option<std::net::IpAddr>, Rejection> {
+    let Some(s) = opt_text(v, "ip")? else {
         return Ok(None);
     };
     s.trim().parse().map(Some).map_err(|_| {
@@ -133,8 +139,8 @@ fn ip(v: Option<&RawValue>) -> Result<Option<std::net::IpAddr>, Rejection> {
     })
 }
 
-fn outcome(v: Option<&RawValue>) -> Result<Outcome, Rejection> {
-    match opt_str(v, "outcome")?.as_deref() {
+fn outcome(v: Option<Text<'_>>) -> Result<Outcome, Rejection> {
+    match opt_text(v, "outcome")?.as_deref() {
         None | Some("success") => Ok(Outcome::Success),
         Some("failure") => Ok(Outcome::Failure),
         Some(other) => Err(Rejection::new(

@@ -8,6 +8,94 @@ use serde_json::value::RawValue;
 
 use super::{RejectCode, Rejection};
 
+/// A field that should be a string, read in the same pass as the record: borrowed from it when it
+/// has no escapes; anything else is kept as a short excerpt for the rejection. (JSON `null` is
+/// `None` of the `Option` around it.)
+pub(crate) enum Text<'a> {
+    Str(Cow<'a, str>),
+    Wrong(String),
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Text<'de>, E> {
+                Ok(Text::Wrong(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Text<'de>, E> {
+                Ok(Text::Wrong(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Text<'de>, E> {
+                Ok(Text::Wrong(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Text<'de>, E> {
+                Ok(Text::Wrong(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Text<'de>, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Text::Wrong("[…]".into()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Text<'de>, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Text::Wrong("{…}".into()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An optional string field read as [`Text`]; `""` counts as not given.
+pub(crate) fn opt_text<'a>(
+    v: Option<Text<'a>>,
+    name: &'static str,
+) -> Result<Option<Cow<'a, str>>, Rejection> {
+    match v {
+        None => Ok(None),
+        Some(Text::Str(s)) if s.is_empty() => Ok(None),
+        Some(Text::Str(s)) => Ok(Some(s)),
+        Some(Text::Wrong(w)) => Err(Rejection::new(
+            RejectCode::BadType(name),
+            format!("`{name}` must be a string, got {}", clip(&w)),
+        )),
+    }
+}
+
+/// A required, non-empty string field read as [`Text`].
+pub(crate) fn req_text<'a>(
+    v: Option<Text<'a>>,
+    name: &'static str,
+) -> Result<Cow<'a, str>, Rejection> {
+    let Some(v) = v else {
+        return Err(Rejection::new(
+            RejectCode::MissingField(name),
+            format!("`{name}` is required"),
+        ));
+    };
+    opt_text(Some(v), name)?.ok_or_else(|| {
+        Rejection::new(
+            RejectCode::EmptyField(name),
+            format!("`{name}` must not be empty"),
+        )
+    })
+}
+
 /// Absent and JSON `null` both mean "not given".
 pub(crate) fn given(v: Option<&RawValue>) -> Option<&RawValue> {
     v.filter(|r| r.get() != "null")
