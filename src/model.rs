@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 /// The hash map of per-event lookups (users, subjects, groups): aHash, seeded at random per process, so
 /// ids an attacker picks cannot be made to collide (SipHash costs more per lookup than the lookup).
-pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+pub type FastMap<K, V> = hashbrown::HashMap<K, V, ahash::RandomState>;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};

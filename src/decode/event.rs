@@ -77,7 +77,8 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
     no_control(&user_id, "user_id")?;
     let action = req_text(r.action, "action")?.into_owned();
     no_control(&action, "action")?;
-    let tenant = opt_text(r.tenant, "tenant")?.map_or_else(|| "default".to_owned(), Cow::into_owned);
+    let tenant =
+        opt_text(r.tenant, "tenant")?.map_or_else(|| "default".to_owned(), Cow::into_owned);
     no_control(&tenant, "tenant")?;
 
     Ok(Event {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::log::{evict_all, Entry, Logs, SubjectKey};
+use super::log::{evict_all, log_mut, Entry, KeyRef, Logs};
 use super::rule::{thousands, Ctx, History, Kind, Rule, Trigger};
 use crate::model::Event;
 use crate::time::Span;
@@ -89,9 +89,7 @@ fn add(users: &mut Logs<Export>, ev: &Event) -> bool {
         rows: ev.record_count,
         object_type: ev.object_type.clone(),
     };
-    users
-        .entry(SubjectKey::new(&ev.tenant, &ev.user_id))
-        .or_default()
+    log_mut(users, KeyRef::new(&ev.tenant, &ev.user_id))
         .add(ev.ts, &ev.event_id, data)
         .is_some()
 }
@@ -110,7 +108,7 @@ impl Rule for BulkExport {
         if !add(&mut self.users, ev) {
             return None; // the same export delivered twice counts once
         }
-        let entries = self.users[&SubjectKey::new(&ev.tenant, &ev.user_id)].entries();
+        let entries = self.users[&KeyRef::new(&ev.tenant, &ev.user_id)].entries();
         let (total, lo, hi) = heaviest_window_with(entries, ev.ts, self.window);
         let single = self.p.single_event_rows > 0 && ev.record_count > self.p.single_event_rows;
         if total <= self.p.threshold_rows && !single {

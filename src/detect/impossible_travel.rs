@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::filter::Filter;
-use super::log::{evict_all, Entry, Logs, SubjectKey};
+use super::log::{evict_all, log_mut, Entry, KeyRef, Logs};
 use super::rule::{Ctx, History, Kind, Rule, Trigger};
 use crate::model::Event;
 use crate::time::Span;
@@ -85,12 +85,11 @@ pub fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
 
 impl ImpossibleTravel {
     /// Records a matching login with coordinates; its index in the user's trail unless seen before.
-    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<(SubjectKey, usize)> {
+    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<usize> {
         let crate::model::Coords { lat, lon } = ev.geo.coords?;
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
-        let key = SubjectKey::new(&ev.tenant, &ev.user_id);
         let name = [ev.geo.city.as_str(), ev.geo.country.as_str()]
             .iter()
             .filter(|s| !s.is_empty())
@@ -102,12 +101,11 @@ impl ImpossibleTravel {
         } else {
             name
         };
-        let at = self.users.entry(key.clone()).or_default().add(
+        log_mut(&mut self.users, KeyRef::new(&ev.tenant, &ev.user_id)).add(
             ev.ts,
             &ev.event_id,
             Place { lat, lon, name },
-        )?;
-        Some((key, at))
+        )
     }
 }
 
@@ -162,8 +160,8 @@ impl ImpossibleTravel {
 
 impl Rule for ImpossibleTravel {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        let (key, at) = self.add(ev, ctx)?;
-        let t = self.users[&key].entries();
+        let at = self.add(ev, ctx)?;
+        let t = self.users[&KeyRef::new(&ev.tenant, &ev.user_id)].entries();
         // The new login against the one before it and — when it arrived late — the one after it.
         let before = at.checked_sub(1).map(|b| (&t[b], &t[at]));
         let after = t.get(at + 1).map(|n| (&t[at], n));

@@ -72,9 +72,39 @@ impl<T> Log<T> {
     }
 }
 
-/// A subject within its tenant, held as one allocation (a million subjects' keys stay small).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A subject within its tenant, held as one allocation (a million subjects' keys stay small), and
+/// looked up by its parts ([`KeyRef`]) without building one.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectKey(Box<str>);
+
+impl std::hash::Hash for SubjectKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        KeyRef::new(self.tenant(), self.subject()).hash(h);
+    }
+}
+
+/// A [`SubjectKey`] by its parts, borrowed.
+#[derive(Debug, Clone, Copy, Hash)]
+pub struct KeyRef<'a> {
+    tenant: &'a str,
+    subject: &'a str,
+}
+
+impl<'a> KeyRef<'a> {
+    pub fn new(tenant: &'a str, subject: &'a str) -> Self {
+        KeyRef { tenant, subject }
+    }
+
+    pub fn to_key(self) -> SubjectKey {
+        SubjectKey::new(self.tenant, self.subject)
+    }
+}
+
+impl hashbrown::Equivalent<SubjectKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &SubjectKey) -> bool {
+        (key.tenant(), key.subject()) == (self.tenant, self.subject)
+    }
+}
 
 impl SubjectKey {
     pub fn new(tenant: &str, subject: &str) -> Self {
@@ -97,6 +127,14 @@ impl SubjectKey {
 
 /// Logs per subject.
 pub type Logs<T> = crate::model::FastMap<SubjectKey, Log<T>>;
+
+/// The log of `key`'s subject, a new one if it has none (allocating a key only then).
+pub fn log_mut<'a, T>(logs: &'a mut Logs<T>, key: KeyRef<'_>) -> &'a mut Log<T> {
+    if !logs.contains_key(&key) {
+        logs.insert(key.to_key(), Log::default());
+    }
+    logs.get_mut(&key).expect("inserted")
+}
 
 /// [`Log::evict`] on every subject, dropping the empty ones.
 pub fn evict_all<T>(logs: &mut Logs<T>, before: DateTime<Utc>, keep_last: usize) {

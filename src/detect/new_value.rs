@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::filter::{Field, Filter};
-use super::log::{evict_all, Entry, Logs, SubjectKey};
+use super::log::{evict_all, log_mut, Entry, KeyRef, Logs};
 use super::rule::{Ctx, History, Kind, Rule, Trigger};
 use crate::model::Event;
 use crate::time::Span;
@@ -68,10 +68,7 @@ impl NewValue {
             return None;
         }
         let value = self.p.field.text(ev, ctx.directory)?.into_owned();
-        let log = self
-            .users
-            .entry(SubjectKey::new(&ev.tenant, &ev.user_id))
-            .or_default();
+        let log = log_mut(&mut self.users, KeyRef::new(&ev.tenant, &ev.user_id));
         let at = log.add(ev.ts, &ev.event_id, value.clone())?;
         Some((value, at))
     }
@@ -80,7 +77,7 @@ impl NewValue {
 impl Rule for NewValue {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
         let (value, at) = self.add(ev, ctx)?;
-        let h = self.users[&SubjectKey::new(&ev.tenant, &ev.user_id)].entries();
+        let h = self.users[&KeyRef::new(&ev.tenant, &ev.user_id)].entries();
         // Earlier events within the lookback: [ts - lookback, ts), just before it in the log.
         let from = h[..at].partition_point(|s| s.ts < ev.ts - self.lookback);
         let earlier: Vec<&Entry<String>> = h[from..at].iter().filter(|s| s.ts < ev.ts).collect();

@@ -145,8 +145,8 @@ impl Correlating {
         }
     }
 
-    /// Adds a matching event to its group: the group and the event's (first) index.
-    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<(Key, usize)> {
+    /// Adds a matching event to its group: the group's subject and the event's (first) index.
+    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<(String, usize)> {
         let sigma = self.sigma.clone();
         let Sigma::Correlation(c) = &*sigma else {
             return None;
@@ -185,16 +185,16 @@ impl Correlating {
         let at = match &c.aggregation {
             Aggregation::EventCount => {
                 self.windows
-                    .add(&key, ev.ts, &ev.event_id, item(1, String::new()))?
+                    .add(key, ev.ts, &ev.event_id, item(1, String::new()))?
             }
             Aggregation::ValueCount(f) => {
                 let v = view.get_field(f)?.as_str()?.into_owned();
-                self.windows.add(&key, ev.ts, &ev.event_id, item(1, v))?
+                self.windows.add(key, ev.ts, &ev.event_id, item(1, v))?
             }
             Aggregation::ValueSum(f) => {
                 let n = view.get_field(f)?.as_f64()?.max(0.0) as u64;
                 self.windows
-                    .add(&key, ev.ts, &ev.event_id, item(n, String::new()))?
+                    .add(key, ev.ts, &ev.event_id, item(n, String::new()))?
             }
             Aggregation::Temporal | Aggregation::TemporalOrdered => {
                 // One entry per rule the event matched; the event id once, then suffixed.
@@ -205,7 +205,7 @@ impl Correlating {
                     } else {
                         format!("{}\u{1f}{i}", ev.event_id)
                     };
-                    if let Some(at) = self.windows.add(&key, ev.ts, &id, item(1, i.to_string())) {
+                    if let Some(at) = self.windows.add(key, ev.ts, &id, item(1, i.to_string())) {
                         first.get_or_insert(at);
                     }
                 }
@@ -214,11 +214,11 @@ impl Correlating {
                 first
             }
         };
-        Some((key, at))
+        Some((subject, at))
     }
 
     /// The window the finding is about: (aggregate, first index, last index), when it reaches `min`.
-    fn finding(&mut self, key: &Key, at: usize) -> Option<(u64, usize, usize)> {
+    fn finding(&mut self, key: Key<'_>, at: usize) -> Option<(u64, usize, usize)> {
         let (min, ordered, n) = {
             let c = self.corr();
             (
@@ -250,10 +250,11 @@ impl Correlating {
 
 impl Rule for Correlating {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        let (key, at) = self.add(ev, ctx)?;
-        let (total, lo, hi) = self.finding(&key, at)?;
+        let (subject, at) = self.add(ev, ctx)?;
+        let key = Key::new(&ev.tenant, &subject);
+        let (total, lo, hi) = self.finding(key, at)?;
         let c = self.corr();
-        let entries = self.windows.entries(&key);
+        let entries = self.windows.entries(key);
         let (first, last) = (&entries[lo], &entries[hi]);
         let names: Vec<&str> = c.rules.iter().map(|(n, _)| n.as_str()).collect();
         let what = match &c.aggregation {
@@ -278,7 +279,6 @@ impl Rule for Correlating {
             }
         };
         let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
-        let subject = key.subject().to_owned();
         let summary = format!(
             "{subject}: {what} between {} and {} UTC (Sigma correlation “{}”: at least {} within {})",
             fmt(first.ts),

@@ -3,6 +3,8 @@
 //! `aggregate` is `count`, `sum` (of `field`, each event at least `min_each`) or `distinct` (values of
 //! `field`). Late events count in the window they belong to; each `event_id` counts once.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -94,12 +96,13 @@ pub struct Threshold {
 }
 
 impl Threshold {
-    /// Adds a matching event to its group; the group key, or `None` (no group value, or seen before).
-    fn add(&mut self, ev: &Event, ctx: &Ctx) -> Option<(Key, usize)> {
+    /// Adds a matching event to its group; the group's subject and the event's index there, or `None`
+    /// (no group value, or seen before).
+    fn add<'e>(&mut self, ev: &'e Event, ctx: &Ctx<'e>) -> Option<(Cow<'e, str>, usize)> {
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
-        let subject = self.p.group_by.text(ev, ctx.directory)?.into_owned();
+        let subject = self.p.group_by.text(ev, ctx.directory)?;
         let field = self.p.field.as_ref();
         let amount = match self.p.aggregate {
             Aggregate::Count | Aggregate::Distinct => 1,
@@ -115,20 +118,23 @@ impl Threshold {
                 .map(|v| v.into_owned())?,
             _ => String::new(),
         };
-        let key = Key::new(&ev.tenant, &subject);
-        let at = self
-            .windows
-            .add(&key, ev.ts, &ev.event_id, Item { amount, value })?;
-        Some((key, at))
+        let at = self.windows.add(
+            Key::new(&ev.tenant, &subject),
+            ev.ts,
+            &ev.event_id,
+            Item { amount, value },
+        )?;
+        Some((subject, at))
     }
 }
 
 impl Rule for Threshold {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        let (key, at) = self.add(ev, ctx)?;
-        let (total, lo, hi) = self.windows.heaviest(&key, at);
+        let (subject, at) = self.add(ev, ctx)?;
+        let key = Key::new(&ev.tenant, &subject);
+        let (total, lo, hi) = self.windows.heaviest(key, at);
         let distinct = self.p.aggregate == Aggregate::Distinct;
-        let g = self.windows.entries(&key);
+        let g = self.windows.entries(key);
         if total < self.p.threshold {
             return None;
         }
@@ -140,7 +146,7 @@ impl Rule for Threshold {
             }
             _ => format!("{} {}", thousands(total), self.p.label),
         };
-        let subject = key.subject();
+        let subject: &str = &subject;
         let summary = format!(
             "{subject}: {what} between {} and {} UTC (threshold {} within {})",
             fmt(first.ts),
@@ -274,11 +280,11 @@ mod tests {
                 if fresh {
                     seen.push((ts, id.clone(), ipn));
                 }
-                let Some((key, at)) = rule.add(&ev, &ctx) else {
+                let Some((subject, at)) = rule.add(&ev, &ctx) else {
                     assert!(!fresh, "a fresh event is added");
                     continue;
                 };
-                let (got, _, _) = rule.windows.heaviest(&key, at);
+                let (got, _, _) = rule.windows.heaviest(Key::new(&ev.tenant, &subject), at);
                 // Brute force: every window (end - 10m, end] that holds ts.
                 let want = seen
                     .iter()

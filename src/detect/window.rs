@@ -8,7 +8,7 @@ use crate::model::FastMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::log::{Entry, Log, SubjectKey};
+use super::log::{Entry, KeyRef, Log, SubjectKey};
 
 /// What a window keeps of an event: its amount, or the value it counts as distinct.
 pub struct Item {
@@ -17,7 +17,7 @@ pub struct Item {
 }
 
 /// A group: a subject within its tenant.
-pub type Key = SubjectKey;
+pub type Key<'a> = KeyRef<'a>;
 
 /// A group's events, and the running aggregate of the window ending at its newest event (kept up to
 /// date as events arrive in order; a late event, or an eviction, rebuilds it).
@@ -100,7 +100,7 @@ pub struct Windows {
     width: Duration,
     /// Count distinct values (else add up amounts).
     distinct: bool,
-    groups: FastMap<Key, Group>,
+    groups: FastMap<SubjectKey, Group>,
 }
 
 impl Windows {
@@ -113,11 +113,11 @@ impl Windows {
     }
 
     /// Adds an event to `key`'s group; its index there, or `None` if this id is there already.
-    pub fn add(&mut self, key: &Key, ts: DateTime<Utc>, id: &str, item: Item) -> Option<usize> {
-        let g = match self.groups.get_mut(key) {
-            Some(g) => g,
-            None => self.groups.entry(key.clone()).or_default(),
-        };
+    pub fn add(&mut self, key: Key<'_>, ts: DateTime<Utc>, id: &str, item: Item) -> Option<usize> {
+        if !self.groups.contains_key(&key) {
+            self.groups.insert(key.to_key(), Group::default());
+        }
+        let g = self.groups.get_mut(&key).expect("inserted");
         let at = g.log.add(ts, id, item)?;
         let entries = g.log.entries();
         if at + 1 != entries.len() {
@@ -138,15 +138,15 @@ impl Windows {
     }
 
     /// `key`'s events, in event-time order.
-    pub fn entries(&self, key: &Key) -> &[Entry<Item>] {
-        self.groups.get(key).map_or(&[], |g| g.log.entries())
+    pub fn entries(&self, key: Key<'_>) -> &[Entry<Item>] {
+        self.groups.get(&key).map_or(&[], |g| g.log.entries())
     }
 
     /// The heaviest window `(end - width, end]` holding the event at `at` in `key`'s group: (total,
     /// first index, last index).
-    pub fn heaviest(&mut self, key: &Key, at: usize) -> (u64, usize, usize) {
+    pub fn heaviest(&mut self, key: Key<'_>, at: usize) -> (u64, usize, usize) {
         let (distinct, w) = (self.distinct, self.width);
-        let g = self.groups.get_mut(key).expect("added");
+        let g = self.groups.get_mut(&key).expect("added");
         let entries = g.log.entries();
         let last = entries.len() - 1;
         if entries[at].ts == entries[last].ts {
@@ -180,7 +180,7 @@ impl Windows {
     }
 
     /// The windows holding the event at `at`: `(first, last)` index of each, from the earliest end.
-    pub fn holding(&self, key: &Key, at: usize) -> Vec<(usize, usize)> {
+    pub fn holding(&self, key: Key<'_>, at: usize) -> Vec<(usize, usize)> {
         let entries = self.entries(key);
         let t = entries[at].ts;
         (at..entries.len())
