@@ -65,7 +65,7 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
     let r: RawEvent = serde_json::from_str(text).map_err(|e| object_error(e, FIELDS))?;
 
     let event_id = req_text(r.event_id, "event_id")?.into_owned();
-    if event_id.chars().count() > 128 {
+    if event_id.len() > 128 && event_id.chars().count() > 128 {
         return Err(Rejection::new(
             RejectCode::BadValue("event_id"),
             "`event_id` is longer than 128 characters",
