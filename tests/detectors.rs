@@ -464,3 +464,84 @@ fn a_backtest_gives_exactly_the_streaming_alerts_and_stores_nothing() {
             && String::from_utf8_lossy(&bad.stderr).contains("no detector `nope`")
     );
 }
+
+/// A crash while an unknown account waits for its HR record does not lose the alert: the next
+/// process rebuilds the wait from the stored events.
+#[test]
+fn an_unknown_accounts_wait_survives_a_crash() {
+    if skip_without_servers() {
+        return;
+    }
+    // The first process stores the events and dies during the wait: it stands in as one whose
+    // orphaned_account ignores unknown accounts, so it raises nothing.
+    let ignoring = tempfile::tempdir().unwrap();
+    copy_dir(shipped(), ignoring.path());
+    let f = ignoring.path().join("orphaned_account.toml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    assert!(text.contains("unknown_users = \"alert\""));
+    std::fs::write(
+        &f,
+        text.replace("unknown_users = \"alert\"", "unknown_users = \"ignore\""),
+    )
+    .unwrap();
+    let env = TestEnv::new(&ch_url(), "");
+    let ts =
+        |ago_s: i64| custos::time::rfc3339(chrono::Utc::now() - chrono::Duration::seconds(ago_s));
+    std::fs::write(
+        env.path("dir.jsonl"),
+        "{\"user_id\":\"old\",\"status\":\"active\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.path("a.jsonl"),
+        format!(
+            "{}\n{}\n",
+            event("k1", "old", &ts(120), "login", 0),
+            event("x1", "intruder", &ts(110), "view", 3)
+        ),
+    )
+    .unwrap();
+    std::fs::write(env.path("empty.jsonl"), "").unwrap();
+    let run = |dir: &Path, args: &[&str]| -> serde_json::Value {
+        let out = env
+            .custos(args)
+            .env("CUSTOS_DETECTORS_DIR", dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap()
+    };
+    let a = env.path("a.jsonl");
+    let d = env.path("dir.jsonl");
+    let first = run(
+        ignoring.path(),
+        &[
+            "replay",
+            "--input",
+            a.to_str().unwrap(),
+            "--directory",
+            d.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        (first["stored"].as_u64(), first["alerts"].as_u64()),
+        (Some(2), Some(0))
+    );
+    // The next process reads nothing new; the stored event waits again and is due at the end.
+    let e = env.path("empty.jsonl");
+    let second = run(shipped(), &["replay", "--input", e.to_str().unwrap()]);
+    assert_eq!(second["alerts"], 1, "{second}");
+    assert_eq!(
+        env.sql("SELECT concat(detector, ' ', user_id, ' ', arrayStringConcat(evidence_event_ids, ',')) FROM alerts FINAL"),
+        "orphaned_account intruder x1"
+    );
+    // And once only.
+    assert_eq!(
+        run(shipped(), &["replay", "--input", e.to_str().unwrap()])["alerts"],
+        0
+    );
+}

@@ -73,6 +73,8 @@ pub struct Engine {
     open: FastMap<(usize, String, String), Alert>,
     max_ts: Option<DateTime<Utc>>,
     since_evict: u64,
+    /// The newest stored event while rehydrating (see [`Engine::rehydrating_until`]).
+    rehydrate_until: Option<DateTime<Utc>>,
 }
 
 impl Engine {
@@ -91,6 +93,7 @@ impl Engine {
             open: FastMap::default(),
             max_ts: None,
             since_evict: 0,
+            rehydrate_until: None,
         }
     }
 
@@ -112,27 +115,54 @@ impl Engine {
             .unwrap_or(Duration::zero())
     }
 
-    /// The actions of the stored events that rebuild the detectors' state (sorted, once each); `None`
-    /// when some detector needs every event.
-    pub fn history_actions(&self) -> Option<Vec<String>> {
-        let mut v = Vec::new();
+    /// The stored events that rebuild the detectors' state: each detector's [`History`] (the same
+    /// ones once).
+    ///
+    /// [`History`]: super::rule::History
+    pub fn histories(&self) -> Vec<super::rule::History> {
+        let mut v: Vec<super::rule::History> = Vec::new();
         for h in self.active.iter().filter_map(|a| a.rule.history()) {
-            v.extend(h.actions?);
+            let mut h = h;
+            if let Some(a) = h.actions.as_mut() {
+                a.sort_unstable();
+                a.dedup();
+            }
+            if !v
+                .iter()
+                .any(|x| x.horizon == h.horizon && x.actions == h.actions)
+            {
+                v.push(h);
+            }
         }
-        v.sort_unstable();
-        v.dedup();
-        Some(v)
+        v
     }
 
-    /// Past events from storage (rebuilds windows after a restart).
+    /// Rehydration reads history ending at `newest` (event time): each rule then gets the past
+    /// events its own [`History`](super::rule::History) names.
+    pub fn rehydrating_until(&mut self, newest: DateTime<Utc>) {
+        self.rehydrate_until = Some(newest);
+    }
+
+    /// Past events from storage (rebuilds windows after a restart); each rule gets those its
+    /// history names.
     pub fn rehydrate_event(&mut self, ev: &Event, directory: &Directory) {
         self.advance(ev.ts);
         let ctx = Ctx {
             directory,
             worktime: &self.worktime,
         };
+        let until = self.rehydrate_until;
         for a in &mut self.active {
-            a.rule.rehydrate(ev, &ctx);
+            let wanted = match (a.rule.history(), until) {
+                (None, _) => false,
+                (Some(h), newest) => {
+                    h.actions.as_ref().is_none_or(|x| x.contains(&ev.action))
+                        && newest.is_none_or(|n| ev.ts >= n - h.horizon)
+                }
+            };
+            if wanted {
+                a.rule.rehydrate(ev, &ctx);
+            }
         }
     }
 
@@ -388,6 +418,9 @@ mod tests {
             ),
         ]);
         assert_eq!(e.horizon(), Duration::hours(24));
-        assert_eq!(e.history_actions(), Some(vec!["export".to_owned()]));
+        let h = e.histories();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].actions, Some(vec!["export".to_owned()]));
+        assert_eq!(h[0].horizon, Duration::hours(24));
     }
 }

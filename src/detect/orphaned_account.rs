@@ -4,12 +4,14 @@
 //! tenant is neither: terminating `u1` in tenant A never flags `u1` of tenant B.
 //! The alert lists what the account did (later events extend the open alert). An unknown account is
 //! given `unknown_grace` of wall time for its HR record to arrive (all of the input in `replay`): only
-//! if it is still unknown then does it alert, and it never locks unless `lock_unknown`.
+//! if it is still unknown then does it alert, and it never locks unless `lock_unknown`. The waiting
+//! events are rebuilt from storage after a restart (their wait counted from their event time), so a
+//! crash during the wait does not lose the alert.
 
 use serde::Deserialize;
 use serde_json::json;
 
-use super::rule::{Ctx, Kind, Rule, Trigger};
+use super::rule::{Ctx, History, Kind, Rule, Trigger};
 use crate::model::closed_set;
 use crate::model::{Event, UserStatus};
 use crate::time::Span;
@@ -63,14 +65,18 @@ impl Kind for Params {
         Box::new(OrphanedAccount {
             p: self.clone(),
             pending: Default::default(),
+            waiting: Default::default(),
         })
     }
 }
 
 pub struct OrphanedAccount {
     p: Params,
-    /// Unknown-account events waiting for their HR record, with the wall time they are due.
+    /// Unknown-account events waiting for their HR record, with the wall time they are due (in the
+    /// order they are due).
     pending: std::collections::VecDeque<(std::time::Instant, Event)>,
+    /// The ids of the events in `pending` (a rebuilt queue does not take one twice).
+    waiting: std::collections::HashSet<String>,
 }
 
 fn did(ev: &Event) -> String {
@@ -101,13 +107,33 @@ impl Rule for OrphanedAccount {
             && self.p.unknown_users == UnknownUsers::Alert
             && !ctx.directory.is_empty();
         if unknown && !self.p.unknown_grace.as_std().is_zero() {
-            self.pending.push_back((
+            self.wait(
                 std::time::Instant::now() + self.p.unknown_grace.as_std(),
-                ev.clone(),
-            ));
+                ev,
+            );
             return None;
         }
         self.finding(ev, ctx)
+    }
+
+    /// Stored events rebuild the wait: those of the last `unknown_grace` of event time.
+    fn history(&self) -> Option<History> {
+        self.waits().then(|| History {
+            actions: None,
+            horizon: self.p.unknown_grace.as_chrono(),
+        })
+    }
+
+    /// A stored event of an unknown account waits out what is left of its grace, counted from its
+    /// event time (the time it was stored is close to it on a live stream; an old event is due now).
+    fn rehydrate(&mut self, ev: &Event, ctx: &Ctx) {
+        if !self.waits() || ctx.directory.is_empty() || ctx.directory.has_user(&ev.user_id) {
+            return;
+        }
+        // The wait is wall time by design (HR lag is wall time); only this wait reads the clock.
+        let waited = (chrono::Utc::now() - ev.ts).to_std().unwrap_or_default();
+        let left = self.p.unknown_grace.as_std().saturating_sub(waited);
+        self.wait(std::time::Instant::now() + left, ev);
     }
 
     fn release(&mut self, ctx: &Ctx, end_of_input: bool) -> Vec<(Event, Trigger)> {
@@ -118,6 +144,7 @@ impl Rule for OrphanedAccount {
                 break;
             }
             let (_, ev) = self.pending.pop_front().expect("front exists");
+            self.waiting.remove(&ev.event_id);
             if let Some(t) = self.finding(&ev, ctx) {
                 out.push((ev, t));
             }
@@ -127,6 +154,19 @@ impl Rule for OrphanedAccount {
 }
 
 impl OrphanedAccount {
+    fn waits(&self) -> bool {
+        self.p.unknown_users == UnknownUsers::Alert && !self.p.unknown_grace.as_std().is_zero()
+    }
+
+    /// Queues `ev` until `due` (once per event id), keeping the queue in due order.
+    fn wait(&mut self, due: std::time::Instant, ev: &Event) {
+        if !self.waiting.insert(ev.event_id.clone()) {
+            return;
+        }
+        let at = self.pending.partition_point(|(d, _)| *d <= due);
+        self.pending.insert(at, (due, ev.clone()));
+    }
+
     /// The finding for `ev` with the directory as it is now.
     fn finding(&self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
         let ts = crate::time::rfc3339(ev.ts);
@@ -191,6 +231,58 @@ mod tests {
             r#"{{"event_id":"{id}","ts":"2026-01-06T09:00:00Z","user_id":"{user}","action":"login"}}"#
         );
         crate::decode::decode_event(raw.as_bytes(), 1 << 20).unwrap()
+    }
+
+    /// After a crash the stored events of unknown accounts wait again, for what is left of their
+    /// grace: an old one is due at once, a recent one later, and each event once.
+    #[test]
+    fn the_wait_is_rebuilt_from_stored_events_after_a_restart() {
+        let wt = WorkTime::from_config(&DetectorsConfig::default());
+        let mut dir = Directory::default();
+        dir.apply(
+            crate::decode::decode_directory(br#"{"user_id":"old","status":"active"}"#, 1 << 20)
+                .unwrap(),
+        );
+        let ctx = Ctx {
+            directory: &dir,
+            worktime: &wt,
+        };
+        let mut r = Params::default().build();
+        let h = r.history().expect("the wait has a history");
+        assert_eq!(
+            (h.actions, h.horizon),
+            (None, chrono::Duration::minutes(15))
+        );
+        let at = |id: &str, user: &str, ago_min: i64| {
+            let mut e = ev(id, user);
+            e.ts = chrono::Utc::now() - chrono::Duration::minutes(ago_min);
+            e
+        };
+        r.rehydrate(&at("s1", "stale", 20), &ctx); // waited out before the crash
+        r.rehydrate(&at("s1", "stale", 20), &ctx); // read twice (a handover): once
+        r.rehydrate(&at("f1", "fresh", 5), &ctx); // 10 more minutes to wait
+        r.rehydrate(&at("k1", "old", 30), &ctx); // known: never waits
+        let due = r.release(&ctx, false);
+        assert_eq!(
+            due.iter()
+                .map(|(e, _)| e.event_id.as_str())
+                .collect::<Vec<_>>(),
+            ["s1"]
+        );
+        let rest = r.release(&ctx, true);
+        assert_eq!(
+            rest.iter()
+                .map(|(e, _)| e.event_id.as_str())
+                .collect::<Vec<_>>(),
+            ["f1"]
+        );
+        // A rule that never waits keeps no history.
+        let none = Params {
+            unknown_grace: "0s".parse().unwrap(),
+            ..Params::default()
+        }
+        .build();
+        assert!(none.history().is_none());
     }
 
     #[test]

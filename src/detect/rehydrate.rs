@@ -49,13 +49,20 @@ pub async fn engine(
         return Ok(restored);
     }
     let since = (newest as i64 - horizon).max(0) as u32;
-    let actions = engine.history_actions();
-    if actions.as_ref().is_none_or(|a| !a.is_empty()) {
-        let events = store.events_since(since, actions.as_deref()).await?;
-        restored.events = events.len();
-        for ev in &events {
-            engine.rehydrate_event(ev, directory);
-        }
+    let histories: Vec<(u32, Option<Vec<String>>)> = engine
+        .histories()
+        .into_iter()
+        .filter(|h| h.actions.as_ref().is_none_or(|a| !a.is_empty()))
+        .map(|h| {
+            let from = (newest as i64 - h.horizon.num_seconds().max(0)).max(0) as u32;
+            (from, h.actions)
+        })
+        .collect();
+    engine.rehydrating_until(crate::time::at(newest, 0));
+    let events = store.events_for(&histories).await?;
+    restored.events = events.len();
+    for ev in &events {
+        engine.rehydrate_event(ev, directory);
     }
     let alerts = store.alerts_since(since).await?;
     restored.alerts = alerts.len();

@@ -252,19 +252,29 @@ impl Store {
             .await
     }
 
-    /// Stored events at or after `since` (unix seconds) whose action is one of `actions` (all when
-    /// `None`), oldest first: the history a detector's state is rebuilt from.
-    pub async fn events_since(&self, since: u32, actions: Option<&[String]>) -> Result<Vec<Event>> {
-        let rows: Vec<EventRow> = match actions {
-            Some(actions) => {
-                self.query("SELECT ?fields FROM events FINAL WHERE has(?, action) AND ts >= toDateTime(?) ORDER BY ts, ts_ms, event_id")
-                    .bind(actions)
-                    .bind(since)
-                    .fetch_all()
-                    .await?
+    /// Stored events any of `histories` asks for — each at or after its `since` (unix seconds) with
+    /// an action among its `actions` (any action when `None`) — oldest first: what detectors' state
+    /// is rebuilt from.
+    pub async fn events_for(&self, histories: &[(u32, Option<Vec<String>>)]) -> Result<Vec<Event>> {
+        if histories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from("SELECT ?fields FROM events FINAL WHERE 0");
+        for (_, actions) in histories {
+            sql.push_str(match actions {
+                Some(_) => " OR (ts >= toDateTime(?) AND has(?, action))",
+                None => " OR ts >= toDateTime(?)",
+            });
+        }
+        sql.push_str(" ORDER BY ts, ts_ms, event_id");
+        let mut q = self.query(&sql);
+        for (since, actions) in histories {
+            q = q.bind(*since);
+            if let Some(a) = actions {
+                q = q.bind(a.as_slice());
             }
-            None => self.query("SELECT ?fields FROM events FINAL WHERE ts >= toDateTime(?) ORDER BY ts, ts_ms, event_id").bind(since).fetch_all().await?,
-        };
+        }
+        let rows: Vec<EventRow> = q.fetch_all().await?;
         Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 
