@@ -29,7 +29,7 @@ pub fn main() -> ExitCode {
     let cfg = match config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("custos: {e}");
+            eprintln!("custos: {}", config::redact::text(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -47,8 +47,9 @@ pub fn main() -> ExitCode {
     match runtime.block_on(crate::commands::run(cli.command, cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "custos failed");
-            eprintln!("custos: error: {e:#}");
+            let e = config::redact::text(&format!("{e:#}"));
+            tracing::error!(error = %e, "custos failed");
+            eprintln!("custos: error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -60,7 +61,7 @@ fn init_logging(cfg: &Config) {
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| config::redact::Scrubbed(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal());
     if cfg.log.format == LogFormat::Json {
         builder.json().init();

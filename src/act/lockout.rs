@@ -460,7 +460,9 @@ fn transition(row: &ActionRow, status: ActionStatus, attempts: u32, error: &str)
     }
 }
 
-pub(crate) async fn record(store: &Store, row: ActionRow) -> anyhow::Result<()> {
+pub(crate) async fn record(store: &Store, mut row: ActionRow) -> anyhow::Result<()> {
+    // Readable through the API: no secret (a webhook URL's token) in a stored error.
+    row.last_error = crate::config::redact::text(&row.last_error);
     store
         .retry_policy(true)
         .run("insert action", store.url(), || store.insert_action(&row))

@@ -1,5 +1,6 @@
 //! One module per CLI command; each builds the stages it needs from [`Config`] and runs them.
 
+mod check;
 mod demo;
 mod detectors;
 mod gen;
@@ -61,8 +62,12 @@ pub enum Command {
     Gen(GenArgs),
     /// Create the database and tables (idempotent).
     Migrate,
-    /// Validate the configuration, listing every problem; print the effective config.
-    CheckConfig,
+    /// Validate the configuration, listing every problem; print the effective config (secrets masked).
+    CheckConfig {
+        /// Also connect to ClickHouse and Kafka and load the detector and geo-IP files.
+        #[arg(long)]
+        probe: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,14 +128,7 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::CheckConfig => {
-            println!("# configuration is valid; effective values (secrets hidden):");
-            print!(
-                "{}",
-                toml::to_string_pretty(&cfg).context("printing config")?
-            );
-            Ok(())
-        }
+        Command::CheckConfig { probe } => check::run(cfg, probe).await,
     }
 }
 

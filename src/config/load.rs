@@ -38,9 +38,18 @@ pub(crate) fn load_from(
             Ok(text) => match text.parse::<Table>() {
                 Ok(t) => t,
                 Err(e) => {
+                    // The message without the quoted source line: it may be a secret's.
+                    let line = e
+                        .span()
+                        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
                     return Err(ConfigError {
-                        problems: vec![format!("{}: {e}", p.display())],
-                    })
+                        problems: vec![format!(
+                            "{}:{} {}",
+                            p.display(),
+                            line.map(|l| format!(" line {l}:")).unwrap_or_default(),
+                            e.message().trim()
+                        )],
+                    });
                 }
             },
         },
@@ -50,6 +59,8 @@ pub(crate) fn load_from(
         _ => unreachable!("Config serializes to a table"),
     };
     apply_env(&mut root, &defaults, env, &mut problems);
+    // Every secret the configuration holds is masked in whatever custos prints from now on.
+    super::redact::register_tree(&Value::Table(root.clone()));
 
     let mut config = Config::default();
     for (name, value) in root {
@@ -141,6 +152,12 @@ fn apply_env(
         let value = match typed(default, &raw) {
             Ok(v) => v,
             Err(why) => {
+                // A secret's value is never echoed.
+                let why = if super::redact::is_secret_key(key) {
+                    why.replace(raw.as_str(), super::redact::MASK)
+                } else {
+                    why
+                };
                 problems.push(format!("{var}: {why}"));
                 continue;
             }

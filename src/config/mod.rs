@@ -5,6 +5,7 @@ mod load;
 mod secret;
 
 pub use load::{load, ConfigError};
+pub mod redact;
 pub use secret::Secret;
 
 use std::collections::BTreeMap;
