@@ -544,6 +544,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/api/v1/users/{user_id}/timeline", "get"),
         ("/api/v1/stats", "get"),
         ("/api/v1/openapi.json", "get"),
+        ("/api/v1/audit", "get"),
     ] {
         let op = &paths[p][m];
         assert!(op.is_object(), "{p} {m} missing");
@@ -560,7 +561,7 @@ async fn the_openapi_document_covers_every_route() {
     ] {
         assert!(paths[p][m].is_object(), "{p} {m} missing");
     }
-    assert_eq!(paths.len(), 11);
+    assert_eq!(paths.len(), 12);
     for (p, item) in paths {
         for (m, op) in item.as_object().unwrap() {
             for code in ["401", "403"] {

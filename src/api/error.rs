@@ -20,11 +20,14 @@ pub enum ApiError {
     Storage(#[from] clickhouse::error::Error),
     #[error("query took longer than the time limit")]
     Timeout,
+    #[error("the change may have been made, but its audit record could not be stored yet (it is queued and retried): check the state before repeating the request")]
+    AuditUnavailable,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// Stable code: bad_request, unauthorized, forbidden, not_found, storage_unavailable, timeout.
+    /// Stable code: bad_request, unauthorized, forbidden, not_found, storage_unavailable, timeout,
+    /// audit_unavailable.
     pub error: &'static str,
     pub message: String,
 }
@@ -41,6 +44,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
             }
             ApiError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            ApiError::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
         };
         let mut resp = (
             status,

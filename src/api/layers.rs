@@ -52,7 +52,8 @@ pub async fn matched(path: Option<MatchedPath>, req: Request, next: Next) -> Res
     resp
 }
 
-/// Sends its record when dropped, i.e. when the response body is finished or abandoned.
+/// Sends its record when dropped: when the response body is finished or abandoned — or, with the
+/// status still 499 (client closed), when the client went away before the handler answered.
 struct Pending {
     writer: AuditWriter,
     row: Option<AuditRow>,
@@ -60,74 +61,147 @@ struct Pending {
     started: Instant,
 }
 
+impl Pending {
+    fn finish(&mut self) -> Option<AuditRow> {
+        let mut row = self.row.take()?;
+        row.rows = self.rows.0.load(Relaxed);
+        row.duration_ms = self.started.elapsed().as_millis().min(u32::MAX as u128) as u32;
+        Some(row)
+    }
+}
+
 impl Drop for Pending {
     fn drop(&mut self) {
-        if let Some(mut row) = self.row.take() {
-            row.rows = self.rows.0.load(Relaxed);
-            row.duration_ms = self.started.elapsed().as_millis().min(u32::MAX as u128) as u32;
+        if let Some(row) = self.finish() {
             self.writer.record(row);
         }
     }
 }
 
-/// Outermost layer: every request produces exactly one `api_audit` row.
+/// The address to record: the TCP peer, or what a trusted proxy says the client was.
+fn client(state: &AppState, req: &Request) -> String {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match (peer, forwarded) {
+        (Some(p), Some(f)) if state.trusted_proxies.iter().any(|n| n.contains(&p)) => {
+            format!("{f} via {p}")
+        }
+        (Some(p), _) => p.to_string(),
+        (None, _) => String::new(),
+    }
+}
+
+/// Requests whose audit row is stored before the response completes: every state change, and
+/// exports.
+fn must_store(method: &axum::http::Method, query: &str) -> bool {
+    !matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD)
+        || query.split('&').any(|kv| kv.starts_with("format="))
+}
+
+/// Outermost layer: every request produces exactly one `api_audit` row, started before the handler
+/// runs (a client that gives up still leaves one).
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
-    let client = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let resp = next.run(req).await;
-    let caller = resp.extensions().get::<Caller>().cloned();
-    let route = resp
-        .extensions()
-        .get::<Route>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| "(unmatched)".into());
-    let rows = resp
-        .extensions()
-        .get::<RowCount>()
-        .cloned()
-        .unwrap_or_else(|| RowCount::new(0));
-    crate::metrics::global()
-        .api_requests
-        .with_label_values(&[route.as_str(), resp.status().as_str()])
-        .inc();
-    let row = AuditRow {
-        request_id: crate::model::stable_id(&[
-            &now.as_nanos().to_le_bytes(),
-            path.as_bytes(),
-            &rand_bytes(),
-        ]),
-        ts: now.as_secs() as u32,
-        ts_ms: now.as_millis() as u64,
-        token_name: caller.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
-        role: caller
-            .map(|c| c.role.as_str().to_owned())
-            .unwrap_or_default(),
-        method,
-        route,
-        path,
-        query,
-        status: resp.status().as_u16(),
-        rows: 0,
-        duration_ms: 0,
-        client,
-    };
-    let pending = Pending {
+    let stored_first = must_store(&method, &query);
+    let mut pending = Pending {
         writer: state.audit.clone(),
-        row: Some(row),
-        rows,
+        row: Some(AuditRow {
+            request_id: crate::model::stable_id(&[
+                &now.as_nanos().to_le_bytes(),
+                path.as_bytes(),
+                &rand_bytes(),
+            ]),
+            ts: now.as_secs() as u32,
+            ts_ms: now.as_millis() as u64,
+            token_name: String::new(),
+            role: String::new(),
+            method: method.to_string(),
+            route: "(unmatched)".into(),
+            path,
+            query,
+            status: 499,
+            rows: 0,
+            duration_ms: 0,
+            client: client(&state, &req),
+        }),
+        rows: RowCount::new(0),
         started,
     };
+    let resp = next.run(req).await;
+    let caller = resp.extensions().get::<Caller>().cloned();
+    let route = resp.extensions().get::<Route>().map(|r| r.0.clone());
+    if let Some(rows) = resp.extensions().get::<RowCount>() {
+        pending.rows = rows.clone();
+    }
+    crate::metrics::global()
+        .api_requests
+        .with_label_values(&[
+            route.as_deref().unwrap_or("(unmatched)"),
+            resp.status().as_str(),
+        ])
+        .inc();
+    if let Some(row) = pending.row.as_mut() {
+        row.status = resp.status().as_u16();
+        if let Some(r) = route {
+            row.route = r;
+        }
+        if let Some(c) = caller {
+            row.token_name = c.name.clone();
+            row.role = c.role.as_str().to_owned();
+        }
+    }
+    let changes = !matches!(method, axum::http::Method::GET | axum::http::Method::HEAD);
+    if stored_first && (changes || resp.status().is_success()) {
+        let (parts, body) = resp.into_parts();
+        if changes {
+            // A state change (a small, complete body): stored before the response is sent.
+            let row = pending.finish().expect("not finished yet");
+            if !state.audit.store_now(row, |r| r.status = 503).await {
+                return axum::response::IntoResponse::into_response(ApiError::AuditUnavailable);
+            }
+            return Response::from_parts(parts, body);
+        }
+        // An export: stored after its last row and before the end of the response; if it cannot
+        // be, the response ends in an error instead of completing.
+        let audit = state.audit.clone();
+        let pending = std::sync::Arc::new(std::sync::Mutex::new(pending));
+        let at_end = pending.clone();
+        let stream = body
+            .into_data_stream()
+            .map(move |chunk| {
+                let _keep = &pending;
+                chunk
+            })
+            .chain(futures_util::stream::once(async move {
+                let row = at_end.lock().ok().and_then(|mut p| p.finish());
+                let stored = match row {
+                    Some(row) => audit.store_now(row, |_| {}).await,
+                    None => true,
+                };
+                if stored {
+                    Ok(axum::body::Bytes::new())
+                } else {
+                    Err(axum::Error::new(std::io::Error::other(
+                        "the audit row could not be stored",
+                    )))
+                }
+            }));
+        return Response::from_parts(parts, Body::from_stream(stream));
+    }
     let (parts, body) = resp.into_parts();
     let stream = body.into_data_stream().map(move |chunk| {
         let _keep = &pending;

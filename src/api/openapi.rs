@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{alerts, events, response, users};
+use super::{alerts, events, response, trail, users};
 
 struct Bearer;
 
@@ -51,7 +51,7 @@ impl Modify for Bearer {
     info(title = "custos API", description = "Alerts, events, timelines and exports for security analysts and auditors. Every request is recorded in api_audit."),
     paths(
         alerts::list, alerts::get_one, alerts::set_status, events::list, users::timeline, users::stats,
-        response::lock, response::unlock, response::list, response::reset_breaker, document
+        response::lock, response::unlock, response::list, response::reset_breaker, trail::list, document
     ),
     modifiers(&Bearer)
 )]

@@ -12,6 +12,9 @@ use crate::store::Cursor;
 pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 1000;
 
+/// An optional `since` and `until`.
+pub type Window = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 pub struct Params {
     map: HashMap<String, String>,
 }
@@ -52,8 +55,30 @@ impl Params {
                 DateTime::parse_from_rfc3339(v)
                     .map(|t| t.with_timezone(&Utc))
                     .map_err(|_| ApiError::BadRequest(format!("`{k}` must be an RFC 3339 time with an offset, like 2026-01-06T00:00:00Z")))
+                    .and_then(|t| {
+                        // Stored times are 1970..2106 (ClickHouse DateTime): outside, a query would
+                        // silently wrap.
+                        if (0..=u32::MAX as i64).contains(&t.timestamp()) {
+                            Ok(t)
+                        } else {
+                            Err(ApiError::BadRequest(format!(
+                                "`{k}` must be between 1970-01-01T00:00:00Z and 2106-02-07T06:28:15Z"
+                            )))
+                        }
+                    })
             })
             .transpose()
+    }
+
+    /// `since` and `until`, with `since` not after `until`.
+    pub fn window(&self) -> Result<Window, ApiError> {
+        let (since, until) = (self.time("since")?, self.time("until")?);
+        if let (Some(s), Some(u)) = (since, until) {
+            if s > u {
+                return Err(ApiError::BadRequest("`since` is after `until`".into()));
+            }
+        }
+        Ok((since, until))
     }
 
     pub fn u64(&self, k: &str) -> Result<Option<u64>, ApiError> {

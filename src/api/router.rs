@@ -7,7 +7,7 @@ use axum::{middleware, Router};
 
 use super::error::ApiError;
 use super::state::AppState;
-use super::{alerts, events, health, layers, openapi, response, users};
+use super::{alerts, events, health, layers, openapi, response, trail, users};
 use crate::shutdown::Shutdown;
 
 /// The whole router: `/api/v1/*` behind tokens; health and metrics open or not per config; every
@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/users/{user_id}/lock", post(response::lock))
         .route("/api/v1/users/{user_id}/unlock", post(response::unlock))
         .route("/api/v1/actions", get(response::list))
+        .route("/api/v1/audit", get(trail::list))
         .route(
             "/api/v1/response/reset-breaker",
             post(response::reset_breaker),
@@ -81,7 +82,9 @@ pub async fn serve(
         let _ = tx.send(addr);
     }
     let audit = state.audit.clone();
-    axum::serve(listener, router(state))
+    // The peer address reaches the audit record (`X-Forwarded-For` only from trusted proxies).
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.recv().await })
         .await?;
     audit.flush().await;

@@ -23,6 +23,8 @@ pub struct Inner {
     pub audit: AuditWriter,
     /// Manual lockouts and the storm breaker (admin routes).
     pub responder: Option<crate::act::Responder>,
+    /// `[api] trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::ops::Deref for AppState {
@@ -42,7 +44,13 @@ impl AppState {
         let tokens = Tokens::from_config(&cfg.tokens)?;
         let audit = AuditWriter::spawn(store.clone());
         let store = store.with_query_timeout(cfg.query_timeout_secs);
+        let trusted_proxies = cfg
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| crate::config::cidr(p))
+            .collect();
         Ok(AppState(Arc::new(Inner {
+            trusted_proxies,
             store,
             tokens,
             cfg,

@@ -248,6 +248,9 @@ pub struct ApiConfig {
     /// `[[api.tokens]] name, role, sha256` — only the SHA-256 of each token is stored
     /// (`custos token new` prints a token and its line).
     pub tokens: Vec<ApiToken>,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed; from anyone else it is
+    /// ignored and the audit records the TCP peer alone.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -258,6 +261,7 @@ impl Default for ApiConfig {
             open_metrics: true,
             query_timeout_secs: 30,
             tokens: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -473,6 +477,13 @@ impl Config {
         if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
             p.push("[api] listen: must be an address like 127.0.0.1:8080".into());
         }
+        for t in &self.api.trusted_proxies {
+            if cidr(t).is_none() {
+                p.push(format!(
+                    "[api] trusted_proxies: `{t}` is not a CIDR or an address"
+                ));
+            }
+        }
         if !(1..=3600).contains(&self.api.query_timeout_secs) {
             p.push("[api] query_timeout_secs: must be 1..=3600".into());
         }
@@ -530,4 +541,12 @@ fn is_topic(s: &str) -> bool {
     (1..=249).contains(&s.len())
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// A network written as a CIDR or a single address.
+pub fn cidr(s: &str) -> Option<ipnet::IpNet> {
+    s.trim()
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| s.trim().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .ok()
 }
