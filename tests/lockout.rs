@@ -44,8 +44,29 @@ async fn receiver(fail_first: u32) -> (String, Arc<Mutex<Received>>) {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_owned();
+                let ts = headers
+                    .get("x-custos-timestamp")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let timed = headers
+                    .get("x-custos-signature-timestamped")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let fresh = ts
+                    .parse::<u64>()
+                    .is_ok_and(|t| custos::time::now_secs() as u64 - t < 300);
                 let mut r = g.lock().unwrap();
-                if sig != custos::act::dispatch::signature(SECRET.as_bytes(), &body) {
+                if sig != custos::act::dispatch::signature(SECRET.as_bytes(), &body)
+                    || !fresh
+                    || timed
+                        != custos::act::dispatch::timestamped_signature(
+                            SECRET.as_bytes(),
+                            &ts,
+                            &body,
+                        )
+                {
                     r.bad_signatures += 1;
                     return StatusCode::UNAUTHORIZED;
                 }
@@ -400,4 +421,52 @@ async fn the_storm_breaker_trips_at_the_limit_and_an_admin_resets_it() {
             .status(),
         401
     );
+}
+
+/// A webhook that answers with a redirect never counts as delivered: redirects are not followed
+/// (a 301 would turn the POST into a body-less GET, a 307 re-send the signed body elsewhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirecting_webhook_is_a_failed_delivery_and_is_not_followed() {
+    if skip_without_servers() {
+        return;
+    }
+    let followed = Arc::new(Mutex::new(0u32));
+    let f = followed.clone();
+    let app = axum::Router::new()
+        .route(
+            "/lock",
+            post(|| async {
+                (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(axum::http::header::LOCATION, "/elsewhere")],
+                )
+            }),
+        )
+        .route(
+            "/elsewhere",
+            axum::routing::any(move || {
+                let f = f.clone();
+                async move {
+                    *f.lock().unwrap() += 1;
+                    StatusCode::OK
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/lock", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let kafka = MockKafka::new(1);
+    let env = TestEnv::new(
+        &ch_url(),
+        &response_toml("enforce", &url, &kafka, "", "")
+            .replace("max_attempts = 5", "max_attempts = 2"),
+    );
+    let (events, dir) = departed("moved");
+    tokio::task::block_in_place(|| replay(&env, &events, &dir));
+    assert_eq!(*followed.lock().unwrap(), 0, "the redirect was followed");
+    let s = tokio::task::block_in_place(|| {
+        env.sql("SELECT status, last_error FROM actions WHERE user_id = 'moved' AND action = 'lock_user' ORDER BY at_ms")
+    });
+    assert!(!s.contains("acknowledged"), "{s}");
+    assert!(s.contains("failed") && s.contains("301"), "{s}");
 }

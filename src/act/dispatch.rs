@@ -1,6 +1,8 @@
 //! Delivers a lock/unlock command: to the Kafka actions topic (keyed by user; acknowledged on broker
 //! delivery) and/or a webhook (POST, `X-Custos-Signature: sha256=<HMAC-SHA256 of the body>`,
-//! `Idempotency-Key: <action_id>`; 2xx = acknowledged), each with capped exponential retries.
+//! `X-Custos-Timestamp` and `X-Custos-Signature-Timestamped: sha256=<HMAC of "<timestamp>.<body>">`,
+//! `Idempotency-Key: <action_id>`; 2xx = acknowledged, redirects are not followed and fail), each
+//! with capped exponential retries. Receivers drop duplicates by `Idempotency-Key`.
 
 use std::time::Duration;
 
@@ -31,6 +33,16 @@ pub struct Dispatcher {
     kafka: Option<(FutureProducer, String)>,
     webhook: Option<(reqwest::Client, String, Vec<u8>)>,
     cfg: ResponseConfig,
+}
+
+/// `sha256=<hex>` of the HMAC-SHA256 of `<timestamp>.<body>` under `secret` (the
+/// `X-Custos-Signature-Timestamped` header; receivers check it and refuse old timestamps).
+pub fn timestamped_signature(secret: &[u8], ts: &str, body: &[u8]) -> String {
+    let mut signed = Vec::with_capacity(ts.len() + 1 + body.len());
+    signed.extend_from_slice(ts.as_bytes());
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    signature(secret, &signed)
 }
 
 /// `sha256=<hex>` of the HMAC-SHA256 of `body` under `secret`.
@@ -68,8 +80,11 @@ impl Dispatcher {
         let webhook = if cfg.webhook_url.is_empty() {
             None
         } else {
+            // No redirects: a 301 would turn the POST into a body-less GET whose 200 looks like an
+            // acknowledged lock, a 307 would re-send the signed body elsewhere. Any 3xx fails.
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_millis(cfg.webhook_timeout_ms))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .context("building the webhook client")?;
             Some((
@@ -123,10 +138,15 @@ impl Dispatcher {
             let sig = signature(secret, &body);
             let r = self
                 .retry(&mut attempts, &mut on_attempt, || async {
+                    // Replay protection: the attempt's time, signed with the body.
+                    let ts = crate::time::now_secs().to_string();
+                    let timed = timestamped_signature(secret, &ts, &body);
                     let resp = client
                         .post(url)
                         .header("content-type", "application/json")
                         .header("x-custos-signature", &sig)
+                        .header("x-custos-timestamp", &ts)
+                        .header("x-custos-signature-timestamped", timed)
                         .header("idempotency-key", &cmd.action_id)
                         .body(body.clone())
                         .send()
@@ -134,6 +154,11 @@ impl Dispatcher {
                         .map_err(|e| format!("webhook: {e}"))?;
                     if resp.status().is_success() {
                         Ok(())
+                    } else if resp.status().is_redirection() {
+                        Err(format!(
+                            "webhook: HTTP {} (redirects are not followed)",
+                            resp.status()
+                        ))
                     } else {
                         Err(format!("webhook: HTTP {}", resp.status()))
                     }

@@ -59,9 +59,19 @@ impl Tokens {
         Ok(Tokens(out))
     }
 
+    /// The caller whose token this is. Every configured digest is compared, each in constant time
+    /// (no early exit on the first differing byte, nor on the first match).
     pub fn find(&self, token: &str) -> Option<&Caller> {
+        use subtle::ConstantTimeEq;
         let h: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.0.iter().find(|(k, _)| *k == h).map(|(_, c)| c)
+        let mut found = None;
+        for (k, c) in &self.0 {
+            let equal: bool = k.ct_eq(&h).into();
+            if equal && found.is_none() {
+                found = Some(c);
+            }
+        }
+        found
     }
 }
 
