@@ -212,6 +212,19 @@ fn a_trusted_proxy_s_forwarded_for_is_recorded_with_the_peer() {
         env.sql("SELECT client FROM api_audit WHERE route = '/api/v1/alerts'"),
         "203.0.113.9 via 127.0.0.1"
     );
+    // A storage failure reaches the client as a request id, never as ClickHouse's own text.
+    env.sql(&format!("DROP DATABASE {}", env.db));
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{base}/api/v1/alerts"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().unwrap();
+    let msg = body["message"].as_str().unwrap();
+    assert!(msg.contains(&id) && !msg.contains("Code:") && !msg.contains(&env.db), "{msg}");
+    assert_eq!(body["error"], "storage_unavailable");
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -16,7 +16,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
-    #[error("storage: {0}")]
+    /// The text stays in the log (under the request id); the client gets the id only.
+    #[error("storage is unavailable")]
     Storage(#[from] clickhouse::error::Error),
     #[error("query took longer than the time limit")]
     Timeout,
@@ -40,17 +41,24 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Storage(e) => {
-                tracing::error!(error = %e, "API query failed");
+                tracing::error!(request_id = %super::layers::request_id(), error = %e, "API query failed");
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
             }
             ApiError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             ApiError::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
         };
+        let message = match &self {
+            ApiError::Storage(_) => format!(
+                "storage is unavailable; see the server log for request {}",
+                super::layers::request_id()
+            ),
+            other => other.to_string(),
+        };
         let mut resp = (
             status,
             Json(ErrorBody {
                 error: code,
-                message: self.to_string(),
+                message,
             }),
         )
             .into_response();

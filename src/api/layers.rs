@@ -106,6 +106,16 @@ fn must_store(method: &axum::http::Method, query: &str) -> bool {
         || query.split('&').any(|kv| kv.starts_with("format="))
 }
 
+tokio::task_local! {
+    /// The request being served (its `api_audit` id), for error messages and logs.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's id (empty outside a request).
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// Outermost layer: every request produces exactly one `api_audit` row, started before the handler
 /// runs (a client that gives up still leaves one).
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -141,7 +151,15 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         rows: RowCount::new(0),
         started,
     };
-    let resp = next.run(req).await;
+    let id = pending
+        .row
+        .as_ref()
+        .map(|r| r.request_id.clone())
+        .unwrap_or_default();
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
     let caller = resp.extensions().get::<Caller>().cloned();
     let route = resp.extensions().get::<Route>().map(|r| r.0.clone());
     if let Some(rows) = resp.extensions().get::<RowCount>() {
