@@ -626,6 +626,75 @@ async fn a_csv_export_audits_its_exact_row_count_with_newlines_and_quotes_in_fie
     assert_eq!(rows, "3", "the audit row counts records, not newlines");
 }
 
+/// Cells that a spreadsheet would run as formulas come out neutralised (a leading `'`), read back
+/// with Python's own csv module; ordinary values, numbers and negative-looking text elsewhere stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_exports_neutralise_formula_cells() {
+    if skip_without_servers() {
+        return;
+    }
+    let env = TestEnv::new(&ch_url(), "");
+    let lines = [
+        r#"{"event_id":"f-1","user_id":"=HYPERLINK(\"http://x\")","action":"export","ts":"2026-01-06T10:00:00Z","record_count":5,"user_agent":"+cmd|' /C calc'!A0"}"#,
+        r#"{"event_id":"f-2","user_id":"@SUM(1)","action":"-2+3","ts":"2026-01-06T10:01:00Z","session_id":"\tlead","object_type":"\rcr"}"#,
+        r#"{"event_id":"f-3","user_id":"plain","action":"view","ts":"2026-01-06T10:02:00Z","user_agent":"a=b-c"}"#,
+    ];
+    std::fs::write(env.path("f.jsonl"), lines.join("\n")).unwrap();
+    let ok = tokio::task::block_in_place(|| {
+        env.custos(&["replay", "--input", env.path("f.jsonl").to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    });
+    assert!(ok);
+    let api = start(&env).await;
+    let csv = api
+        .http
+        .get(format!("{}/api/v1/events?format=csv", api.base))
+        .bearer_auth(&api.auditor)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(env.path("x.csv"), &csv).unwrap();
+    let script = "import csv,json,sys\nrows=list(csv.DictReader(open(sys.argv[1],newline='')))\nprint(json.dumps(rows))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, env.path("x.csv").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Map<String, Value>> = serde_json::from_slice(&out.stdout).unwrap();
+    let by = |id: &str| rows.iter().find(|r| r["event_id"] == id).unwrap().clone();
+    let (f1, f2, f3) = (by("f-1"), by("f-2"), by("f-3"));
+    assert_eq!(f1["user_id"], "'=HYPERLINK(\"http://x\")");
+    assert_eq!(f1["user_agent"], "'+cmd|' /C calc'!A0");
+    assert_eq!(f1["record_count"], "5", "numbers stay numbers");
+    assert_eq!(f2["user_id"], "'@SUM(1)");
+    assert_eq!(f2["action"], "'-2+3");
+    assert_eq!(f2["session_id"], "'\tlead");
+    assert_eq!(f2["object_type"], "'\rcr");
+    assert_eq!(f3["user_id"], "plain");
+    assert_eq!(
+        f3["user_agent"], "a=b-c",
+        "only a leading character is neutralised"
+    );
+    for r in &rows {
+        for (k, v) in r {
+            let v = v.as_str().unwrap_or_default();
+            assert!(
+                !v.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{k} = {v:?} would run as a formula"
+            );
+        }
+    }
+}
+
 /// The export streams from a separate `custos api` process whose memory we can watch.
 #[test]
 fn a_100k_event_csv_export_streams_with_bounded_memory() {

@@ -223,7 +223,10 @@ fn a_trusted_proxy_s_forwarded_for_is_recorded_with_the_peer() {
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     let body: Value = resp.json().unwrap();
     let msg = body["message"].as_str().unwrap();
-    assert!(msg.contains(&id) && !msg.contains("Code:") && !msg.contains(&env.db), "{msg}");
+    assert!(
+        msg.contains(&id) && !msg.contains("Code:") && !msg.contains(&env.db),
+        "{msg}"
+    );
     assert_eq!(body["error"], "storage_unavailable");
     child.kill().unwrap();
     child.wait().unwrap();

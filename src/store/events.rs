@@ -169,12 +169,35 @@ impl EventFilter {
     }
 }
 
-/// Columns of an export: event time as RFC 3339 text first, then every other stored column.
-fn export_columns() -> String {
-    let rest: Vec<&str> = EventRow::COLUMN_NAMES
+/// Columns that are not text (never a spreadsheet formula).
+const NOT_TEXT: &[&str] = &[
+    "record_count",
+    "kafka_partition",
+    "kafka_offset",
+    "file_line",
+    "latitude",
+    "longitude",
+    "asn",
+    "ingest_ts",
+    "attr_keys",
+    "attr_values",
+];
+
+/// Columns of an export: event time as RFC 3339 text first, then every other stored column. In CSV
+/// a text cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so a spreadsheet
+/// shows it instead of running it as a formula (OWASP CSV injection).
+fn export_columns(format: ExportFormat) -> String {
+    let rest: Vec<String> = EventRow::COLUMN_NAMES
         .iter()
         .copied()
         .filter(|c| !matches!(*c, "ts" | "ts_ms"))
+        .map(|c| {
+            if format == ExportFormat::Csv && !NOT_TEXT.contains(&c) {
+                format!("if(match({c}, '^[=+@\\t\\r-]'), concat('\\'', {c}), {c}) AS {c}")
+            } else {
+                c.to_owned()
+            }
+        })
         .collect();
     format!("concat(replaceOne(toString(ts), ' ', 'T'), '.', substring(toString(1000 + ts_ms), 2, 3), 'Z') AS time, {}", rest.join(", "))
 }
@@ -203,14 +226,16 @@ impl Store {
     /// Every matching event, oldest first, streamed in `format` straight from ClickHouse (never buffered;
     /// no execution limit beyond the client's timeout).
     pub fn events_export(&self, f: &EventFilter, format: ExportFormat) -> Result<BytesCursor> {
-        let mut sql = f.sql(&export_columns());
+        let mut sql = f.sql(&export_columns(format));
         sql.push(" ORDER BY ts, ts_ms, event_id", []);
         let format = match format {
             ExportFormat::Csv => "CSVWithNames",
             ExportFormat::Ndjson => "JSONEachRow",
         };
+        // Numbers as numbers in NDJSON whatever the server's default (18.16 quotes 64-bit ones).
         sql.query(self)
             .with_setting("max_execution_time", "0")
+            .with_setting("output_format_json_quote_64bit_integers", "0")
             .fetch_bytes(format)
     }
 
