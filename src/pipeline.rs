@@ -90,6 +90,7 @@ pub fn start(
 struct Processor {
     store: Store,
     max_bytes: usize,
+    dead_letter_max: usize,
     seen: SeenIds,
     directory: Directory,
     stages: Stages,
@@ -102,6 +103,7 @@ impl Processor {
         Processor {
             store,
             max_bytes: cfg.max_record_bytes,
+            dead_letter_max: cfg.dead_letter_max_bytes,
             seen: SeenIds::new(cfg.dedup_window),
             directory: std::mem::take(&mut stages.directory),
             stages,
@@ -217,7 +219,8 @@ impl Processor {
                     }
                     Err(rej) => {
                         b.tally.rejected += 1;
-                        b.dead_letters.push(dead_letter(env, rej, now));
+                        b.dead_letters
+                            .push(dead_letter(env, rej, now, self.dead_letter_max));
                     }
                 }
             }
@@ -231,7 +234,8 @@ impl Processor {
                     }
                     Err(rej) => {
                         b.tally.directory_rejected += 1;
-                        b.dead_letters.push(dead_letter(env, rej, now));
+                        b.dead_letters
+                            .push(dead_letter(env, rej, now, self.dead_letter_max));
                     }
                 }
             }
@@ -239,18 +243,39 @@ impl Processor {
     }
 }
 
-fn dead_letter(env: Envelope, rej: crate::decode::Rejection, now: u32) -> DeadLetterRow {
+/// The dead letter of a rejected record: its first `max` bytes, and for a longer one its full length
+/// and the SHA-256 of the whole in the message (the id is still derived from every byte).
+fn dead_letter(
+    env: Envelope,
+    rej: crate::decode::Rejection,
+    now: u32,
+    max: usize,
+) -> DeadLetterRow {
     tracing::debug!(stream = env.stream.as_str(), position = %env.pos.key(), code = %rej.code, "record rejected");
-    DeadLetterRow::new(
-        DeadLetter {
-            stream: env.stream,
-            pos: env.pos,
-            raw: env.raw,
-            code: rej.code.to_string(),
-            message: rej.message,
-        },
-        now,
-    )
+    let mut d = DeadLetter {
+        stream: env.stream,
+        pos: env.pos,
+        raw: env.raw,
+        code: rej.code.to_string(),
+        message: rej.message,
+    };
+    let id = d.id();
+    if d.raw.len() > max {
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(&d.raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        d.message = format!(
+            "{} (the first {max} of {} bytes are kept; SHA-256 of the whole record: {hex})",
+            d.message,
+            d.raw.len()
+        );
+        d.raw.truncate(max);
+    }
+    let mut row = DeadLetterRow::new(d, now);
+    row.dl_id = id;
+    row
 }
 
 /// Recently seen `event_id`s (two generations of 128-bit hashes), to drop in-stream duplicates before

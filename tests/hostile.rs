@@ -94,9 +94,29 @@ fn ten_percent_hostile_input_is_dead_lettered_and_the_rest_stored() {
     let want: BTreeMap<String, u64> = want.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     assert_eq!(got, want);
     assert!(peak < 300 * 1024, "peak RSS {peak} KiB");
-    // Oversize records are kept whole, as received.
-    assert!(
-        env.u64("SELECT max(length(raw)) FROM dead_letters WHERE error_code = 'too_large'")
-            > 65_536
+    // Oversize records keep their first 64 KiB (`dead_letter_max_bytes`), with the full length and
+    // the SHA-256 of the whole record in the message: a flood of them cannot fill the disk.
+    assert_eq!(
+        env.u64("SELECT max(length(raw)) FROM dead_letters WHERE error_code = 'too_large'"),
+        65_536
+    );
+    let whole = format!(
+        r#"{{"event_id":"h2","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"view","pad":"{}"}}"#,
+        "x".repeat(100_000)
+    );
+    let digest: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(whole.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(
+        env.sql("SELECT error_message FROM dead_letters FINAL WHERE error_code = 'too_large' AND startsWith(raw, '{\"event_id\":\"h2\"')"),
+        format!(
+            "record is {} bytes, the limit is 65536 (the first 65536 of {} bytes are kept; SHA-256 of the whole record: {digest})",
+            whole.len(),
+            whole.len()
+        )
     );
 }

@@ -133,6 +133,9 @@ pub struct PipelineConfig {
     pub queue_batches: usize,
     /// Records larger than this are dead-lettered as `too_large`.
     pub max_record_bytes: usize,
+    /// A dead letter keeps at most this much of its record (with the full length and the SHA-256
+    /// of the whole in its message), so a flood of oversized records cannot fill the disk.
+    pub dead_letter_max_bytes: usize,
     /// How many recent `event_id`s the pipeline remembers to drop in-stream duplicates.
     pub dedup_window: usize,
 }
@@ -144,6 +147,7 @@ impl Default for PipelineConfig {
             batch_max_age_ms: 1_000,
             queue_batches: 4,
             max_record_bytes: 1 << 20,
+            dead_letter_max_bytes: 64 << 10,
             dedup_window: 1_000_000,
         }
     }
@@ -443,6 +447,10 @@ impl Config {
         check(
             (1_024..=256 << 20).contains(&pl.max_record_bytes),
             "[pipeline] max_record_bytes: must be 1024..=268435456",
+        );
+        check(
+            (256..=256 << 20).contains(&pl.dead_letter_max_bytes),
+            "[pipeline] dead_letter_max_bytes: must be 256..=268435456",
         );
         check(
             pl.dedup_window <= 100_000_000,
