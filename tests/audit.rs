@@ -231,3 +231,41 @@ fn a_trusted_proxy_s_forwarded_for_is_recorded_with_the_peer() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `serve` whose API address is taken stops, non-zero, naming the address — it does not run on
+/// without its API (and its audit trail).
+#[test]
+fn serve_exits_when_its_api_address_is_taken() {
+    if skip_without_servers() {
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!("[api]\nlisten = \"{addr}\"\n\n[kafka]\nbrokers = \"127.0.0.1:1\"\n"),
+    );
+    let mut child = env
+        .custos(&["serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("serve kept running without its API");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains(&format!("binding the API to {addr}")), "{err}");
+    drop(taken);
+}

@@ -20,5 +20,5 @@ mod views;
 
 pub use audit::AuditWriter;
 pub use error::{ApiError, ErrorBody};
-pub use router::{router, serve};
+pub use router::{bind, router, serve, serve_on};
 pub use state::{AppState, Inner};

@@ -64,18 +64,32 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` fires. Binds `listen` (port 0 picks a free port); returns the bound address
-/// through `bound` before serving.
+/// Binds the API's address (port 0 picks a free port): a taken address is an error naming it.
+pub async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    use anyhow::Context;
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the API to {listen}"))
+}
+
+/// Serves until `shutdown` fires. Binds `listen`; returns the bound address through `bound` before
+/// serving.
 pub async fn serve(
     state: AppState,
     listen: &str,
+    shutdown: Shutdown,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
+    serve_on(state, bind(listen).await?, shutdown, bound).await
+}
+
+/// [`serve`] on a listener already bound.
+pub async fn serve_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
     mut shutdown: Shutdown,
     bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding the API to {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "API listening");
     if let Some(tx) = bound {

@@ -62,7 +62,7 @@ pub async fn run(mut cfg: Config, limit: Option<u64>, publish: bool) -> anyhow::
         cfg.demo.users, cfg.demo.rate, cfg.clickhouse.url, cfg.clickhouse.database
     );
     let (api_trigger, api_stop) = shutdown::channel();
-    let api = super::wiring::spawn_api(&cfg, &store, stats.clone(), responder, api_stop)?;
+    let api = super::wiring::spawn_api(&cfg, &store, stats.clone(), responder, api_stop).await?;
     eprintln!(
         "demo: API on http://{} (create a token with `custos token new`)",
         cfg.api.listen

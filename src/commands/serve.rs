@@ -38,7 +38,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     tracing::info!(database = %cfg.clickhouse.database, "custos serving");
     let sweeper = tokio::spawn(daily_sweep(cfg.clone(), store.clone()));
-    let api = super::wiring::spawn_api(&cfg, &store, stats.clone(), responder, stop.clone())?;
+    let api =
+        super::wiring::spawn_api(&cfg, &store, stats.clone(), responder, stop.clone()).await?;
     source.run(pipeline.input, stop.clone()).await;
     sweeper.abort();
     match tokio::time::timeout(DRAIN_GRACE, pipeline.done).await {

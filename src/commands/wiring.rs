@@ -86,7 +86,7 @@ pub fn spawn_progress(
 
 /// Starts the API next to a pipeline (`serve`, `demo`); stops with `stop`.
 /// Shares the pipeline's lockout responder (one decision task and one set of producers per process).
-pub fn spawn_api(
+pub async fn spawn_api(
     cfg: &Config,
     store: &Store,
     stats: Arc<crate::stats::Stats>,
@@ -94,9 +94,11 @@ pub fn spawn_api(
     stop: crate::shutdown::Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats), responder)?;
-    let listen = cfg.api.listen.clone();
+    // Bound here, so a taken address stops the command (non-zero, naming it) instead of leaving it
+    // running without its API.
+    let listener = crate::api::bind(&cfg.api.listen).await?;
     Ok(tokio::spawn(async move {
-        if let Err(e) = crate::api::serve(state, &listen, stop, None).await {
+        if let Err(e) = crate::api::serve_on(state, listener, stop, None).await {
             tracing::error!(error = format!("{e:#}"), "the API stopped");
         }
     }))
