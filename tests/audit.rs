@@ -269,3 +269,51 @@ fn serve_exits_when_its_api_address_is_taken() {
     assert!(err.contains(&format!("binding the API to {addr}")), "{err}");
     drop(taken);
 }
+
+/// Manual locks pass the rails too: a protected account needs `force` (and the action says it was
+/// forced), and manual locks have their own limit per window.
+#[test]
+fn manual_locks_need_force_for_protected_accounts_and_have_their_own_limit() {
+    if skip_without_servers() {
+        return;
+    }
+    let (toml, _, admin) = tokens();
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!("[api]\nlisten = \"127.0.0.1:0\"\n{toml}\n[response]\nactions_topic = \"\"\nprotected_users = [\"ceo\"]\nmax_manual_locks = 2\n"),
+    );
+    let (mut child, base) = api(&env);
+    let lock = |user: &str, force: bool| {
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{base}/api/v1/users/{user}/lock"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"reason": "incident 42", "force": force}))
+            .send()
+            .unwrap();
+        let st = resp.status().as_u16();
+        (st, resp.json::<Value>().unwrap_or(Value::Null))
+    };
+    let (st, body) = lock("ceo", false);
+    assert_eq!(st, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("force"),
+        "{body}"
+    );
+    assert_eq!(lock("ceo", true).0, 202);
+    assert_eq!(
+        env.sql("SELECT reason FROM actions WHERE user_id = 'ceo' AND status = 'manual'"),
+        "[forced: protected account] incident 42"
+    );
+    assert_eq!(lock("bob", false).0, 202);
+    let (st, body) = lock("carol", false);
+    assert_eq!(st, 409, "the third manual lock in the window: {body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_manual_locks"),
+        "{body}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

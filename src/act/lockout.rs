@@ -22,6 +22,17 @@ use crate::store::alerts::AlertRow;
 use crate::store::Store;
 use crate::time::now_ms;
 
+/// Why a manual lock or unlock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ManualRefused {
+    #[error("the account is protected: pass `\"force\": true` to lock it anyway (recorded)")]
+    Protected,
+    #[error("more than {max} manual locks within {window}: the limit ([response] max_manual_locks) stops more")]
+    Limit { max: u32, window: String },
+    #[error("{0}")]
+    Failed(String),
+}
+
 enum Job {
     Alert(AlertRow),
     Manual {
@@ -30,7 +41,8 @@ enum Job {
         user_id: String,
         reason: String,
         actor: String,
-        reply: oneshot::Sender<anyhow::Result<String>>,
+        force: bool,
+        reply: oneshot::Sender<Result<String, ManualRefused>>,
     },
     ResetBreaker {
         actor: String,
@@ -100,6 +112,8 @@ impl Responder {
     }
 
     /// An admin's lock or unlock; returns the action id once recorded (dispatch continues).
+    /// An admin's lock or unlock. A protected account is locked only with `force` (the reason then
+    /// says so); manual locks have their own limit per window (`max_manual_locks`).
     pub async fn manual(
         &self,
         action: ActionKind,
@@ -107,7 +121,8 @@ impl Responder {
         user_id: &str,
         reason: &str,
         actor: &str,
-    ) -> anyhow::Result<String> {
+        force: bool,
+    ) -> Result<String, ManualRefused> {
         let (reply, rx) = oneshot::channel();
         let job = Job::Manual {
             action,
@@ -115,13 +130,15 @@ impl Responder {
             user_id: user_id.into(),
             reason: reason.into(),
             actor: actor.into(),
+            force,
             reply,
         };
         self.tx
             .send(job)
             .await
-            .map_err(|_| anyhow::anyhow!("responder stopped"))?;
-        rx.await?
+            .map_err(|_| ManualRefused::Failed("responder stopped".into()))?;
+        rx.await
+            .map_err(|_| ManualRefused::Failed("responder stopped".into()))?
     }
 
     pub async fn reset_breaker(&self, actor: &str, reason: &str) -> anyhow::Result<()> {
@@ -165,10 +182,11 @@ impl Core {
                     user_id,
                     reason,
                     actor,
+                    force,
                     reply,
                 } => {
                     let _ = reply.send(
-                        self.manual(action, &tenant, &user_id, &reason, &actor)
+                        self.manual(action, &tenant, &user_id, &reason, &actor, force)
                             .await,
                     );
                 }
@@ -354,7 +372,37 @@ impl Core {
         user_id: &str,
         reason: &str,
         actor: &str,
-    ) -> anyhow::Result<String> {
+        force: bool,
+    ) -> Result<String, ManualRefused> {
+        let failed = |e: anyhow::Error| ManualRefused::Failed(format!("{e:#}"));
+        let mut reason = reason.to_owned();
+        if action == ActionKind::LockUser {
+            let protected = self.cfg.protected_users.iter().any(|u| u == user_id)
+                || self
+                    .store
+                    .directory_protected(tenant, user_id)
+                    .await
+                    .map_err(|e| failed(e.into()))?;
+            if protected && !force {
+                return Err(ManualRefused::Protected);
+            }
+            if protected {
+                reason = format!("[forced: protected account] {reason}");
+            }
+            let since_ms = now_ms().saturating_sub(self.window_secs * 1000);
+            let recent = self
+                .store
+                .manual_locks_since(since_ms)
+                .await
+                .map_err(|e| failed(e.into()))?;
+            if recent >= self.cfg.max_manual_locks as u64 {
+                return Err(ManualRefused::Limit {
+                    max: self.cfg.max_manual_locks,
+                    window: self.cfg.window.to_string(),
+                });
+            }
+        }
+        let reason = reason.as_str();
         let id = stable_id(&[
             action.as_str().as_bytes(),
             tenant.as_bytes(),
@@ -372,7 +420,7 @@ impl Core {
             ActionStatus::Manual,
             actor,
         );
-        self.record(row.clone()).await?;
+        self.record(row.clone()).await.map_err(failed)?;
         self.dispatch(row);
         Ok(id)
     }

@@ -21,6 +21,12 @@ pub enum ApiError {
     Storage(#[from] clickhouse::error::Error),
     #[error("query took longer than the time limit")]
     Timeout,
+    /// Refused by a safety rail (a protected account, the manual-lock limit).
+    #[error("{0}")]
+    Conflict(String),
+    /// A dependency failed; the details are in the log under the request id.
+    #[error("the action could not be recorded")]
+    Unavailable,
     #[error("the change may have been made, but its audit record could not be stored yet (it is queued and retried): check the state before repeating the request")]
     AuditUnavailable,
 }
@@ -28,7 +34,7 @@ pub enum ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable code: bad_request, unauthorized, forbidden, not_found, storage_unavailable, timeout,
-    /// audit_unavailable.
+    /// audit_unavailable, refused, unavailable.
     pub error: &'static str,
     pub message: String,
 }
@@ -46,9 +52,11 @@ impl IntoResponse for ApiError {
             }
             ApiError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             ApiError::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "refused"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         let message = match &self {
-            ApiError::Storage(_) => format!(
+            ApiError::Storage(_) | ApiError::Unavailable => format!(
                 "storage is unavailable; see the server log for request {}",
                 super::layers::request_id()
             ),

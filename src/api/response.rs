@@ -27,6 +27,9 @@ pub struct LockRequest {
     /// Tenant of the account; default "default".
     #[serde(default)]
     pub tenant: Option<String>,
+    /// Lock a protected account anyway (the action's reason records it).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -68,9 +71,15 @@ async fn manual(
     }
     let tenant = req.tenant.unwrap_or_else(|| "default".into());
     let id = responder(&state)?
-        .manual(action, &tenant, &user, &req.reason, &caller.name)
+        .manual(action, &tenant, &user, &req.reason, &caller.name, req.force)
         .await
-        .map_err(|e| ApiError::BadRequest(format!("{e:#}")))?;
+        .map_err(|e| match e {
+            crate::act::lockout::ManualRefused::Failed(m) => {
+                tracing::error!(request_id = %super::layers::request_id(), error = %m, "manual action failed");
+                ApiError::Unavailable
+            }
+            refused => ApiError::Conflict(refused.to_string()),
+        })?;
     Ok((
         StatusCode::ACCEPTED,
         Extension(RowCount::new(1)),
@@ -83,7 +92,8 @@ async fn manual(
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{user_id}/lock", tag = "response", params(("user_id" = String, Path)), request_body = LockRequest,
-    responses((status = 202, body = Accepted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 202, body = Accepted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 409, description = "A protected account without `force`, or the manual-lock limit", body = super::ErrorBody)), security(("bearer" = [])))]
 pub async fn lock(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -290,6 +290,9 @@ pub struct ResponseConfig {
     /// Storm breaker: more than `max_locks` automatic locks within `window` stops auto-locking.
     pub max_locks: u32,
     pub window: Span,
+    /// Manual locks (admins, through the API) allowed within `window`, counted apart from the
+    /// automatic ones.
+    pub max_manual_locks: u32,
 }
 
 impl Default for ResponseConfig {
@@ -306,6 +309,7 @@ impl Default for ResponseConfig {
             protected_users: Vec::new(),
             max_locks: 20,
             window: "10m".parse().expect("a duration"),
+            max_manual_locks: 20,
         }
     }
 }
@@ -531,6 +535,9 @@ impl Config {
             || r.webhook_timeout_ms == 0
         {
             p.push("[response] max_attempts must be 1..=50, 0 < retry_initial_ms ≤ retry_max_ms, webhook_timeout_ms > 0".into());
+        }
+        if r.max_manual_locks == 0 {
+            p.push("[response] max_manual_locks must be ≥ 1".into());
         }
         if r.max_locks == 0 || r.window.secs() == 0 {
             p.push("[response] max_locks must be ≥ 1 and window a duration like 10m".into());

@@ -142,6 +142,16 @@ impl Store {
         })
     }
 
+    /// Manual locks requested since `since_ms` (their first transition is `manual`).
+    pub async fn manual_locks_since(&self, since_ms: u64) -> Result<u64> {
+        self.query("SELECT uniqExact(action_id) FROM actions WHERE action = ? AND status = ? AND at_ms >= ?")
+            .bind(ActionKind::LockUser.as_str())
+            .bind(ActionStatus::Manual.as_str())
+            .bind(since_ms)
+            .fetch_one()
+            .await
+    }
+
     /// Lock and unlock commands whose latest state is still in flight (dispatched, or recorded manually
     /// and not yet sent): a previous run stopped before they finished.
     pub async fn unfinished_dispatches(&self) -> Result<Vec<ActionRow>> {
