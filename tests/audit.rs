@@ -317,3 +317,58 @@ fn manual_locks_need_force_for_protected_accounts_and_have_their_own_limit() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A connection that does not finish its headers is closed after `header_read_timeout_secs`, and
+/// connections beyond `max_connections` are closed at accept: slow or idle clients cannot hold the
+/// API.
+#[test]
+fn slow_clients_time_out_and_connections_are_capped() {
+    if skip_without_servers() {
+        return;
+    }
+    use std::io::{Read, Write};
+    let env = TestEnv::new(
+        &ch_url(),
+        "[api]\nlisten = \"127.0.0.1:0\"\nheader_read_timeout_secs = 1\nmax_connections = 2\n",
+    );
+    let (mut child, base) = api(&env);
+    let addr = base.trim_start_matches("http://").to_owned();
+    let closed_within = |s: &mut std::net::TcpStream, within: Duration| {
+        s.set_read_timeout(Some(within)).unwrap();
+        let mut buf = [0u8; 256];
+        let started = Instant::now();
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return Some(started.elapsed()),
+                Ok(_) => continue, // a 408 or similar before the close
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Some(started.elapsed())
+                }
+                Err(_) => return None,
+            }
+        }
+    };
+    let mut a = std::net::TcpStream::connect(&addr).unwrap();
+    a.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap(); // never finished
+    let mut b = std::net::TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    assert!(
+        closed_within(&mut c, Duration::from_millis(800)).is_some(),
+        "a third connection is refused at the cap of two"
+    );
+    let t = closed_within(&mut a, Duration::from_secs(3)).expect("half-sent headers time out");
+    assert!(t < Duration::from_millis(2500), "{t:?}");
+    assert!(
+        closed_within(&mut b, Duration::from_secs(3)).is_some(),
+        "an idle connection times out"
+    );
+    // Slots free again: an ordinary request is served.
+    let st = reqwest::blocking::get(format!("{base}/healthz"))
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

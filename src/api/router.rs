@@ -1,6 +1,8 @@
 //! The routes, their layers (tokens, audit, tracing) and the server loop.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::{middleware, Router};
@@ -96,11 +98,52 @@ pub async fn serve_on(
         let _ = tx.send(addr);
     }
     let audit = state.audit.clone();
-    // The peer address reaches the audit record (`X-Forwarded-For` only from trusted proxies).
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.recv().await })
-        .await?;
+    let header_timeout = Duration::from_secs(state.cfg.header_read_timeout_secs);
+    let slots = Arc::new(tokio::sync::Semaphore::new(state.cfg.max_connections));
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.recv() => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting an API connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // A connection cap: beyond it, new connections are closed at once.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "API connection limit reached ([api] max_connections): closed");
+            continue;
+        };
+        let app = app.clone();
+        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
+            // The peer reaches the audit record (`X-Forwarded-For` only from trusted proxies).
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), req)
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(slot);
+        });
+    }
+    // In-flight requests finish (a bounded wait), then the audit trail is flushed.
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("API connections still open after 10 s at shutdown");
+    }
     audit.flush().await;
     Ok(())
 }

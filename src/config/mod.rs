@@ -255,6 +255,11 @@ pub struct ApiConfig {
     /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed; from anyone else it is
     /// ignored and the audit records the TCP peer alone.
     pub trusted_proxies: Vec<String>,
+    /// A connection must send a request's headers within this long (also the longest an idle
+    /// keep-alive connection waits for its next request).
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; more are closed at accept.
+    pub max_connections: usize,
 }
 
 impl Default for ApiConfig {
@@ -266,6 +271,8 @@ impl Default for ApiConfig {
             query_timeout_secs: 30,
             tokens: Vec::new(),
             trusted_proxies: Vec::new(),
+            header_read_timeout_secs: 10,
+            max_connections: 1024,
         }
     }
 }
@@ -495,6 +502,12 @@ impl Config {
                     "[api] trusted_proxies: `{t}` is not a CIDR or an address"
                 ));
             }
+        }
+        if !(1..=600).contains(&self.api.header_read_timeout_secs) {
+            p.push("[api] header_read_timeout_secs: must be 1..=600".into());
+        }
+        if !(1..=1_000_000).contains(&self.api.max_connections) {
+            p.push("[api] max_connections: must be 1..=1000000".into());
         }
         if !(1..=3600).contains(&self.api.query_timeout_secs) {
             p.push("[api] query_timeout_secs: must be 1..=3600".into());
