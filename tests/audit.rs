@@ -372,3 +372,65 @@ fn slow_clients_time_out_and_connections_are_capped() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Exports hold a slot: a token may run `max_exports_per_token` at once (a slow one cannot take
+/// every ClickHouse query slot); another token still can.
+#[test]
+fn concurrent_exports_are_capped_per_token() {
+    if skip_without_servers() {
+        return;
+    }
+    let (toml, auditor, admin) = tokens();
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!("[api]\nlisten = \"127.0.0.1:0\"\nmax_exports_per_token = 1\n{toml}"),
+    );
+    let gen = env
+        .custos(&[
+            "gen",
+            "--count",
+            "60000",
+            "--events",
+            env.path("e.jsonl").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    let replay = env
+        .custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let (mut child, base) = api(&env);
+    let client = reqwest::blocking::Client::new();
+    let export = |token: &str| {
+        client
+            .get(format!("{base}/api/v1/events?format=ndjson"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    // The first export is left unread: it holds its slot.
+    let first = export(&auditor);
+    assert_eq!(first.status().as_u16(), 200);
+    let second = export(&auditor);
+    assert_eq!(
+        second.status().as_u16(),
+        429,
+        "a second export of the same token"
+    );
+    let other = export(&admin);
+    assert_eq!(other.status().as_u16(), 200, "another token's export");
+    drop(other);
+    // Once the first is read to its end (or dropped), the token may export again.
+    let n = first.text().unwrap().lines().count();
+    assert_eq!(n, 60_000);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(export(&auditor).status().as_u16(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

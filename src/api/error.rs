@@ -21,6 +21,9 @@ pub enum ApiError {
     Storage(#[from] clickhouse::error::Error),
     #[error("query took longer than the time limit")]
     Timeout,
+    /// A limit on concurrent work (exports) is reached.
+    #[error("{0}")]
+    TooMany(String),
     /// Refused by a safety rail (a protected account, the manual-lock limit).
     #[error("{0}")]
     Conflict(String),
@@ -34,7 +37,7 @@ pub enum ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable code: bad_request, unauthorized, forbidden, not_found, storage_unavailable, timeout,
-    /// audit_unavailable, refused, unavailable.
+    /// audit_unavailable, refused, unavailable, too_many.
     pub error: &'static str,
     pub message: String,
 }
@@ -53,6 +56,7 @@ impl IntoResponse for ApiError {
             ApiError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             ApiError::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "refused"),
+            ApiError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         let message = match &self {

@@ -84,8 +84,8 @@ pub async fn list(
     caller.require(Role::Auditor)?;
     let p = Params::new(q.as_deref(), FILTERS)?;
     match p.choice::<Format>("format")? {
-        Some(Format::Csv) => return export(&state, &p, ExportFormat::Csv),
-        Some(Format::Ndjson) => return export(&state, &p, ExportFormat::Ndjson),
+        Some(Format::Csv) => return export(&state, &caller, &p, ExportFormat::Csv),
+        Some(Format::Ndjson) => return export(&state, &caller, &p, ExportFormat::Ndjson),
         Some(Format::Json) | None => {}
     }
     let limit = p.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
@@ -132,39 +132,105 @@ impl RowEnds {
     }
 }
 
+/// An export's slots (per token and overall), held until its stream ends or is dropped.
+fn export_slots(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<
+    (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+    ApiError,
+> {
+    let mine = {
+        let mut m = state
+            .exports_per_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        m.entry(caller.name.clone())
+            .or_insert_with(|| {
+                std::sync::Arc::new(tokio::sync::Semaphore::new(state.cfg.max_exports_per_token))
+            })
+            .clone()
+    };
+    let mine = mine.try_acquire_owned().map_err(|_| {
+        ApiError::TooMany(format!(
+            "at most {} exports at once per token ([api] max_exports_per_token)",
+            state.cfg.max_exports_per_token
+        ))
+    })?;
+    let all = state.exports.clone().try_acquire_owned().map_err(|_| {
+        ApiError::TooMany(format!(
+            "at most {} exports at once ([api] max_exports)",
+            state.cfg.max_exports
+        ))
+    })?;
+    Ok((mine, all))
+}
+
 /// Streams the whole filtered result in ClickHouse's own `format`; rows are counted as they pass.
-fn export(state: &AppState, p: &Params, format: ExportFormat) -> Result<Response, ApiError> {
+/// It holds an export slot, and ends (with an error) at `[api] max_export_secs`.
+fn export(
+    state: &AppState,
+    caller: &Caller,
+    p: &Params,
+    format: ExportFormat,
+) -> Result<Response, ApiError> {
     if p.str("cursor").is_some() || p.str("limit").is_some() {
         return Err(ApiError::BadRequest(
             "`cursor` and `limit` do not apply to format=csv|ndjson: the whole result is exported"
                 .into(),
         ));
     }
+    let slots = export_slots(state, caller)?;
+    let limit = std::time::Duration::from_secs(state.cfg.max_export_secs);
+    let deadline = tokio::time::Instant::now() + limit;
     let (content_type, ext, header_lines) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv", 1),
         ExportFormat::Ndjson => ("application/x-ndjson", "ndjson", 0),
     };
-    let cursor = state.store.events_export(&filter(p)?, format)?;
+    let cursor = state
+        .store
+        .events_export(&filter(p)?, format, state.cfg.max_export_secs)?;
     let rows = RowCount::new(-header_lines);
     let counter = rows.clone();
     let quoted = format == ExportFormat::Csv;
-    let stream =
-        futures_util::stream::unfold((cursor, RowEnds::default()), move |(mut c, mut ends)| {
+    let stream = futures_util::stream::unfold(
+        (Some(cursor), RowEnds::default(), slots),
+        move |(c, mut ends, slots)| {
             let counter = counter.clone();
             async move {
-                match c.next().await {
-                    Ok(Some(chunk)) => {
+                let mut c = c?;
+                match tokio::time::timeout_at(deadline, c.next()).await {
+                    Ok(Ok(Some(chunk))) => {
                         counter.0.fetch_add(ends.count(&chunk, quoted), Relaxed);
-                        Some((Ok::<_, std::io::Error>(chunk), (c, ends)))
+                        Some((Ok::<_, std::io::Error>(chunk), (Some(c), ends, slots)))
                     }
-                    Ok(None) => None,
-                    Err(e) => {
+                    Ok(Ok(None)) => None,
+                    Ok(Err(e)) => {
                         tracing::error!(error = %e, "export stream failed");
-                        Some((Err(std::io::Error::other(e.to_string())), (c, ends)))
+                        Some((
+                            Err(std::io::Error::other("the export failed")),
+                            (None, ends, slots),
+                        ))
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            limit_secs = limit.as_secs(),
+                            "export stopped at [api] max_export_secs"
+                        );
+                        Some((
+                            Err(std::io::Error::other(
+                                "the export took longer than [api] max_export_secs",
+                            )),
+                            (None, ends, slots),
+                        ))
                     }
                 }
             }
-        });
+        },
+    );
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let disposition = format!("attachment; filename=\"custos-events-{stamp}.{ext}\"");
     let mut resp = Response::new(Body::from_stream(stream));

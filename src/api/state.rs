@@ -25,6 +25,10 @@ pub struct Inner {
     pub responder: Option<crate::act::Responder>,
     /// `[api] trusted_proxies`, parsed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Export slots: all tokens together, and per token name.
+    pub exports: Arc<tokio::sync::Semaphore>,
+    pub exports_per_token:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -51,6 +55,8 @@ impl AppState {
             .collect();
         Ok(AppState(Arc::new(Inner {
             trusted_proxies,
+            exports: Arc::new(tokio::sync::Semaphore::new(cfg.max_exports)),
+            exports_per_token: Default::default(),
             store,
             tokens,
             cfg,

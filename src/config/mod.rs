@@ -260,6 +260,13 @@ pub struct ApiConfig {
     pub header_read_timeout_secs: u64,
     /// Connections served at once; more are closed at accept.
     pub max_connections: usize,
+    /// Exports (`format=csv|ndjson`) one token may run at once, and all tokens together: slow
+    /// exports cannot take every ClickHouse query slot.
+    pub max_exports_per_token: usize,
+    pub max_exports: usize,
+    /// The longest an export may run (ClickHouse's `max_execution_time` for it, and the stream's
+    /// deadline).
+    pub max_export_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -273,6 +280,9 @@ impl Default for ApiConfig {
             trusted_proxies: Vec::new(),
             header_read_timeout_secs: 10,
             max_connections: 1024,
+            max_exports_per_token: 2,
+            max_exports: 4,
+            max_export_secs: 3600,
         }
     }
 }
@@ -505,6 +515,12 @@ impl Config {
         }
         if !(1..=600).contains(&self.api.header_read_timeout_secs) {
             p.push("[api] header_read_timeout_secs: must be 1..=600".into());
+        }
+        if self.api.max_exports_per_token == 0 || self.api.max_exports == 0 {
+            p.push("[api] max_exports_per_token and max_exports must be ≥ 1".into());
+        }
+        if !(1..=7 * 86_400).contains(&self.api.max_export_secs) {
+            p.push("[api] max_export_secs: must be 1..=604800".into());
         }
         if !(1..=1_000_000).contains(&self.api.max_connections) {
             p.push("[api] max_connections: must be 1..=1000000".into());

@@ -224,8 +224,13 @@ impl Store {
     }
 
     /// Every matching event, oldest first, streamed in `format` straight from ClickHouse (never buffered;
-    /// no execution limit beyond the client's timeout).
-    pub fn events_export(&self, f: &EventFilter, format: ExportFormat) -> Result<BytesCursor> {
+    /// at most `max_secs` of execution).
+    pub fn events_export(
+        &self,
+        f: &EventFilter,
+        format: ExportFormat,
+        max_secs: u64,
+    ) -> Result<BytesCursor> {
         let mut sql = f.sql(&export_columns(format));
         sql.push(" ORDER BY ts, ts_ms, event_id", []);
         let format = match format {
@@ -234,7 +239,7 @@ impl Store {
         };
         // Numbers as numbers in NDJSON whatever the server's default (18.16 quotes 64-bit ones).
         sql.query(self)
-            .with_setting("max_execution_time", "0")
+            .with_setting("max_execution_time", max_secs.to_string())
             .with_setting("output_format_json_quote_64bit_integers", "0")
             .fetch_bytes(format)
     }
