@@ -196,8 +196,8 @@ async fn a_departed_employee_exporting_at_night_is_locked_exactly_once() {
         env.sql(&format!("SELECT status, attempts, last_error != '' FROM actions WHERE action_id = '{key}' ORDER BY at_ms"))
     });
     assert_eq!(
-        lock, "dispatched\t0\t0\ndispatched\t2\t1\ndispatched\t3\t1\nacknowledged\t4\t0",
-        "kafka 1 + webhook 3 attempts"
+        lock, "dispatched\t0\t0\ndispatched\t1\t1\ndispatched\t2\t1\nacknowledged\t4\t0",
+        "the webhook's two failed attempts (its own count), then kafka 1 + webhook 3 in all"
     );
     let s = tokio::task::block_in_place(|| story(&env, "gone"));
     assert_eq!(s.len(), 5);
@@ -469,4 +469,63 @@ async fn a_redirecting_webhook_is_a_failed_delivery_and_is_not_followed() {
     });
     assert!(!s.contains("acknowledged"), "{s}");
     assert!(s.contains("failed") && s.contains("301"), "{s}");
+}
+
+/// The channels are independent: with Kafka unreachable (its sends retrying for a long while), the
+/// webhook still delivers the lock at once, and the recorded outcome names each channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_kafka_never_delays_the_webhook() {
+    if skip_without_servers() {
+        return;
+    }
+    let (url, got) = receiver(0).await;
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!(
+            "[kafka]\nbrokers = \"127.0.0.1:1\"\nalerts_topic = \"\"\n\n[response]\nmode = \"enforce\"\nactions_topic = \"dead.actions\"\nwebhook_url = \"{url}\"\nwebhook_secret = \"{SECRET}\"\nretry_initial_ms = 50\nretry_max_ms = 100\nmax_attempts = 2\n"
+        ),
+    );
+    let (events, dir) = departed("unreachable");
+    let started = std::time::Instant::now();
+    let env2 = &env;
+    let replay_done = tokio::task::spawn_blocking({
+        let (e, d) = (env2.path("e.jsonl"), env2.path("d.jsonl"));
+        std::fs::write(&e, &events).unwrap();
+        std::fs::write(&d, &dir).unwrap();
+        let cmd = env2.custos(&[
+            "replay",
+            "--input",
+            e.to_str().unwrap(),
+            "--directory",
+            d.to_str().unwrap(),
+        ]);
+        move || {
+            let mut cmd = cmd;
+            cmd.output().unwrap()
+        }
+    });
+    // The webhook has the lock long before Kafka's sends give up.
+    let deadline = started + Duration::from_secs(8);
+    while got.lock().unwrap().accepted.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let waited = started.elapsed();
+    assert_eq!(
+        got.lock().unwrap().accepted.len(),
+        1,
+        "webhook delivery within 8 s"
+    );
+    let out = replay_done.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = tokio::task::block_in_place(|| {
+        env.sql("SELECT status, last_error FROM actions WHERE user_id = 'unreachable' AND action = 'lock_user' AND status IN ('dispatched', 'acknowledged', 'failed') ORDER BY at_ms DESC LIMIT 1")
+    });
+    assert!(
+        last.contains("webhook: acknowledged") || last.starts_with("dispatched"),
+        "each channel's outcome, or still in flight at the end of replay: {last} (webhook after {waited:?})"
+    );
 }

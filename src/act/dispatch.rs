@@ -112,18 +112,23 @@ impl Dispatcher {
         .join("+")
     }
 
-    /// Sends `cmd` on every channel; `on_attempt(attempt, error)` is called after each failed try.
-    /// Ok when every channel acknowledged, Err with the last error once attempts are used up.
+    /// Sends `cmd` on every channel at once, each with its own retries: a slow or dead channel never
+    /// delays another. `on_attempt(attempt, error)` is called after each failed try (the attempt
+    /// number is the channel's, the error names it). Ok (attempts on all channels) when every channel
+    /// acknowledged; otherwise Err with each channel's outcome.
     pub async fn send(
         &self,
         cmd: &Command,
-        mut on_attempt: impl FnMut(u32, &str),
+        on_attempt: &(dyn Fn(u32, &str) + Sync),
     ) -> Result<u32, (u32, String)> {
         let body = serde_json::to_vec(cmd).expect("command serializes");
-        let mut attempts = 0;
-        if let Some((producer, topic)) = &self.kafka {
+        let kafka = async {
+            let Some((producer, topic)) = &self.kafka else {
+                return None;
+            };
+            let mut attempts = 0;
             let r = self
-                .retry(&mut attempts, &mut on_attempt, || async {
+                .retry(&mut attempts, on_attempt, || async {
                     let rec = FutureRecord::to(topic).key(&cmd.user_id).payload(&body);
                     producer
                         .send(rec, Duration::from_secs(10))
@@ -132,12 +137,16 @@ impl Dispatcher {
                         .map_err(|(e, _)| format!("kafka: {e}"))
                 })
                 .await;
-            r.map_err(|e| (attempts, e))?;
-        }
-        if let Some((client, url, secret)) = &self.webhook {
+            Some((attempts, r))
+        };
+        let webhook = async {
+            let Some((client, url, secret)) = &self.webhook else {
+                return None;
+            };
             let sig = signature(secret, &body);
+            let mut attempts = 0;
             let r = self
-                .retry(&mut attempts, &mut on_attempt, || async {
+                .retry(&mut attempts, on_attempt, || async {
                     // Replay protection: the attempt's time, signed with the body.
                     let ts = crate::time::now_secs().to_string();
                     let timed = timestamped_signature(secret, &ts, &body);
@@ -164,15 +173,31 @@ impl Dispatcher {
                     }
                 })
                 .await;
-            r.map_err(|e| (attempts, e))?;
+            Some((attempts, r))
+        };
+        let (k, w) = tokio::join!(kafka, webhook);
+        let outcomes: Vec<(&str, u32, Result<(), String>)> = [("kafka", k), ("webhook", w)]
+            .into_iter()
+            .filter_map(|(name, o)| o.map(|(n, r)| (name, n, r)))
+            .collect();
+        let attempts = outcomes.iter().map(|(_, n, _)| n).sum();
+        if outcomes.iter().all(|(_, _, r)| r.is_ok()) {
+            return Ok(attempts);
         }
-        Ok(attempts)
+        let story: Vec<String> = outcomes
+            .iter()
+            .map(|(name, n, r)| match r {
+                Ok(()) => format!("{name}: acknowledged after {n} attempt(s)"),
+                Err(e) => format!("{e} (after {n} attempt(s))"),
+            })
+            .collect();
+        Err((attempts, story.join("; ")))
     }
 
     async fn retry<F, Fut>(
         &self,
         attempts: &mut u32,
-        on_attempt: &mut impl FnMut(u32, &str),
+        on_attempt: &(dyn Fn(u32, &str) + Sync),
         mut op: F,
     ) -> Result<(), String>
     where

@@ -446,9 +446,10 @@ impl Core {
                 requested_at: requested.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             };
             let (tx, mut rx) = mpsc::unbounded_channel::<(u32, String)>();
-            let send = dispatcher.send(&cmd, |n, e| {
+            let on_attempt = move |n: u32, e: &str| {
                 let _ = tx.send((n, e.to_owned()));
-            });
+            };
+            let send = dispatcher.send(&cmd, &on_attempt);
             let outcome = {
                 tokio::pin!(send);
                 loop {
