@@ -164,6 +164,14 @@ impl Responder {
         while self.inflight.load(SeqCst) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let pending = self.inflight.load(SeqCst);
+        if pending > 0 {
+            tracing::warn!(
+                pending,
+                waited_secs = timeout.as_secs(),
+                "lock dispatches still in flight at exit; they stay `dispatched` in `actions` and the next start resumes them"
+            );
+        }
     }
 }
 
