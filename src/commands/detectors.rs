@@ -230,16 +230,24 @@ pub async fn sweep(cfg: Config) -> anyhow::Result<()> {
     migrate(&store, true)
         .await
         .context("preparing the ClickHouse schema")?;
-    let found = sweep_once(&cfg, &store, None).await?;
+    // Lock alerts the sweep finds are decided now, as in `serve`.
+    let responder =
+        crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), false, false)
+            .await?;
+    let found = sweep_once(&cfg, &store, None, Some(&responder)).await?;
+    responder.drain(std::time::Duration::from_secs(30)).await;
     println!("{}", serde_json::json!({"alerts": found}));
     Ok(())
 }
 
-/// One sweep; returns the number of alerts (re)raised. Used by `custos sweep` and daily by `serve`.
+/// One sweep; returns the number of alerts stored (new, or grown since stored). Used by `custos
+/// sweep` and daily by `serve`. An alert already stored as it is now is neither stored nor published
+/// again; a lock alert goes to `responder` at once (it decides each alert once).
 pub async fn sweep_once(
     cfg: &Config,
     store: &Store,
     publisher: Option<&crate::act::AlertPublisher>,
+    responder: Option<&crate::act::Responder>,
 ) -> anyhow::Result<usize> {
     let mut engine = super::wiring::engine(cfg)?;
     let specs: Vec<_> = engine
@@ -283,8 +291,30 @@ pub async fn sweep_once(
         alerts.absorb(&mut out);
     }
     let alerts = alerts.into_vec();
+    let stored = store
+        .alerts_by_ids(alerts.iter().map(|a| a.alert_id.clone()).collect())
+        .await
+        .context("reading stored alerts")?;
     let now = crate::time::now_secs();
-    let rows: Vec<AlertRow> = alerts.iter().map(|a| AlertRow::new(a, now)).collect();
+    let mut rows: Vec<AlertRow> = Vec::new();
+    for a in &alerts {
+        let mut row = AlertRow::new(a, now);
+        if let Some(old) = stored.get(&a.alert_id) {
+            if old.response == row.response
+                && row
+                    .evidence_event_ids
+                    .iter()
+                    .all(|e| old.evidence_event_ids.contains(e))
+            {
+                continue; // stored as it is: not again, not republished
+            }
+            // Grown: a newer version than the stored one (storage keeps the highest).
+            row.version = row.version.max(old.version + 1);
+            row.created_at = old.created_at;
+        }
+        tracing::warn!(user = %a.user_id, alert_id = %a.alert_id, summary = %a.summary, "sweep: activity on a departed account");
+        rows.push(row);
+    }
     if !rows.is_empty() {
         store
             .insert_alerts(&rows)
@@ -293,9 +323,11 @@ pub async fn sweep_once(
         if let Some(p) = publisher {
             p.publish(&rows);
         }
+        if let Some(r) = responder {
+            for row in rows.iter().filter(|r| r.response == "lock") {
+                r.submit(row.clone()).await;
+            }
+        }
     }
-    for a in &alerts {
-        tracing::warn!(user = %a.user_id, alert_id = %a.alert_id, summary = %a.summary, "sweep: activity on a departed account");
-    }
-    Ok(alerts.len())
+    Ok(rows.len())
 }

@@ -37,7 +37,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         stages,
     );
     tracing::info!(database = %cfg.clickhouse.database, "custos serving");
-    let sweeper = tokio::spawn(daily_sweep(cfg.clone(), store.clone()));
+    let sweeper = tokio::spawn(daily_sweep(cfg.clone(), store.clone(), responder.clone()));
     let api =
         super::wiring::spawn_api(&cfg, &store, stats.clone(), responder, stop.clone()).await?;
     source.run(pipeline.input, stop.clone()).await;
@@ -66,13 +66,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 }
 
 /// Daily housekeeping: the `orphaned_account` sweep and retention, a minute after start, then every 24 h.
-async fn daily_sweep(cfg: Config, store: Store) {
+async fn daily_sweep(cfg: Config, store: Store, responder: Option<crate::act::Responder>) {
     let publisher = crate::act::AlertPublisher::build(&cfg.kafka).ok().flatten();
     tokio::time::sleep(Duration::from_secs(60)).await;
     let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
     loop {
         tick.tick().await;
-        match super::detectors::sweep_once(&cfg, &store, publisher.as_ref()).await {
+        match super::detectors::sweep_once(&cfg, &store, publisher.as_ref(), responder.as_ref())
+            .await
+        {
             Ok(n) => tracing::info!(alerts = n, "sweep for departed accounts done"),
             Err(e) => tracing::warn!(
                 error = format!("{e:#}"),

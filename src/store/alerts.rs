@@ -152,6 +152,19 @@ impl Store {
             .await
     }
 
+    /// The stored versions of `ids` (latest of each).
+    pub async fn alerts_by_ids(&self, ids: Vec<String>) -> Result<HashMap<String, AlertRow>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<AlertRow> = self
+            .query("SELECT ?fields FROM alerts FINAL WHERE has(?, alert_id)")
+            .bind(ids)
+            .fetch_all()
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.alert_id.clone(), r)).collect())
+    }
+
     /// One user's alerts in a range, oldest first.
     pub async fn user_alerts(
         &self,
