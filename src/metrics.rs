@@ -142,6 +142,14 @@ impl Metrics {
                 ),
                 |s| s.store_down.load(Relaxed) as u64,
             ),
+            (
+                gauge(
+                    &registry,
+                    "custos_kafka_assigned_partitions",
+                    "Partitions of the events topic this instance consumes now",
+                ),
+                |s| s.kafka_partitions.load(Relaxed),
+            ),
         ];
         Metrics {
             registry,

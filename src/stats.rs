@@ -19,6 +19,11 @@ pub struct Stats {
     pub insert_failures: AtomicU64,
     /// Set while the writer is failing to reach ClickHouse (for readiness).
     pub store_down: std::sync::atomic::AtomicBool,
+    /// Kafka partitions of the events topic this instance holds now.
+    pub kafka_partitions: AtomicU64,
+    /// Set while this instance has held no partition for longer than 3 × the session timeout
+    /// (for readiness: a consumer left without work is not silently idle).
+    pub kafka_unassigned: std::sync::atomic::AtomicBool,
 }
 
 /// The counts of one batch, added to [`Stats`] once ClickHouse confirmed it.

@@ -29,7 +29,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Some(s) if s.store_down.load(std::sync::atomic::Ordering::Relaxed) => Pipeline::Stalled,
         Some(_) => Pipeline::Running,
     };
-    let ready = clickhouse && pipeline != Pipeline::Stalled;
+    // A Kafka consumer left without partitions for too long is not ready (it would idle silently).
+    let unassigned = state.stats.as_ref().is_some_and(|s| {
+        s.kafka_unassigned
+            .load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let ready = clickhouse && pipeline != Pipeline::Stalled && !unassigned;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -37,7 +42,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     };
     (
         status,
-        Json(json!({"ready": ready, "clickhouse": clickhouse, "pipeline": pipeline})),
+        Json(json!({
+            "ready": ready,
+            "clickhouse": clickhouse,
+            "pipeline": pipeline,
+            "kafka_partitions_assigned": !unassigned,
+        })),
     )
         .into_response()
 }

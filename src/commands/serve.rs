@@ -38,10 +38,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     tracing::info!(database = %cfg.clickhouse.database, "custos serving");
     let sweeper = tokio::spawn(daily_sweep(cfg.clone(), store.clone(), responder.clone()));
+    let watchdog =
+        source.watch_assignment(stats.clone(), cfg.kafka.session_timeout_ms, stop.clone());
     let api =
         super::wiring::spawn_api(&cfg, &store, stats.clone(), responder, stop.clone()).await?;
     source.run(pipeline.input, stop.clone()).await;
     sweeper.abort();
+    watchdog.abort();
     match tokio::time::timeout(DRAIN_GRACE, pipeline.done).await {
         Ok(Ok(Ok(()))) => source.commit(),
         Ok(Ok(Err(e))) => {

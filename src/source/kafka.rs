@@ -24,17 +24,23 @@ use crate::shutdown::Shutdown;
 
 /// Notices new partition assignments: the pipeline then rehydrates detector state from ClickHouse
 /// before processing the new partitions' messages (another instance may have stored their history).
-pub struct Rebalances(Arc<AtomicBool>);
+/// It also counts the partitions held now (for the assignment watchdog).
+pub struct Rebalances(Arc<AtomicBool>, Arc<std::sync::atomic::AtomicUsize>);
 
 impl ClientContext for Rebalances {}
 
 impl ConsumerContext for Rebalances {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            if tpl.count() > 0 {
-                tracing::info!(partitions = tpl.count(), "Kafka partitions assigned");
-                self.0.store(true, SeqCst);
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.1.store(tpl.count(), SeqCst);
+                if tpl.count() > 0 {
+                    tracing::info!(partitions = tpl.count(), "Kafka partitions assigned");
+                    self.0.store(true, SeqCst);
+                }
             }
+            Rebalance::Revoke(_) => self.1.store(0, SeqCst),
+            Rebalance::Error(_) => {}
         }
     }
 }
@@ -45,6 +51,8 @@ type Acked = Arc<std::sync::Mutex<std::collections::HashMap<(Arc<str>, i32), i64
 pub struct KafkaSource {
     consumer: Arc<StreamConsumer<Rebalances>>,
     assigned: Arc<AtomicBool>,
+    /// Partitions held now.
+    partitions: Arc<std::sync::atomic::AtomicUsize>,
     /// The directory feed, read whole by every instance (see [`KafkaSource::build`]).
     directory: Option<Arc<StreamConsumer>>,
     acked: Acked,
@@ -76,6 +84,47 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
 }
 
 impl KafkaSource {
+    /// Watches this instance's share of the events topic: mirrors it into `stats` (the
+    /// `custos_kafka_assigned_partitions` metric), warns every 30 s while it holds none, and marks it
+    /// not ready once it has held none for more than 3 × the session timeout since it subscribed or
+    /// last held one. Runs until `stop`.
+    pub fn watch_assignment(
+        &self,
+        stats: Arc<crate::stats::Stats>,
+        session_timeout_ms: u64,
+        mut stop: Shutdown,
+    ) -> tokio::task::JoinHandle<()> {
+        let partitions = self.partitions.clone();
+        let limit = std::time::Duration::from_millis(3 * session_timeout_ms);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            let mut since = tokio::time::Instant::now();
+            let mut warned: Option<tokio::time::Instant> = None;
+            loop {
+                tokio::select! {
+                    _ = stop.recv() => return,
+                    _ = tick.tick() => {}
+                }
+                let held = partitions.load(SeqCst);
+                stats.kafka_partitions.store(held as u64, SeqCst);
+                if held > 0 {
+                    since = tokio::time::Instant::now();
+                    warned = None;
+                    stats.kafka_unassigned.store(false, SeqCst);
+                    continue;
+                }
+                let idle = since.elapsed();
+                if warned.is_none_or(|w| w.elapsed() >= std::time::Duration::from_secs(30))
+                    && idle.as_secs() >= 1
+                {
+                    tracing::warn!(idle_secs = idle.as_secs(), "this instance holds no Kafka partition of the events topic: it consumes nothing");
+                    warned = Some(tokio::time::Instant::now());
+                }
+                stats.kafka_unassigned.store(idle > limit, SeqCst);
+            }
+        })
+    }
+
     /// Creates the events consumer (the shared consumer group: partitions split between instances)
     /// and, if configured, the directory consumer. Every instance needs the *whole* directory, so
     /// that one reads the (compacted) topic from the beginning in a group of its own and never
@@ -83,8 +132,9 @@ impl KafkaSource {
     /// rehydrated from ClickHouse.
     pub fn build(cfg: &KafkaConfig) -> anyhow::Result<Self> {
         let assigned = Arc::new(AtomicBool::new(false));
+        let partitions = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let consumer: StreamConsumer<Rebalances> = client_config(cfg)
-            .create_with_context(Rebalances(assigned.clone()))
+            .create_with_context(Rebalances(assigned.clone(), partitions.clone()))
             .context("creating the Kafka consumer")?;
         consumer
             .subscribe(&[cfg.events_topic.as_str()])
@@ -110,6 +160,7 @@ impl KafkaSource {
         Ok(KafkaSource {
             consumer: Arc::new(consumer),
             assigned,
+            partitions,
             directory,
             acked: Arc::default(),
             events_topic: Arc::from(cfg.events_topic.as_str()),
