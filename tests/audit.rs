@@ -434,3 +434,39 @@ fn concurrent_exports_are_capped_per_token() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Audit rows are searchable as what was asked: the path and query decoded too; a refused request to
+/// a closed health route is audited with its route, not as unmatched.
+#[test]
+fn audit_rows_keep_decoded_paths_and_the_routes_of_refused_requests() {
+    if skip_without_servers() {
+        return;
+    }
+    let (toml, auditor, _) = tokens();
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!("[api]\nlisten = \"127.0.0.1:0\"\nopen_health = false\n{toml}"),
+    );
+    let (mut child, base) = api(&env);
+    get(
+        &base,
+        "/api/v1/users/%75%30%30%30%31/timeline?note=a%20b",
+        &auditor,
+        None,
+    );
+    let st = reqwest::blocking::get(format!("{base}/readyz"))
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 401);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        env.sql("SELECT path_decoded, query_decoded FROM api_audit WHERE route = '/api/v1/users/{user_id}/timeline'"),
+        "/api/v1/users/u0001/timeline\tnote=a b"
+    );
+    assert_eq!(
+        env.sql("SELECT route, status FROM api_audit WHERE path = '/readyz'"),
+        "/readyz\t401"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

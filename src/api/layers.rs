@@ -99,6 +99,31 @@ fn client(state: &AppState, req: &Request) -> String {
     }
 }
 
+/// Percent-decoding (and `+` as a space in the query's form encoding is left as is: it is data).
+fn decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Requests whose audit row is stored before the response completes: every state change, and
 /// exports.
 fn must_store(method: &axum::http::Method, query: &str) -> bool {
@@ -147,6 +172,8 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
             rows: 0,
             duration_ms: 0,
             client: client(&state, &req),
+            path_decoded: decoded(req.uri().path()),
+            query_decoded: decoded(req.uri().query().unwrap_or_default()),
         }),
         rows: RowCount::new(0),
         started,

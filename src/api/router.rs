@@ -36,25 +36,25 @@ pub fn router(state: AppState) -> Router {
             layers::require_token,
         ))
         .route_layer(middleware::from_fn(layers::matched));
+    // The route layer goes outside the token check, so a refused request is audited with its route.
     let mut health = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route_layer(middleware::from_fn(layers::matched));
+        .route("/readyz", get(health::readyz));
     if !state.cfg.open_health {
         health = health.route_layer(middleware::from_fn_with_state(
             state.clone(),
             layers::require_token,
         ));
     }
-    let mut metrics = Router::new()
-        .route("/metrics", get(health::metrics))
-        .route_layer(middleware::from_fn(layers::matched));
+    let health = health.route_layer(middleware::from_fn(layers::matched));
+    let mut metrics = Router::new().route("/metrics", get(health::metrics));
     if !state.cfg.open_metrics {
         metrics = metrics.route_layer(middleware::from_fn_with_state(
             state.clone(),
             layers::require_token,
         ));
     }
+    let metrics = metrics.route_layer(middleware::from_fn(layers::matched));
     v1.merge(health)
         .merge(metrics)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

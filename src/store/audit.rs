@@ -23,6 +23,9 @@ pub struct AuditRow {
     pub rows: i64,
     pub duration_ms: u32,
     pub client: String,
+    /// `path` and `query` percent-decoded (searchable as what they mean).
+    pub path_decoded: String,
+    pub query_decoded: String,
 }
 
 /// What `GET /api/v1/audit` filters by.

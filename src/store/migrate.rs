@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "007_tenants_subjects",
         sql: include_str!("../../schemas/clickhouse/007_tenants_subjects.sql"),
     },
+    Migration {
+        version: 8,
+        name: "008_audit_decoded",
+        sql: include_str!("../../schemas/clickhouse/008_audit_decoded.sql"),
+    },
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
