@@ -511,7 +511,7 @@ async fn status_changes_are_kept_with_who_and_when_and_bad_input_is_a_400() {
     );
     assert!(rows
         .iter()
-        .all(|r| r["user_id"] == "u00002" && r["time"].as_str().unwrap().ends_with('Z')));
+        .all(|r| r["user_id"] == "u00002" && r["ts"].as_str().unwrap().ends_with('Z')));
     // Injection attempts are just values.
     let (st, body) = api
         .get(
@@ -695,6 +695,95 @@ async fn csv_exports_neutralise_formula_cells() {
     }
 }
 
+/// One field encoding for the JSON list, NDJSON and CSV: the same values row by row — numbers as
+/// numbers, RFC 3339 times, attributes an object (JSON text in CSV), null as an empty CSV cell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_ndjson_and_csv_exports_encode_every_field_the_same_way() {
+    if skip_without_servers() {
+        return;
+    }
+    let env = TestEnv::new(&ch_url(), "");
+    let lines = [
+        r#"{"event_id":"e-1","user_id":"u","action":"export","ts":"2026-01-06T10:00:00.250Z","record_count":9007199254740993,"ip":"81.2.69.142","attributes":{"report":"q4","note":"a,b \"c\""}}"#,
+        r#"{"event_id":"e-2","user_id":"u","action":"view","ts":"2026-01-06T10:01:00Z"}"#,
+    ];
+    std::fs::write(env.path("e.jsonl"), lines.join("\n")).unwrap();
+    let ok = tokio::task::block_in_place(|| {
+        env.custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    });
+    assert!(ok);
+    let api = start(&env).await;
+    let (_, page) = api
+        .get("/api/v1/events?user_id=u", Some(&api.auditor))
+        .await;
+    let fetch = |format: &'static str| {
+        let (http, base, token) = (api.http.clone(), api.base.clone(), api.auditor.clone());
+        async move {
+            http.get(format!("{base}/api/v1/events?user_id=u&format={format}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let ndjson: Vec<Value> = fetch("ndjson")
+        .await
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let csv = fetch("csv").await;
+    std::fs::write(env.path("e.csv"), &csv).unwrap();
+    let script = "import csv,json,sys\nprint(json.dumps(list(csv.DictReader(open(sys.argv[1],newline='')))))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, env.path("e.csv").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv_rows: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!((items.len(), ndjson.len(), csv_rows.len()), (2, 2, 2));
+    for nd in &ndjson {
+        let id = nd["event_id"].as_str().unwrap();
+        let js = items.iter().find(|i| i["event_id"] == id).unwrap();
+        assert_eq!(js, nd, "JSON list and NDJSON agree for {id}");
+        let row = csv_rows.iter().find(|r| r["event_id"] == id).unwrap();
+        for (k, v) in nd.as_object().unwrap() {
+            let cell = row[k].as_str().unwrap();
+            match v {
+                Value::Null => assert_eq!(cell, "", "{id} {k}"),
+                Value::String(s) => assert_eq!(cell, s, "{id} {k}"),
+                Value::Number(n) => assert_eq!(cell, n.to_string(), "{id} {k}"),
+                Value::Bool(b) => assert_eq!(cell, b.to_string(), "{id} {k}"),
+                other => assert_eq!(
+                    &serde_json::from_str::<Value>(cell).unwrap(),
+                    other,
+                    "{id} {k}"
+                ),
+            }
+        }
+    }
+    let e1 = ndjson.iter().find(|v| v["event_id"] == "e-1").unwrap();
+    assert_eq!(
+        e1["record_count"],
+        serde_json::json!(9007199254740993u64),
+        "a 64-bit number, not text"
+    );
+    assert_eq!(e1["ts"], "2026-01-06T10:00:00.250Z");
+    assert_eq!(e1["attributes"]["note"], "a,b \"c\"");
+    assert!(e1["latitude"].is_null() || e1["latitude"].is_number());
+}
+
 /// The export streams from a separate `custos api` process whose memory we can watch.
 #[test]
 fn a_100k_event_csv_export_streams_with_bounded_memory() {
@@ -753,7 +842,7 @@ fn a_100k_event_csv_export_streams_with_bounded_memory() {
         peak = peak.max(rss_kib(child.id()));
     }
     assert_eq!(newlines, stored + 1, "header + every event");
-    assert!(String::from_utf8_lossy(&first_line).starts_with("\"time\",\"event_id\""));
+    assert!(String::from_utf8_lossy(&first_line).starts_with("\"event_id\",\"tenant\""));
     assert!(bytes > 20_000_000, "{bytes} bytes");
     // Streaming: the server never holds the export (tens of MB) in memory.
     assert!(

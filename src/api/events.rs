@@ -1,5 +1,6 @@
 //! `/api/v1/events`: filtered, keyset-paginated (newest first) — or, with `format=csv|ndjson`, the
-//! **whole** result streamed oldest first straight from ClickHouse in constant memory, for auditors.
+//! **whole** result streamed oldest first in constant memory, for auditors: rows stream from
+//! ClickHouse and custos encodes them, so JSON, NDJSON and CSV carry every field the same way.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -107,29 +108,58 @@ pub async fn list(
         .into_response())
 }
 
-/// Counts row ends in a streamed export across chunk boundaries. In CSV a newline inside a quoted field
-/// (a user agent may hold one) is data, not a row end; quotes toggle the state (`""` escapes toggle twice).
-/// JSONEachRow escapes newlines in strings, so every newline ends a row.
-#[derive(Default)]
-struct RowEnds {
-    in_quotes: bool,
+/// One field encoding for every format: the JSON view of the row (numbers as numbers, RFC 3339 UTC
+/// times, `attributes` an object, null for a missing value). NDJSON writes it as is; CSV writes each
+/// value as a cell — text quoted (and neutralised when a spreadsheet would run it as a formula: a
+/// leading `'` before `=`, `+`, `-`, `@`, tab, CR), numbers and booleans plain, null empty,
+/// `attributes` as its JSON text.
+fn encode(
+    row: crate::store::events::EventRow,
+    format: ExportFormat,
+    columns: &[&str],
+    out: &mut Vec<u8>,
+) {
+    let serde_json::Value::Object(m) = serde_json::to_value(EventOut(row)).expect("serializes")
+    else {
+        unreachable!("a view is an object")
+    };
+    match format {
+        ExportFormat::Ndjson => {
+            serde_json::to_writer(&mut *out, &m).expect("serializes");
+            out.push(b'\n');
+        }
+        ExportFormat::Csv => {
+            for (i, c) in columns.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                csv_cell(m.get(*c).unwrap_or(&serde_json::Value::Null), out);
+            }
+            out.push(b'\n');
+        }
+    }
 }
 
-impl RowEnds {
-    fn count(&mut self, chunk: &[u8], quoted: bool) -> i64 {
-        if !quoted {
-            return chunk.iter().filter(|b| **b == b'\n').count() as i64;
-        }
-        let mut n = 0;
-        for b in chunk {
-            match b {
-                b'"' => self.in_quotes = !self.in_quotes,
-                b'\n' if !self.in_quotes => n += 1,
-                _ => {}
-            }
-        }
-        n
+fn csv_cell(v: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    let text = match v {
+        Value::Null => return,
+        Value::Bool(b) => return out.extend_from_slice(b.to_string().as_bytes()),
+        Value::Number(n) => return out.extend_from_slice(n.to_string().as_bytes()),
+        Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+        other => std::borrow::Cow::Owned(other.to_string()),
+    };
+    out.push(b'"');
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        out.push(b'\'');
     }
+    for b in text.bytes() {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
 }
 
 /// An export's slots (per token and overall), held until its stream ends or is dropped.
@@ -169,7 +199,7 @@ fn export_slots(
     Ok((mine, all))
 }
 
-/// Streams the whole filtered result in ClickHouse's own `format`; rows are counted as they pass.
+/// Streams the whole filtered result, encoded by custos (one encoding for every format); rows are counted as they pass.
 /// It holds an export slot, and ends (with an error) at `[api] max_export_secs`.
 fn export(
     state: &AppState,
@@ -186,51 +216,70 @@ fn export(
     let slots = export_slots(state, caller)?;
     let limit = std::time::Duration::from_secs(state.cfg.max_export_secs);
     let deadline = tokio::time::Instant::now() + limit;
-    let (content_type, ext, header_lines) = match format {
-        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv", 1),
-        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson", 0),
+    let (content_type, ext) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
     };
     let cursor = state
         .store
-        .events_export(&filter(p)?, format, state.cfg.max_export_secs)?;
-    let rows = RowCount::new(-header_lines);
+        .events_export(&filter(p)?, state.cfg.max_export_secs)?;
+    let rows = RowCount::new(0);
     let counter = rows.clone();
-    let quoted = format == ExportFormat::Csv;
-    let stream = futures_util::stream::unfold(
-        (Some(cursor), RowEnds::default(), slots),
-        move |(c, mut ends, slots)| {
+    let columns = crate::store::events::export_columns();
+    let header = (format == ExportFormat::Csv).then(|| {
+        let mut h = Vec::new();
+        for (i, c) in columns.iter().enumerate() {
+            if i > 0 {
+                h.push(b',');
+            }
+            h.extend_from_slice(format!("\"{c}\"").as_bytes());
+        }
+        h.push(b'\n');
+        h
+    });
+    let stream =
+        futures_util::stream::unfold((Some(cursor), header, slots), move |(c, header, slots)| {
             let counter = counter.clone();
+            let columns = columns.clone();
             async move {
                 let mut c = c?;
-                match tokio::time::timeout_at(deadline, c.next()).await {
-                    Ok(Ok(Some(chunk))) => {
-                        counter.0.fetch_add(ends.count(&chunk, quoted), Relaxed);
-                        Some((Ok::<_, std::io::Error>(chunk), (Some(c), ends, slots)))
-                    }
-                    Ok(Ok(None)) => None,
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "export stream failed");
-                        Some((
-                            Err(std::io::Error::other("the export failed")),
-                            (None, ends, slots),
-                        ))
-                    }
-                    Err(_) => {
-                        tracing::warn!(
-                            limit_secs = limit.as_secs(),
-                            "export stopped at [api] max_export_secs"
-                        );
-                        Some((
-                            Err(std::io::Error::other(
+                let mut buf = header.unwrap_or_default();
+                let mut n = 0;
+                // A chunk of about 64 KiB of encoded rows, or the end.
+                let end = loop {
+                    match tokio::time::timeout_at(deadline, c.next()).await {
+                        Ok(Ok(Some(row))) => {
+                            encode(row, format, &columns, &mut buf);
+                            n += 1;
+                            if buf.len() >= 64 << 10 {
+                                break None;
+                            }
+                        }
+                        Ok(Ok(None)) => break Some(Ok(())),
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "export stream failed");
+                            break Some(Err(std::io::Error::other("the export failed")));
+                        }
+                        Err(_) => {
+                            tracing::warn!(
+                                limit_secs = limit.as_secs(),
+                                "export stopped at [api] max_export_secs"
+                            );
+                            break Some(Err(std::io::Error::other(
                                 "the export took longer than [api] max_export_secs",
-                            )),
-                            (None, ends, slots),
-                        ))
+                            )));
+                        }
                     }
+                };
+                counter.0.fetch_add(n, Relaxed);
+                match end {
+                    None => Some((Ok(axum::body::Bytes::from(buf)), (Some(c), None, slots))),
+                    Some(Ok(())) if buf.is_empty() => None,
+                    Some(Ok(())) => Some((Ok(axum::body::Bytes::from(buf)), (None, None, slots))),
+                    Some(Err(e)) => Some((Err(e), (None, None, slots))),
                 }
             }
-        },
-    );
+        });
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let disposition = format!("attachment; filename=\"custos-events-{stamp}.{ext}\"");
     let mut resp = Response::new(Body::from_stream(stream));
@@ -248,19 +297,21 @@ fn export(
 
 #[cfg(test)]
 mod tests {
-    use super::RowEnds;
+    use super::csv_cell;
+    use serde_json::json;
 
     #[test]
-    fn csv_row_ends_ignore_newlines_in_quoted_fields_across_chunks() {
-        let csv = b"\"time\",\"ua\"\n\"t1\",\"a\nb \"\"q\"\"\"\n\"t2\",\"\"\n";
-        for split in 0..csv.len() {
-            let mut ends = RowEnds::default();
-            let n = ends.count(&csv[..split], true) + ends.count(&csv[split..], true);
-            assert_eq!(n, 3, "split at {split}");
-        }
-        assert_eq!(
-            RowEnds::default().count(b"{\"a\":\"x\\ny\"}\n{}\n", false),
-            2
-        );
+    fn csv_cells_quote_text_neutralise_formulas_and_leave_numbers_and_nulls_bare() {
+        let cell = |v| {
+            let mut out = Vec::new();
+            csv_cell(&v, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(cell(json!("a \"q\"\nb")), "\"a \"\"q\"\"\nb\"");
+        assert_eq!(cell(json!("=1+2")), "\"'=1+2\"");
+        assert_eq!(cell(json!("-3")), "\"'-3\"");
+        assert_eq!(cell(json!(-3)), "-3", "a number is not a formula");
+        assert_eq!(cell(json!(null)), "");
+        assert_eq!(cell(json!({"k": "v"})), "\"{\"\"k\"\":\"\"v\"\"}\"");
     }
 }

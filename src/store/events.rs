@@ -2,7 +2,6 @@
 //! API, alert evidence, timelines, per-day counts, and the history detectors are rebuilt from.
 
 use chrono::{DateTime, Utc};
-use clickhouse::query::BytesCursor;
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
@@ -169,37 +168,18 @@ impl EventFilter {
     }
 }
 
-/// Columns that are not text (never a spreadsheet formula).
-const NOT_TEXT: &[&str] = &[
-    "record_count",
-    "kafka_partition",
-    "kafka_offset",
-    "file_line",
-    "latitude",
-    "longitude",
-    "asn",
-    "ingest_ts",
-    "attr_keys",
-    "attr_values",
-];
-
-/// Columns of an export: event time as RFC 3339 text first, then every other stored column. In CSV
-/// a text cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so a spreadsheet
-/// shows it instead of running it as a formula (OWASP CSV injection).
-fn export_columns(format: ExportFormat) -> String {
-    let rest: Vec<String> = EventRow::COLUMN_NAMES
+/// The columns of an export, in the order CSV writes them: storage order, with one `ts` (RFC 3339)
+/// for `ts` + `ts_ms` and one `attributes` for the key and value arrays.
+pub fn export_columns() -> Vec<&'static str> {
+    EventRow::COLUMN_NAMES
         .iter()
         .copied()
-        .filter(|c| !matches!(*c, "ts" | "ts_ms"))
-        .map(|c| {
-            if format == ExportFormat::Csv && !NOT_TEXT.contains(&c) {
-                format!("if(match({c}, '^[=+@\\t\\r-]'), concat('\\'', {c}), {c}) AS {c}")
-            } else {
-                c.to_owned()
-            }
+        .filter_map(|c| match c {
+            "ts_ms" | "attr_values" => None,
+            "attr_keys" => Some("attributes"),
+            other => Some(other),
         })
-        .collect();
-    format!("concat(replaceOne(toString(ts), ' ', 'T'), '.', substring(toString(1000 + ts_ms), 2, 3), 'Z') AS time, {}", rest.join(", "))
+        .collect()
 }
 
 impl Store {
@@ -223,25 +203,18 @@ impl Store {
         }))
     }
 
-    /// Every matching event, oldest first, streamed in `format` straight from ClickHouse (never buffered;
-    /// at most `max_secs` of execution).
+    /// Every matching event, oldest first, as a stream of rows (constant memory; at most `max_secs`
+    /// of execution): what an export encodes.
     pub fn events_export(
         &self,
         f: &EventFilter,
-        format: ExportFormat,
         max_secs: u64,
-    ) -> Result<BytesCursor> {
-        let mut sql = f.sql(&export_columns(format));
+    ) -> Result<clickhouse::query::RowCursor<EventRow>> {
+        let mut sql = f.sql("?fields");
         sql.push(" ORDER BY ts, ts_ms, event_id", []);
-        let format = match format {
-            ExportFormat::Csv => "CSVWithNames",
-            ExportFormat::Ndjson => "JSONEachRow",
-        };
-        // Numbers as numbers in NDJSON whatever the server's default (18.16 quotes 64-bit ones).
         sql.query(self)
             .with_setting("max_execution_time", max_secs.to_string())
-            .with_setting("output_format_json_quote_64bit_integers", "0")
-            .fetch_bytes(format)
+            .fetch()
     }
 
     /// The given events of one user (an alert's evidence), oldest first.
