@@ -529,3 +529,64 @@ async fn a_dead_kafka_never_delays_the_webhook() {
         "each channel's outcome, or still in flight at the end of replay: {last} (webhook after {waited:?})"
     );
 }
+
+/// Two instances deciding the same lock alerts at the same moment (a handover) dispatch each lock
+/// once: both record a decision, the earliest stands, and only its instance sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_deciding_the_same_alerts_dispatch_each_lock_once() {
+    if skip_without_servers() {
+        return;
+    }
+    use custos::config::{ClickHouseConfig, KafkaConfig, Mode, ResponseConfig, Secret};
+    use custos::model::{Alert, AlertStatus, Response, Severity};
+    let (url, got) = receiver(0).await;
+    let env = TestEnv::new(&ch_url(), "");
+    let store = custos::store::Store::new(&ClickHouseConfig {
+        url: env.url.clone(),
+        database: env.db.clone(),
+        ..Default::default()
+    });
+    custos::store::migrate::migrate(&store, true).await.unwrap();
+    let cfg = ResponseConfig {
+        mode: Mode::Enforce,
+        actions_topic: String::new(),
+        webhook_url: url,
+        webhook_secret: Secret::new(SECRET),
+        retry_initial_ms: 50,
+        retry_max_ms: 100,
+        max_attempts: 3,
+        max_locks: 100,
+        ..ResponseConfig::default()
+    };
+    let kafka = KafkaConfig::default();
+    let one = custos::act::Responder::start(&cfg, &kafka, store.clone(), false, false)
+        .await
+        .unwrap();
+    let two = custos::act::Responder::start(&cfg, &kafka, store.clone(), false, false)
+        .await
+        .unwrap();
+    for i in 0..8 {
+        let alert = Alert {
+            alert_id: format!("handover-{i}"),
+            detector: "orphaned_account".into(),
+            severity: Severity::Critical,
+            tenant: "default".into(),
+            user_id: format!("gone{i}"),
+            ts: chrono::Utc::now(),
+            summary: "departed".into(),
+            evidence_event_ids: vec![format!("e{i}")],
+            details: serde_json::json!({}),
+            response: Response::Lock,
+            status: AlertStatus::Open,
+            version: 1,
+            subject: None,
+        };
+        let row = custos::store::alerts::AlertRow::new(&alert, custos::time::now_secs());
+        tokio::join!(one.submit(row.clone()), two.submit(row));
+    }
+    one.drain(Duration::from_secs(15)).await;
+    two.drain(Duration::from_secs(15)).await;
+    let r = got.lock().unwrap();
+    assert_eq!(r.accepted.len(), 8, "one lock per alert: {:?}", r.attempts);
+    assert!(r.attempts.values().all(|n| *n == 1), "{:?}", r.attempts);
+}

@@ -22,6 +22,10 @@ use crate::store::alerts::AlertRow;
 use crate::store::Store;
 use crate::time::now_ms;
 
+/// How long a lock decision waits before checking that no other instance decided it first (longer
+/// than another instance takes from its own "not decided yet" check to its record).
+const CLAIM_SETTLE: Duration = Duration::from_millis(150);
+
 /// Why a manual lock or unlock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum ManualRefused {
@@ -61,6 +65,8 @@ pub struct Responder {
 
 struct Core {
     store: Store,
+    /// This process among the instances that may decide the same alert during a handover.
+    instance: String,
     cfg: ResponseConfig,
     window_secs: u64,
     dispatcher: Arc<Dispatcher>,
@@ -88,6 +94,7 @@ impl Responder {
         let inflight = Arc::new(AtomicUsize::new(0));
         let channels = dispatcher.channels();
         let core = Arc::new(Core {
+            instance: format!("{:016x}", rand::RngCore::next_u64(&mut rand::rngs::OsRng)),
             store,
             cfg: cfg.clone(),
             window_secs,
@@ -269,7 +276,8 @@ impl Core {
         if self.store.action_decided(&action_id).await? {
             return Ok(()); // decided before: a replay, a re-read or a restart
         }
-        let actor = format!("custos:{}", a.detector);
+        // The instance is part of the actor: two instances deciding at once can tell whose decision stands.
+        let actor = format!("custos:{}@{}", a.detector, self.instance);
         let row = |status| {
             self.row(
                 ActionKind::LockUser,
@@ -311,10 +319,26 @@ impl Core {
             Decision::Dispatch => {
                 let first = row(ActionStatus::Dispatched);
                 self.record(first.clone()).await?;
+                if !self.claimed(&action_id, &actor).await? {
+                    tracing::info!(action_id = %action_id, user = %a.user_id, "another instance decided this lock first; it dispatches, this one does not");
+                    return Ok(());
+                }
                 self.dispatch(first);
                 Ok(())
             }
         }
+    }
+
+    /// Whether this instance's decision stands: after a short settle, of every decision recorded for
+    /// `action_id` (two instances may both have found none during a handover), the earliest wins —
+    /// the same answer on every instance, so exactly one dispatches.
+    async fn claimed(&self, action_id: &str, actor: &str) -> anyhow::Result<bool> {
+        tokio::time::sleep(CLAIM_SETTLE).await;
+        let claims = self.store.dispatch_claims(action_id).await?;
+        Ok(claims
+            .iter()
+            .min()
+            .is_none_or(|(_, winner)| winner == actor))
     }
 
     async fn trip(&self, a: &AlertRow, count: u64) -> anyhow::Result<()> {

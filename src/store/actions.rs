@@ -142,6 +142,17 @@ impl Store {
         })
     }
 
+    /// The decisions recorded for `action_id` (its first `dispatched` rows): (time, actor) each.
+    pub async fn dispatch_claims(&self, action_id: &str) -> Result<Vec<(u64, String)>> {
+        self.query(
+            "SELECT at_ms, actor FROM actions WHERE action_id = ? AND status = ? AND attempts = 0",
+        )
+        .bind(action_id)
+        .bind(ActionStatus::Dispatched.as_str())
+        .fetch_all()
+        .await
+    }
+
     /// Manual locks requested since `since_ms` (their first transition is `manual`).
     pub async fn manual_locks_since(&self, since_ms: u64) -> Result<u64> {
         self.query("SELECT uniqExact(action_id) FROM actions WHERE action = ? AND status = ? AND at_ms >= ?")
