@@ -470,3 +470,48 @@ fn audit_rows_keep_decoded_paths_and_the_routes_of_refused_requests() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Unknown filter values are 400s naming what is allowed, never a silently empty answer.
+#[test]
+fn unknown_detector_severity_and_status_filters_are_400s_listing_the_allowed_values() {
+    if skip_without_servers() {
+        return;
+    }
+    let (toml, auditor, _) = tokens();
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!("[api]\nlisten = \"127.0.0.1:0\"\n{toml}"),
+    );
+    let (mut child, base) = api(&env);
+    let (st, body) = get(&base, "/api/v1/alerts?detector=nope", &auditor, None);
+    assert_eq!(st, 400);
+    let msg = body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("bulk_export") && msg.contains("password_spray"),
+        "{msg}"
+    );
+    assert_eq!(
+        get(
+            &base,
+            "/api/v1/alerts?detector=password_spray",
+            &auditor,
+            None
+        )
+        .0,
+        200
+    );
+    let (st, body) = get(&base, "/api/v1/alerts?severity=urgent", &auditor, None);
+    assert_eq!(st, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("critical"),
+        "{body}"
+    );
+    let (st, body) = get(&base, "/api/v1/alerts?status=gone", &auditor, None);
+    assert_eq!(st, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("false_positive"),
+        "{body}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -168,6 +168,28 @@ pub async fn list(
     )?;
     let limit = p.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let cursor = p.cursor()?;
+    if let Some(d) = p.string("detector") {
+        // An unknown detector is a 400 naming the known ones, not a silently empty answer. Known:
+        // the configured ones, the breaker's, and every one with stored alerts (a retired rule's
+        // history stays queryable).
+        let mut known: Vec<String> = state
+            .detectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        known.push("lockout_storm".into());
+        if !known.contains(&d) {
+            known.extend(timed(&state, state.store.alert_detectors()).await?);
+            known.sort();
+            known.dedup();
+            if !known.contains(&d) {
+                return Err(ApiError::BadRequest(format!(
+                    "`detector` must be one of: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+    }
     let filter = AlertFilter {
         detector: p.string("detector"),
         subject: p.string("subject"),

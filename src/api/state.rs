@@ -25,6 +25,9 @@ pub struct Inner {
     pub responder: Option<crate::act::Responder>,
     /// `[api] trusted_proxies`, parsed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The configured detectors' ids (with those of stored alerts, the `detector` values a filter
+    /// may name).
+    pub detectors: std::sync::RwLock<Vec<String>>,
     /// Export slots: all tokens together, and per token name.
     pub exports: Arc<tokio::sync::Semaphore>,
     pub exports_per_token:
@@ -55,6 +58,7 @@ impl AppState {
             .collect();
         Ok(AppState(Arc::new(Inner {
             trusted_proxies,
+            detectors: Default::default(),
             exports: Arc::new(tokio::sync::Semaphore::new(cfg.max_exports)),
             exports_per_token: Default::default(),
             store,
@@ -64,6 +68,14 @@ impl AppState {
             audit,
             responder,
         })))
+    }
+}
+
+impl AppState {
+    /// Names the configured detectors (for checking `detector` filters).
+    pub fn with_detectors(self, ids: impl IntoIterator<Item = String>) -> Self {
+        *self.detectors.write().unwrap_or_else(|e| e.into_inner()) = ids.into_iter().collect();
+        self
     }
 }
 

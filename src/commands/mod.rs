@@ -143,6 +143,7 @@ async fn api_only(cfg: Config) -> anyhow::Result<()> {
     let responder =
         crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), false, false)
             .await?;
-    let state = crate::api::AppState::new(store, cfg.api.clone(), None, Some(responder))?;
+    let state = crate::api::AppState::new(store, cfg.api.clone(), None, Some(responder))?
+        .with_detectors(wiring::detector_ids(&cfg));
     crate::api::serve(state, &cfg.api.listen, stop, None).await
 }

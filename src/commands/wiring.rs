@@ -93,7 +93,8 @@ pub async fn spawn_api(
     responder: Option<crate::act::Responder>,
     stop: crate::shutdown::Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats), responder)?;
+    let state = crate::api::AppState::new(store.clone(), cfg.api.clone(), Some(stats), responder)?
+        .with_detectors(detector_ids(cfg));
     // Bound here, so a taken address stops the command (non-zero, naming it) instead of leaving it
     // running without its API.
     let listener = crate::api::bind(&cfg.api.listen).await?;
@@ -102,4 +103,11 @@ pub async fn spawn_api(
             tracing::error!(error = format!("{e:#}"), "the API stopped");
         }
     }))
+}
+
+/// The ids of the configured detectors (none when the folder does not load: the API still serves).
+pub fn detector_ids(cfg: &Config) -> Vec<String> {
+    load_dir(Path::new(&cfg.detectors.dir))
+        .map(|specs| specs.into_iter().map(|s| s.id).collect())
+        .unwrap_or_default()
 }

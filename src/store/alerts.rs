@@ -152,6 +152,13 @@ impl Store {
             .await
     }
 
+    /// Every detector that has a stored alert.
+    pub async fn alert_detectors(&self) -> Result<Vec<String>> {
+        self.query("SELECT DISTINCT detector FROM alerts ORDER BY detector")
+            .fetch_all()
+            .await
+    }
+
     /// The stored versions of `ids` (latest of each).
     pub async fn alerts_by_ids(&self, ids: Vec<String>) -> Result<HashMap<String, AlertRow>> {
         if ids.is_empty() {
