@@ -23,8 +23,9 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// Registers a secret value: printed text never shows it again.
 pub fn register(secret: &str) {
-    // Shorter values would match ordinary text; they are still masked wherever they are structured.
-    if secret.chars().count() < 3 {
+    // Shorter values would match ordinary text (a 3-digit password would mask every "123" in the
+    // logs); they are still masked wherever they are structured (keys, URLs).
+    if secret.chars().count() < 6 {
         return;
     }
     let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
