@@ -447,12 +447,9 @@ fn spec_for(
     let mut allow_cidrs = Vec::new();
     let mut problems = Vec::new();
     for c in &custos.allow_cidrs {
-        match c
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        {
-            Ok(n) => allow_cidrs.push(n),
-            Err(_) => problems.push(at(&format!(
+        match crate::config::cidr(c) {
+            Some(n) => allow_cidrs.push(n),
+            None => problems.push(at(&format!(
                 "custos.allow_cidrs: `{c}` is not a CIDR or an address"
             ))),
         }

@@ -155,12 +155,9 @@ pub fn load_text(path: &Path, text: &str) -> Result<DetectorSpec, Vec<String>> {
         .map_or(Duration::from_secs(3600), Span::as_std);
     let mut allow_cidrs = Vec::new();
     for c in &file.allow_cidrs {
-        match c
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        {
-            Ok(n) => allow_cidrs.push(n),
-            Err(_) => problems.push(at(
+        match crate::config::cidr(c) {
+            Some(n) => allow_cidrs.push(n),
+            None => problems.push(at(
                 "allow_cidrs",
                 &format!("`{c}` is not a CIDR or an address"),
             )),
