@@ -84,6 +84,14 @@ fn kafka_request_errors_broker_bounce_and_leader_change_lose_nothing() {
         ),
         bad
     );
+    // The injected commit errors (and, on a loaded machine, a session lost to late heartbeats) delay
+    // the commits: wait for them to catch up with what is stored before stopping.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while committed_total(&kafka.bootstrap(), &group, &topic, 4) < 30_000
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
     stop(&mut serve);
     env.sql("OPTIMIZE TABLE events FINAL");
     env.sql("OPTIMIZE TABLE dead_letters FINAL");
