@@ -63,6 +63,8 @@ impl Detect for NoDetect {
 struct Active {
     spec: DetectorSpec,
     rule: Box<dyn Rule>,
+    /// `rule.history()`, asked once (actions sorted, once each): it depends on the params only.
+    history: Option<super::rule::History>,
 }
 
 /// Runs the enabled detectors.
@@ -82,9 +84,18 @@ impl Engine {
         let active = specs
             .into_iter()
             .filter(|s| s.enabled)
-            .map(|spec| Active {
-                rule: spec.kind.build(),
-                spec,
+            .map(|spec| {
+                let rule = spec.kind.build();
+                let mut history = rule.history();
+                if let Some(a) = history.as_mut().and_then(|h| h.actions.as_mut()) {
+                    a.sort_unstable();
+                    a.dedup();
+                }
+                Active {
+                    rule,
+                    history,
+                    spec,
+                }
             })
             .collect();
         Engine {
@@ -106,8 +117,8 @@ impl Engine {
         self.active
             .iter()
             .map(|a| {
-                a.rule
-                    .history()
+                a.history
+                    .as_ref()
                     .map_or(Duration::zero(), |h| h.horizon)
                     .max(Duration::from_std(a.spec.suppress_for).unwrap_or(Duration::zero()))
             })
@@ -121,17 +132,12 @@ impl Engine {
     /// [`History`]: super::rule::History
     pub fn histories(&self) -> Vec<super::rule::History> {
         let mut v: Vec<super::rule::History> = Vec::new();
-        for h in self.active.iter().filter_map(|a| a.rule.history()) {
-            let mut h = h;
-            if let Some(a) = h.actions.as_mut() {
-                a.sort_unstable();
-                a.dedup();
-            }
+        for h in self.active.iter().filter_map(|a| a.history.as_ref()) {
             if !v
                 .iter()
                 .any(|x| x.horizon == h.horizon && x.actions == h.actions)
             {
-                v.push(h);
+                v.push(h.clone());
             }
         }
         v
@@ -153,7 +159,7 @@ impl Engine {
         };
         let until = self.rehydrate_until;
         for a in &mut self.active {
-            let wanted = match (a.rule.history(), until) {
+            let wanted = match (&a.history, until) {
                 (None, _) => false,
                 (Some(h), newest) => {
                     h.actions.as_ref().is_none_or(|x| x.contains(&ev.action))
