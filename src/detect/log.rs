@@ -100,6 +100,22 @@ impl<'a> KeyRef<'a> {
     }
 }
 
+impl KeyRef<'_> {
+    /// The entry of this key in `map`, a default one if it has none: one lookup, and a key
+    /// allocated only for a new entry.
+    pub fn slot<'m, V: Default>(
+        &self,
+        map: &'m mut crate::model::FastMap<SubjectKey, V>,
+    ) -> &'m mut V {
+        match map.entry_ref(self) {
+            hashbrown::hash_map::EntryRef::Occupied(e) => e.into_mut(),
+            hashbrown::hash_map::EntryRef::Vacant(e) => {
+                e.insert_with_key(self.to_key(), V::default())
+            }
+        }
+    }
+}
+
 impl hashbrown::Equivalent<SubjectKey> for KeyRef<'_> {
     fn equivalent(&self, key: &SubjectKey) -> bool {
         (key.tenant(), key.subject()) == (self.tenant, self.subject)
@@ -130,10 +146,7 @@ pub type Logs<T> = crate::model::FastMap<SubjectKey, Log<T>>;
 
 /// The log of `key`'s subject, a new one if it has none (allocating a key only then).
 pub fn log_mut<'a, T>(logs: &'a mut Logs<T>, key: KeyRef<'_>) -> &'a mut Log<T> {
-    if !logs.contains_key(&key) {
-        logs.insert(key.to_key(), Log::default());
-    }
-    logs.get_mut(&key).expect("inserted")
+    key.slot(logs)
 }
 
 /// [`Log::evict`] on every subject, dropping the empty ones.

@@ -114,10 +114,7 @@ impl Windows {
 
     /// Adds an event to `key`'s group; its index there, or `None` if this id is there already.
     pub fn add(&mut self, key: Key<'_>, ts: DateTime<Utc>, id: &str, item: Item) -> Option<usize> {
-        if !self.groups.contains_key(&key) {
-            self.groups.insert(key.to_key(), Group::default());
-        }
-        let g = self.groups.get_mut(&key).expect("inserted");
+        let g = key.slot(&mut self.groups);
         let at = g.log.add(ts, id, item)?;
         let entries = g.log.entries();
         if at + 1 != entries.len() {
