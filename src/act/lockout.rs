@@ -264,6 +264,19 @@ impl Core {
         }
     }
 
+    /// In `[response] protected_users`, or `protected` in the directory: the one test, for automatic
+    /// and manual locks alike.
+    async fn protected(
+        &self,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<bool, clickhouse::error::Error> {
+        if self.cfg.protected_users.iter().any(|u| u == user_id) {
+            return Ok(true);
+        }
+        self.store.directory_protected(tenant, user_id).await
+    }
+
     async fn record(&self, row: ActionRow) -> anyhow::Result<()> {
         record(&self.store, row).await
     }
@@ -292,13 +305,13 @@ impl Core {
         };
         // The independent reads in parallel: this is on the event → lock latency path.
         let since_ms = now_ms().saturating_sub(self.window_secs * 1000);
-        let (directory_protected, already_locked, breaker) = tokio::try_join!(
-            self.store.directory_protected(&a.tenant, &a.user_id),
+        let (protected, already_locked, breaker) = tokio::try_join!(
+            self.protected(&a.tenant, &a.user_id),
             self.store.account_locked(&a.tenant, &a.user_id),
             self.store.breaker(since_ms),
         )?;
         let facts = Facts {
-            protected: directory_protected || self.cfg.protected_users.contains(&a.user_id),
+            protected,
             already_locked,
             breaker_tripped: breaker.tripped,
             recent_locks: breaker.recent_locks,
@@ -409,12 +422,10 @@ impl Core {
         let failed = |e: anyhow::Error| ManualRefused::Failed(format!("{e:#}"));
         let mut reason = reason.to_owned();
         if action == ActionKind::LockUser {
-            let protected = self.cfg.protected_users.iter().any(|u| u == user_id)
-                || self
-                    .store
-                    .directory_protected(tenant, user_id)
-                    .await
-                    .map_err(|e| failed(e.into()))?;
+            let protected = self
+                .protected(tenant, user_id)
+                .await
+                .map_err(|e| failed(e.into()))?;
             if protected && !force {
                 return Err(ManualRefused::Protected);
             }
