@@ -5,6 +5,8 @@
 #   deploy/clickhouse-local.sh install
 #   deploy/clickhouse-local.sh start DIR [HTTP_PORT] [TCP_PORT]   # prints the HTTP url on stdout
 #   deploy/clickhouse-local.sh stop DIR
+#
+# CLICKHOUSE_LOG_QUERIES=1 turns on system.query_log (tests/run.sh: the suite's queries are replayed on chDB).
 set -euo pipefail
 
 server_bin() {
@@ -69,7 +71,7 @@ XML
   cat > "$dir/users.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage><log_queries>${CLICKHOUSE_LOG_QUERIES:-0}</log_queries></default></profiles>
   <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>

@@ -381,30 +381,9 @@ fn concurrent_exports_are_capped_per_token() {
         return;
     }
     let (toml, auditor, admin) = tokens();
-    let env = TestEnv::new(
-        &ch_url(),
-        &format!("[api]\nlisten = \"127.0.0.1:0\"\nmax_exports_per_token = 1\n{toml}"),
-    );
-    let gen = env
-        .custos(&[
-            "gen",
-            "--count",
-            "60000",
-            "--events",
-            env.path("e.jsonl").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(gen.status.success());
-    let replay = env
-        .custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
+    let env = replayed(&format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\nmax_exports_per_token = 1\n{toml}"
+    ));
     let (mut child, base) = api(&env);
     let client = reqwest::blocking::Client::new();
     let export = |token: &str| {
@@ -431,6 +410,88 @@ fn concurrent_exports_are_capped_per_token() {
     assert_eq!(n, 60_000);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(export(&auditor).status().as_u16(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A test environment with 60,000 generated events replayed into ClickHouse.
+fn replayed(toml: &str) -> TestEnv {
+    let env = TestEnv::new(&ch_url(), toml);
+    let gen = env
+        .custos(&[
+            "gen",
+            "--count",
+            "60000",
+            "--events",
+            env.path("e.jsonl").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    let replay = env
+        .custos(&["replay", "--input", env.path("e.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    env
+}
+
+/// A client that stops reading an export (and keeps the connection open) loses it after
+/// `[api] export_send_timeout_secs`: its slot is freed, and what it then reads is cut short with no
+/// clean end, so a partial export never looks complete.
+#[test]
+fn a_stalled_export_frees_its_slot_after_the_send_timeout() {
+    if skip_without_servers() {
+        return;
+    }
+    use std::io::{Read, Write};
+    let (toml, auditor, _) = tokens();
+    let env = replayed(&format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\nmax_exports_per_token = 1\nexport_send_timeout_secs = 1\n{toml}"
+    ));
+    let (mut child, base) = api(&env);
+    let addr = base.trim_start_matches("http://");
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stalled,
+        "GET /api/v1/events?format=ndjson HTTP/1.1\r\nHost: custos\r\nAuthorization: Bearer {auditor}\r\n\r\n"
+    )
+    .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let export = || {
+        client
+            .get(format!("{base}/api/v1/events?format=ndjson"))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(export(), 429, "the stalled export holds the token's slot");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(export(), 200, "the slot is freed after the send timeout");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut got = Vec::new();
+    stalled.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "a cut export must not end with the last chunk"
+    );
+    let rows = text.matches("\"event_id\"").count();
+    assert!(rows < 60_000, "the export was cut short: {rows} rows");
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -1,6 +1,7 @@
 //! Reliability under faults, with exact counts afterwards: Kafka request errors, a broker going down
 //! and a leader change (librdkafka mock cluster fault injection); ten SIGKILLs in a row over one stream
-//! with a bulk-export window spanning them (one alert, one lock decision).
+//! with a bulk-export window spanning them (one alert, one lock decision); two instances handing
+//! partitions over, with each lock delivered once to a real webhook receiver.
 
 mod common;
 
@@ -197,6 +198,41 @@ fn ten_sigkills_in_a_row_lose_nothing_and_a_spanning_window_alerts_once() {
     );
 }
 
+/// A webhook receiver on port 0 (its own thread and runtime) counting deliveries per
+/// `Idempotency-Key`; returns its URL and the counts.
+fn lock_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let g = got.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/lock",
+                axum::routing::post(move |headers: axum::http::HeaderMap| {
+                    let g = g.clone();
+                    async move {
+                        let key = headers
+                            .get("idempotency-key")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        *g.lock().unwrap().entry(key).or_insert(0) += 1;
+                        axum::http::StatusCode::OK
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (format!("http://{}/lock", rx.recv().unwrap()), got)
+}
+
 #[test]
 fn two_instances_hand_over_partitions_and_windows_without_losing_or_doubling() {
     if skip_without_servers() {
@@ -205,7 +241,14 @@ fn two_instances_hand_over_partitions_and_windows_without_losing_or_doubling() {
     let kafka = MockKafka::new(1);
     let (topic, group) = (unique_name("events"), unique_name("g"));
     kafka.create_topic(&topic, 4);
-    let env = TestEnv::new(&ch_url(), &kafka.config_toml(&group, &topic, ""));
+    let (webhook, delivered) = lock_receiver();
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!(
+            "{}\n[response]\nmode = \"enforce\"\nactions_topic = \"\"\nwebhook_url = \"{webhook}\"\nwebhook_secret = \"a-secret-for-the-handover\"\n",
+            kafka.config_toml(&group, &topic, "")
+        ),
+    );
     let mut a = env.spawn_serve("a.log");
     let mut b = env.spawn_serve("b.log");
     std::thread::sleep(Duration::from_secs(4)); // both in the group, partitions split between them
@@ -261,5 +304,20 @@ fn two_instances_hand_over_partitions_and_windows_without_losing_or_doubling() {
         env.u64("SELECT uniqExact(alert_id) FROM actions"),
         8,
         "one lock decision per alert"
+    );
+    // Across both instances and three rebalances, each lock reached the receiver exactly once.
+    let delivered = delivered.lock().unwrap().clone();
+    assert_eq!(
+        delivered.len(),
+        8,
+        "one delivery key per alert: {delivered:?}"
+    );
+    assert!(
+        delivered.values().all(|n| *n == 1),
+        "each lock delivered once: {delivered:?}"
+    );
+    assert_eq!(
+        env.u64("SELECT count() FROM actions WHERE status = 'acknowledged'"),
+        8
     );
 }

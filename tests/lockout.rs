@@ -590,3 +590,54 @@ async fn two_instances_deciding_the_same_alerts_dispatch_each_lock_once() {
     assert_eq!(r.accepted.len(), 8, "one lock per alert: {:?}", r.attempts);
     assert!(r.attempts.values().all(|n| *n == 1), "{:?}", r.attempts);
 }
+
+/// The next start resumes a dispatch a dead instance left in flight — once — and leaves alone one a
+/// live instance recorded moments ago (it may still be sending it: resuming would send it twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_resumes_orphaned_dispatches_and_not_live_ones() {
+    if skip_without_servers() {
+        return;
+    }
+    let (url, got) = receiver(0).await;
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!(
+            "[kafka]\nalerts_topic = \"\"\n\n[response]\nmode = \"enforce\"\nactions_topic = \"\"\nwebhook_url = \"{url}\"\nwebhook_secret = \"{SECRET}\"\nretry_initial_ms = 50\nretry_max_ms = 200\nwebhook_timeout_ms = 2000\n"
+        ),
+    );
+    let env = tokio::task::spawn_blocking(move || {
+        let out = env.custos(&["migrate"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // Left `dispatched` by a process that died a minute ago, and by a live one just now (the
+        // lease here is 200 ms backoff + 10 s Kafka bound + 5 s).
+        let now = custos::time::now_ms();
+        for (id, at_ms) in [("orphaned-1", now - 60_000), ("in-flight-1", now - 1_000)] {
+            env.sql(&format!(
+                "INSERT INTO actions VALUES ('{id}', 'lock_user', '', 'u-{id}', 'alert-{id}', 'test', 'dispatched', 'enforce', 'webhook', 0, '', 'custos:test@dead', toDateTime({s}), toDateTime({s}), {at_ms})",
+                s = at_ms / 1000
+            ));
+        }
+        let empty = env.path("empty.jsonl");
+        std::fs::write(&empty, "").unwrap();
+        let out = env
+            .custos(&["replay", "--input", empty.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        env
+    })
+    .await
+    .unwrap();
+    let keys: Vec<String> = got
+        .lock()
+        .unwrap()
+        .accepted
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(keys, ["orphaned-1"], "only the orphan is resumed, once");
+    let states = tokio::task::block_in_place(|| {
+        env.sql("SELECT action_id, argMax(status, at_ms) FROM actions GROUP BY action_id ORDER BY action_id")
+    });
+    assert_eq!(states, "in-flight-1\tdispatched\norphaned-1\tacknowledged");
+}

@@ -17,7 +17,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export CLICKHOUSE_TEST_REQUIRED=1 # a missing server fails a test here, never skips it
+export CLICKHOUSE_TEST_REQUIRED=1
+export CLICKHOUSE_LOG_QUERIES=1 # the suite's queries are replayed on a current ClickHouse (chDB) below # a missing server fails a test here, never skips it
 CLICKHOUSE_TEST_URL=$(./deploy/clickhouse-local.sh start "$root/clickhouse")
 export CLICKHOUSE_TEST_URL
 echo "tests/run.sh: ClickHouse for the suite at $CLICKHOUSE_TEST_URL" >&2
@@ -30,8 +31,16 @@ echo "tests/run.sh: two-shard ClickHouse cluster $CLICKHOUSE_CLUSTER_NAME at $CL
 GEOIP_REAL_CITY_DB=$(./deploy/fetch-geoip.sh target/geoip)
 export GEOIP_REAL_CITY_DB
 
+# chDB (PyPI, an in-process current ClickHouse) for tests/chdb/replay.py.
+python3 -c 'import chdb' 2>/dev/null || python3 -m pip install -q chdb==4.4.0 >&2 \
+  || python3 -m pip install -q --break-system-packages chdb==4.4.0 >&2
+
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast "$@"
+  cargo nextest run --no-fail-fast "$@" || status=$?
 else
-  cargo test --no-fail-fast "$@"
+  cargo test --no-fail-fast "$@" || status=$?
 fi
+# Every migration and every statement custos sent during the suite, replayed on ClickHouse 26.9.
+python3 tests/chdb/replay.py "$CLICKHOUSE_TEST_URL" || status=1
+exit "$status"

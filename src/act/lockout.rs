@@ -67,6 +67,8 @@ struct Core {
     store: Store,
     /// This process among the instances that may decide the same alert during a handover.
     instance: String,
+    /// How long a dispatch may go unrecorded before it is taken over (`super::takeover`).
+    takeover_after: Duration,
     cfg: ResponseConfig,
     window_secs: u64,
     dispatcher: Arc<Dispatcher>,
@@ -95,6 +97,7 @@ impl Responder {
         let channels = dispatcher.channels();
         let core = Arc::new(Core {
             instance: format!("{:016x}", rand::RngCore::next_u64(&mut rand::rngs::OsRng)),
+            takeover_after: super::takeover::takeover_after(cfg, kafka),
             store,
             cfg: cfg.clone(),
             window_secs,
@@ -106,6 +109,7 @@ impl Responder {
         let responder = Responder { tx, inflight };
         if recover {
             core.recover(&responder).await?;
+            tokio::spawn(core.clone().watch_orphans());
         }
         tokio::spawn(core.run(rx));
         tracing::info!(mode = %cfg.mode, channels = %channels, max_locks = cfg.max_locks, window = %cfg.window, "lockout responder ready");
@@ -176,7 +180,7 @@ impl Responder {
             tracing::warn!(
                 pending,
                 waited_secs = timeout.as_secs(),
-                "lock dispatches still in flight at exit; they stay `dispatched` in `actions` and the next start resumes them"
+                "lock dispatches still in flight at exit; they stay `dispatched` in `actions`; an instance resumes them once the takeover lease has passed"
             );
         }
     }
@@ -526,17 +530,64 @@ impl Core {
         });
     }
 
-    /// Finishes what a previous run left undone.
+    /// Finishes what a previous run left undone: dispatches no instance is working on (see
+    /// [`super::takeover`]), and lock alerts never decided.
     async fn recover(&self, responder: &Responder) -> anyhow::Result<()> {
-        for row in self.store.unfinished_dispatches().await? {
-            tracing::warn!(action_id = %row.action_id, user = %row.user_id, "resuming an unfinished dispatch");
-            self.dispatch(row);
-        }
+        self.take_over_orphans().await?;
         for a in self.store.undecided_lock_alerts().await? {
             tracing::warn!(alert_id = %a.alert_id, user = %a.user_id, "deciding a lock alert left undecided by a previous run");
             responder.submit(a).await;
         }
         Ok(())
+    }
+
+    /// Resumes, once across instances, each unfinished dispatch with no transition for the lease:
+    /// at start too, so an instance joining during a handover never resumes a live dispatch.
+    async fn take_over_orphans(&self) -> anyhow::Result<()> {
+        let after = self.takeover_after;
+        let now = now_ms();
+        let orphans: Vec<ActionRow> = self
+            .store
+            .unfinished_dispatches()
+            .await?
+            .into_iter()
+            .filter(|r| super::takeover::is_orphaned(r, now, after))
+            .collect();
+        if orphans.is_empty() {
+            return Ok(());
+        }
+        let note = super::takeover::claim_note(&self.instance);
+        for row in &orphans {
+            let mut claim = transition(row, ActionStatus::Dispatched, row.attempts, "");
+            claim.last_error = note.clone();
+            self.record(claim).await?;
+        }
+        tokio::time::sleep(CLAIM_SETTLE).await;
+        for row in orphans {
+            if super::takeover::claim_stands(&self.store, &row.action_id, row.at_ms, &note).await? {
+                tracing::warn!(action_id = %row.action_id, user = %row.user_id, silent_ms = now.saturating_sub(row.at_ms), "resuming an unfinished dispatch no instance is working on");
+                self.dispatch(transition(
+                    &row,
+                    ActionStatus::Dispatched,
+                    row.attempts,
+                    &note,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every half lease, takes over dispatches whose instance died while this one runs.
+    async fn watch_orphans(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.takeover_after / 2).await;
+            if let Err(e) = self.take_over_orphans().await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot look for unfinished dispatches; retrying"
+                );
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod decision;
 pub mod dispatch;
 pub mod lockout;
 pub mod publish;
+pub mod takeover;
 
 pub use lockout::Responder;
 pub use publish::{alert_json, AlertPublisher};

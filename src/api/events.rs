@@ -200,7 +200,8 @@ fn export_slots(
 }
 
 /// Streams the whole filtered result, encoded by custos (one encoding for every format); rows are counted as they pass.
-/// It holds an export slot, and ends (with an error) at `[api] max_export_secs`.
+/// It holds an export slot, and ends (with an error) at `[api] max_export_secs`, or when the client
+/// has not read for `[api] export_send_timeout_secs`.
 fn export(
     state: &AppState,
     caller: &Caller,
@@ -237,49 +238,73 @@ fn export(
         h.push(b'\n');
         h
     });
-    let stream =
-        futures_util::stream::unfold((Some(cursor), header, slots), move |(c, header, slots)| {
-            let counter = counter.clone();
-            let columns = columns.clone();
-            async move {
-                let mut c = c?;
-                let mut buf = header.unwrap_or_default();
-                let mut n = 0;
-                // A chunk of about 64 KiB of encoded rows, or the end.
-                let end = loop {
-                    match tokio::time::timeout_at(deadline, c.next()).await {
-                        Ok(Ok(Some(row))) => {
-                            encode(row, format, &columns, &mut buf);
-                            n += 1;
-                            if buf.len() >= 64 << 10 {
-                                break None;
-                            }
-                        }
-                        Ok(Ok(None)) => break Some(Ok(())),
-                        Ok(Err(e)) => {
-                            tracing::error!(error = %e, "export stream failed");
-                            break Some(Err(std::io::Error::other("the export failed")));
-                        }
-                        Err(_) => {
-                            tracing::warn!(
-                                limit_secs = limit.as_secs(),
-                                "export stopped at [api] max_export_secs"
-                            );
-                            break Some(Err(std::io::Error::other(
-                                "the export took longer than [api] max_export_secs",
-                            )));
-                        }
+    // A producer task reads ClickHouse and hands ~64 KiB chunks to the response through a channel of
+    // two: a client that stops reading (without closing) blocks the hand-over, and after
+    // `[api] export_send_timeout_secs` the producer gives up, ending the query and freeing the slots.
+    let send_timeout = std::time::Duration::from_secs(state.cfg.export_send_timeout_secs);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(2);
+    tokio::spawn(async move {
+        let _slots = slots;
+        let mut c = cursor;
+        let mut buf = header.unwrap_or_default();
+        let mut n = 0;
+        let last = loop {
+            let end = match tokio::time::timeout_at(deadline, c.next()).await {
+                Ok(Ok(Some(row))) => {
+                    encode(row, format, &columns, &mut buf);
+                    n += 1;
+                    if buf.len() < 64 << 10 {
+                        continue;
                     }
-                };
-                counter.0.fetch_add(n, Relaxed);
-                match end {
-                    None => Some((Ok(axum::body::Bytes::from(buf)), (Some(c), None, slots))),
-                    Some(Ok(())) if buf.is_empty() => None,
-                    Some(Ok(())) => Some((Ok(axum::body::Bytes::from(buf)), (None, None, slots))),
-                    Some(Err(e)) => Some((Err(e), (None, None, slots))),
+                    None
+                }
+                Ok(Ok(None)) => Some(Chunk::End),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "export stream failed");
+                    Some(Chunk::Failed("the export failed"))
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        limit_secs = limit.as_secs(),
+                        "export stopped at [api] max_export_secs"
+                    );
+                    Some(Chunk::Failed(
+                        "the export took longer than [api] max_export_secs",
+                    ))
+                }
+            };
+            counter.0.fetch_add(std::mem::take(&mut n), Relaxed);
+            if !buf.is_empty() {
+                let data = Chunk::Data(axum::body::Bytes::from(std::mem::take(&mut buf)));
+                if let Some(why) = hand_over(&tx, data, send_timeout, deadline).await {
+                    break Some(why);
                 }
             }
-        });
+            if let Some(end) = end {
+                break Some(end);
+            }
+        };
+        if let Some(last) = last {
+            // Best effort: a client that stopped reading sees the body cut short either way.
+            let _ = tx.try_send(last);
+        }
+    });
+    let stream = futures_util::stream::unfold((rx, false), |(mut rx, done)| async move {
+        if done {
+            return None;
+        }
+        match rx.recv().await {
+            Some(Chunk::Data(b)) => Some((Ok(b), (rx, false))),
+            Some(Chunk::End) => None,
+            Some(Chunk::Failed(why)) => Some((Err(std::io::Error::other(why)), (rx, true))),
+            // The producer gave up without a last word (the client stalled): never end cleanly, or
+            // a cut export would look complete.
+            None => Some((
+                Err(std::io::Error::other("the export was abandoned")),
+                (rx, true),
+            )),
+        }
+    });
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let disposition = format!("attachment; filename=\"custos-events-{stamp}.{ext}\"");
     let mut resp = Response::new(Body::from_stream(stream));
@@ -293,6 +318,37 @@ fn export(
     );
     resp.extensions_mut().insert(rows);
     Ok(resp)
+}
+
+/// What the export's producer hands to the response body.
+enum Chunk {
+    Data(axum::body::Bytes),
+    End,
+    Failed(&'static str),
+}
+
+/// Hands a chunk to the response; the reason to stop when the client has not taken one for
+/// `send_timeout`, has gone away, or the export's deadline passed.
+async fn hand_over(
+    tx: &tokio::sync::mpsc::Sender<Chunk>,
+    chunk: Chunk,
+    send_timeout: std::time::Duration,
+    deadline: tokio::time::Instant,
+) -> Option<Chunk> {
+    let wait = send_timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+    match tx.send_timeout(chunk, wait).await {
+        Ok(()) => None,
+        Err(tokio::sync::mpsc::error::SendTimeoutError::Closed(_)) => Some(Chunk::End),
+        Err(tokio::sync::mpsc::error::SendTimeoutError::Timeout(_)) => {
+            tracing::warn!(
+                send_timeout_secs = send_timeout.as_secs(),
+                "export stopped: the client did not read ([api] export_send_timeout_secs)"
+            );
+            Some(Chunk::Failed(
+                "the client did not read the export for [api] export_send_timeout_secs",
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

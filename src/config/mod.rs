@@ -267,6 +267,8 @@ pub struct ApiConfig {
     /// The longest an export may run (ClickHouse's `max_execution_time` for it, and the stream's
     /// deadline).
     pub max_export_secs: u64,
+    /// An export whose client has not taken the next chunk for this long is stopped (its slots freed).
+    pub export_send_timeout_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -283,6 +285,7 @@ impl Default for ApiConfig {
             max_exports_per_token: 2,
             max_exports: 4,
             max_export_secs: 3600,
+            export_send_timeout_secs: 30,
         }
     }
 }
@@ -521,6 +524,9 @@ impl Config {
         }
         if !(1..=7 * 86_400).contains(&self.api.max_export_secs) {
             p.push("[api] max_export_secs: must be 1..=604800".into());
+        }
+        if !(1..=3600).contains(&self.api.export_send_timeout_secs) {
+            p.push("[api] export_send_timeout_secs: must be 1..=3600".into());
         }
         if !(1..=1_000_000).contains(&self.api.max_connections) {
             p.push("[api] max_connections: must be 1..=1000000".into());

@@ -153,6 +153,22 @@ impl Store {
         .await
     }
 
+    /// Takeover claims on `action_id` recorded after `stale_ms`: (time, note), see `act::takeover`.
+    pub async fn takeover_claims(
+        &self,
+        action_id: &str,
+        stale_ms: u64,
+    ) -> Result<Vec<(u64, String)>> {
+        self.query(
+            "SELECT at_ms, last_error FROM actions WHERE action_id = ? AND status = ? AND at_ms > ? AND startsWith(last_error, 'taken over by instance ')",
+        )
+        .bind(action_id)
+        .bind(ActionStatus::Dispatched.as_str())
+        .bind(stale_ms)
+        .fetch_all()
+        .await
+    }
+
     /// Manual locks requested since `since_ms` (their first transition is `manual`).
     pub async fn manual_locks_since(&self, since_ms: u64) -> Result<u64> {
         self.query("SELECT uniqExact(action_id) FROM actions WHERE action = ? AND status = ? AND at_ms >= ?")

@@ -171,6 +171,9 @@ pub(crate) fn base_client(cfg: &ClickHouseConfig) -> clickhouse::Client {
         .with_password(cfg.password.expose())
         .with_validation(false)
         .with_compression(clickhouse::Compression::None)
+        // `custos/<version>` in the User-Agent names custos' own queries in `system.query_log`
+        // (tests/chdb/replay.py replays them on a current ClickHouse).
+        .with_product_info("custos", env!("CARGO_PKG_VERSION"))
 }
 
 /// Capped exponential backoff with an optional deadline.
