@@ -18,18 +18,18 @@ mixed_secs=${BENCH_API_MIXED_SECS:-60}
 root=$(mktemp -d "${TMPDIR:-/tmp}/custos-apiload.XXXXXX")
 api_pid=""
 trap '[ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null; ./deploy/clickhouse-local.sh stop "$root/clickhouse" || true; rm -rf "$root"' EXIT
-url=$(./deploy/clickhouse-local.sh start "$root/clickhouse")
+# BENCH_API_CLICKHOUSE=<url>: use that server's `custos_load` database as it is (no loading).
+url=${BENCH_API_CLICKHOUSE:-$(./deploy/clickhouse-local.sh start "$root/clickhouse")}
 cargo build --release --quiet
 bin=target/release/custos
-tok=$($bin token new --name load --role admin 2>/dev/null)
-token=$(head -1 <<<"$tok")
+token=$($bin token new --name load --role admin 2>"$root/token.toml")
 cat > "$root/custos.toml" <<TOML
 [clickhouse]
 url = "$url"
 database = "custos_load"
 [api]
 listen = "127.0.0.1:0"
-$(tail -n +2 <<<"$tok")
+$(grep -v '^#' "$root/token.toml")
 TOML
 export CUSTOS_CONFIG="$root/custos.toml"
 
@@ -37,10 +37,11 @@ export CUSTOS_CONFIG="$root/custos.toml"
 chunk=1000000
 done_events=0; i=0
 t0=$(date +%s)
+[ -n "${BENCH_API_CLICKHOUSE:-}" ] && done_events=$events
 while [ "$done_events" -lt "$events" ]; do
   n=$(( events - done_events < chunk ? events - done_events : chunk ))
   start=$(date -u -d "2025-01-05 +$i month" +%Y-%m-%dT00:00:00Z)
-  $bin gen --count "$n" --users 20000 --seed $((42 + i)) --start "$start" --events "$root/e.jsonl" \
+  $bin gen --count "$n" --users "${BENCH_API_USERS:-2000}" --seed $((42 + i)) --start "$start" --events "$root/e.jsonl" \
     --directory "$root/d.jsonl" >/dev/null 2>&1
   $bin replay --input "$root/e.jsonl" --directory "$root/d.jsonl" >/dev/null 2>"$root/replay.log" \
     || { tail "$root/replay.log"; exit 1; }
@@ -48,7 +49,7 @@ while [ "$done_events" -lt "$events" ]; do
 done
 rm -f "$root/e.jsonl" "$root/d.jsonl"
 q() { curl -s "$url/?database=custos_load" --data-binary "$1"; }
-echo "## API load — $events events ($(q 'SELECT count() FROM events') rows, $(q 'SELECT count() FROM alerts') alerts; loaded in $(( $(date +%s) - t0 )) s), $(nproc) cores"
+echo "## API load — $(q 'SELECT count() FROM events') events stored ($(q 'SELECT count() FROM alerts') alerts; loaded in $(( $(date +%s) - t0 )) s), $(nproc) cores"
 
 $bin api >"$root/api.log" 2>&1 &
 api_pid=$!
@@ -87,13 +88,15 @@ audit_before=$(q "SELECT count() FROM api_audit")
 sent=0
 run() { # name connections seconds
   local out
-  out=$(wrk -t2 -c"$2" -d"$3s" --latency -s "$root/paths.lua" "$base" -- "$root/paths.$1")
+  out=$(wrk -t2 -c"$2" -d"$3s" --timeout 10s --latency -s "$root/paths.lua" "$base" -- "$root/paths.$1")
   local reqs rps p50 p99 bad
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   bad=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); bad=${bad:-0}
+  local errs; errs=$(awk '/Socket errors/ {print $0}' <<<"$out")
+  [ -n "$errs" ] && echo "$1: $errs" >&2
   sent=$(( sent + reqs ))
   printf '| %s | %s | %s s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$rps" "$p50" "$p99" "$bad"
 }

@@ -147,9 +147,34 @@ pub enum ExportFormat {
     Ndjson,
 }
 
+/// What `FINAL` does for a bounded read, without `FINAL`'s cost: one row per sorting key (the
+/// `ReplacingMergeTree`'s identity), so a re-delivered event not merged yet is returned once. It
+/// goes after `ORDER BY` and before `LIMIT`. On ClickHouse 18.16, `FINAL` merges every part in one
+/// stream and ignores the rest of the primary key: 1.0 s against 0.04 s for one alert's evidence
+/// over 10 M events. Unbounded reads (exports, backtests, rebuilding state) keep `FINAL`, which
+/// streams in constant memory where `LIMIT BY` keeps every key it has seen.
+pub(crate) const ONE_PER_KEY: &str = " LIMIT 1 BY tenant, user_id, ts, event_id";
+
+/// An event's storage identity: the `ReplacingMergeTree` sorting key.
+#[derive(Debug, Row, Deserialize)]
+struct EventKey {
+    tenant: String,
+    user_id: String,
+    ts: u32,
+    event_id: String,
+}
+
+impl EventKey {
+    fn identity(&self) -> (&str, &str, u32, &str) {
+        (&self.tenant, &self.user_id, self.ts, &self.event_id)
+    }
+}
+
 impl EventFilter {
-    fn sql(&self, select: &str) -> Sql {
-        let mut sql = Sql::new(&format!("SELECT {select} FROM events FINAL WHERE 1"));
+    /// The filtered `SELECT`; `final_` for unbounded reads (see [`ONE_PER_KEY`] for bounded ones).
+    fn sql(&self, select: &str, final_: bool) -> Sql {
+        let from = if final_ { "events FINAL" } else { "events" };
+        let mut sql = Sql::new(&format!("SELECT {select} FROM {from} WHERE 1"));
         for (col, v) in [
             ("user_id", &self.user_id),
             ("action", &self.action),
@@ -183,19 +208,76 @@ pub fn export_columns() -> Vec<&'static str> {
 }
 
 impl Store {
-    /// One page of matching events, newest first.
+    /// One page of matching events, newest first. Keys first — four narrow columns under
+    /// ClickHouse's top-N sort, duplicates (re-deliveries not merged yet) dropped here, more keys
+    /// read when duplicates left the page short — then the rows of exactly those keys, found by
+    /// event id within the keys' time span. On 10 M events: 0.4 s for the newest page, where
+    /// `FINAL` took 15 s and `LIMIT BY` over the whole table ran out of memory.
     pub async fn events_page(
         &self,
         f: &EventFilter,
         after: Option<&Cursor>,
         limit: u64,
     ) -> Result<Page<EventRow>> {
-        let mut sql = f.sql("?fields");
-        sql.after(after, "event_id").push(
-            " ORDER BY ts DESC, ts_ms DESC, event_id DESC LIMIT ?",
-            [Arg::U64(limit)],
-        );
-        let rows: Vec<EventRow> = sql.query(self).fetch_all().await?;
+        let mut n = limit.saturating_mul(2).max(limit + 16);
+        let keys = loop {
+            let mut sql = f.sql("tenant, user_id, ts, event_id", false);
+            sql.after(after, "event_id").push(
+                " ORDER BY ts DESC, ts_ms DESC, event_id DESC LIMIT ?",
+                [Arg::U64(n)],
+            );
+            let raw: Vec<EventKey> = sql.query(self).fetch_all().await?;
+            let last = (raw.len() as u64) < n || n >= 1 << 24;
+            let mut seen = std::collections::HashSet::new();
+            let keys: Vec<EventKey> = raw
+                .into_iter()
+                .filter(|k| {
+                    seen.insert((
+                        k.tenant.clone(),
+                        k.user_id.clone(),
+                        k.ts,
+                        k.event_id.clone(),
+                    ))
+                })
+                .take(limit as usize)
+                .collect();
+            if keys.len() as u64 == limit || last {
+                break keys;
+            }
+            n = n.saturating_mul(4);
+        };
+        let (Some(newest), Some(oldest)) = (keys.first(), keys.last()) else {
+            return Ok(Page::new(Vec::new(), limit, |_: &EventRow| unreachable!()));
+        };
+        let ids: Vec<&str> = keys.iter().map(|k| k.event_id.as_str()).collect();
+        let mut narrow = String::new();
+        for (col, v) in [("tenant", &f.tenant), ("user_id", &f.user_id)] {
+            if v.is_some() {
+                narrow.push_str(&format!(" AND {col} = ?"));
+            }
+        }
+        let mut q = self
+            .query(&format!("SELECT ?fields FROM events WHERE ts >= toDateTime(?) AND ts <= toDateTime(?) AND has(?, event_id){narrow} ORDER BY ts DESC, ts_ms DESC, event_id DESC{ONE_PER_KEY}"))
+            .bind(oldest.ts)
+            .bind(newest.ts)
+            .bind(&ids);
+        for v in [&f.tenant, &f.user_id].into_iter().flatten() {
+            q = q.bind(v);
+        }
+        let wanted: std::collections::HashSet<_> = keys.iter().map(EventKey::identity).collect();
+        let rows: Vec<EventRow> = q
+            .fetch_all::<EventRow>()
+            .await?
+            .into_iter()
+            .filter(|r| {
+                wanted.contains(&(
+                    r.tenant.as_str(),
+                    r.user_id.as_str(),
+                    r.ts,
+                    r.event_id.as_str(),
+                ))
+            })
+            .collect();
         Ok(Page::new(rows, limit, |r| Cursor {
             ts: r.ts,
             ms: r.ts_ms,
@@ -210,7 +292,7 @@ impl Store {
         f: &EventFilter,
         max_secs: u64,
     ) -> Result<clickhouse::query::RowCursor<EventRow>> {
-        let mut sql = f.sql("?fields");
+        let mut sql = f.sql("?fields", true);
         sql.push(" ORDER BY ts, ts_ms, event_id", []);
         sql.query(self)
             .with_setting("max_execution_time", max_secs.to_string())
@@ -224,7 +306,7 @@ impl Store {
         user_id: &str,
         ids: &[String],
     ) -> Result<Vec<EventRow>> {
-        self.query("SELECT ?fields FROM events FINAL WHERE tenant = ? AND user_id = ? AND has(?, event_id) ORDER BY ts, ts_ms, event_id")
+        self.query(&format!("SELECT ?fields FROM events WHERE tenant = ? AND user_id = ? AND has(?, event_id) ORDER BY ts, ts_ms, event_id{ONE_PER_KEY}"))
             .bind(tenant)
             .bind(user_id)
             .bind(ids)
@@ -240,11 +322,14 @@ impl Store {
         until: Option<DateTime<Utc>>,
         limit: u64,
     ) -> Result<Vec<EventRow>> {
-        let mut sql = Sql::new("SELECT ?fields FROM events FINAL WHERE user_id = ?");
+        let mut sql = Sql::new("SELECT ?fields FROM events WHERE user_id = ?");
         sql.push("", [Arg::S(user_id.to_owned())])
             .since(since)
             .until(until);
-        sql.push(" ORDER BY ts, ts_ms, event_id LIMIT ?", [Arg::U64(limit)]);
+        sql.push(
+            &format!(" ORDER BY ts, ts_ms, event_id{ONE_PER_KEY} LIMIT ?"),
+            [Arg::U64(limit)],
+        );
         sql.query(self).fetch_all().await
     }
 
@@ -305,7 +390,8 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<Vec<DayCount>> {
         let mut sql = Sql::new(
-            "SELECT toString(toDate(ts)) AS day, count() AS events FROM events FINAL WHERE 1",
+            // Distinct sorting keys: exactly the rows `FINAL` would count, in a quarter of the time.
+            "SELECT toString(toDate(ts)) AS day, uniqExact(tenant, user_id, ts, event_id) AS events FROM events WHERE 1",
         );
         sql.eq("tenant", tenant)
             .since(Some(since))
