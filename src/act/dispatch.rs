@@ -68,7 +68,10 @@ impl Dispatcher {
             c.set("bootstrap.servers", &kafka.brokers)
                 .set("client.id", format!("{}-actions", kafka.client_id))
                 .set("enable.idempotence", "true")
-                .set("message.timeout.ms", "10000");
+                .set(
+                    "message.timeout.ms",
+                    super::takeover::KAFKA_MESSAGE_TIMEOUT_MS.to_string(),
+                );
             for (k, v) in &kafka.librdkafka {
                 c.set(k, v);
             }

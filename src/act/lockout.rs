@@ -557,21 +557,18 @@ impl Core {
             return Ok(());
         }
         let note = super::takeover::claim_note(&self.instance);
-        for row in &orphans {
-            let mut claim = transition(row, ActionStatus::Dispatched, row.attempts, "");
-            claim.last_error = note.clone();
-            self.record(claim).await?;
+        let mut claims = Vec::with_capacity(orphans.len());
+        for row in orphans {
+            let claim = transition(&row, ActionStatus::Dispatched, row.attempts, &note);
+            self.record(claim.clone()).await?;
+            claims.push((row.at_ms, claim));
         }
         tokio::time::sleep(CLAIM_SETTLE).await;
-        for row in orphans {
-            if super::takeover::claim_stands(&self.store, &row.action_id, row.at_ms, &note).await? {
-                tracing::warn!(action_id = %row.action_id, user = %row.user_id, silent_ms = now.saturating_sub(row.at_ms), "resuming an unfinished dispatch no instance is working on");
-                self.dispatch(transition(
-                    &row,
-                    ActionStatus::Dispatched,
-                    row.attempts,
-                    &note,
-                ));
+        for (stale_ms, claim) in claims {
+            if super::takeover::claim_stands(&self.store, &claim.action_id, stale_ms, &note).await?
+            {
+                tracing::warn!(action_id = %claim.action_id, user = %claim.user_id, silent_ms = now.saturating_sub(stale_ms), "resuming an unfinished dispatch no instance is working on");
+                self.dispatch(claim);
             }
         }
         Ok(())
