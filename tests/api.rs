@@ -935,3 +935,87 @@ async fn unmerged_re_deliveries_are_answered_once() {
     assert_eq!(stats["events_per_day"][0]["events"], 700, "{stats}");
     tokio::task::block_in_place(|| env.sql("SYSTEM START MERGES events"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_day_counts_follow_every_insert_merge_and_drop() {
+    if skip_without_servers() {
+        return;
+    }
+    let env = TestEnv::new(&ch_url(), "");
+    let api = start(&env).await;
+    let replay = |name: &str, lines: Vec<String>| {
+        std::fs::write(env.path(name), lines.join("\n")).unwrap();
+        tokio::task::block_in_place(|| {
+            assert!(env
+                .custos(&["replay", "--input", env.path(name).to_str().unwrap()])
+                .status()
+                .unwrap()
+                .success())
+        });
+    };
+    let views = |prefix: &str, day: &str, n: u32| -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let ts = format!("{day}T{:02}:{:02}:{:02}Z", i / 3600, (i / 60) % 60, i % 60);
+                event(
+                    &format!("{prefix}{i}"),
+                    &format!("u{}", i % 4),
+                    &ts,
+                    "view",
+                    1,
+                )
+            })
+            .collect()
+    };
+    let per_day = |body: &Value| -> Vec<(String, u64)> {
+        body["events_per_day"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["day"].as_str().unwrap().to_owned(),
+                    d["events"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let path = "/api/v1/stats?since=2026-01-05T00:00:00Z&until=2026-01-07T00:00:00Z";
+    let mut lines = views("a", "2026-01-05", 300);
+    lines.extend(views("b", "2026-01-06", 700));
+    replay("1.jsonl", lines);
+    let want = |a: u64, b: u64| vec![("2026-01-05".to_owned(), a), ("2026-01-06".to_owned(), b)];
+    for _ in 0..2 {
+        let (st, body) = api.get(path, Some(&api.auditor)).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert_eq!(per_day(&body), want(300, 700), "{body}");
+    }
+    // Late events for the first day and re-deliveries of ten stored ones: a new part, counted again.
+    let mut late = views("late", "2026-01-05", 5);
+    late.extend(views("a", "2026-01-05", 10));
+    replay("2.jsonl", late);
+    let (_, body) = api.get(path, Some(&api.auditor)).await;
+    assert_eq!(per_day(&body), want(305, 700), "{body}");
+    // A merge renames the parts; a range ending mid-day is its own slice.
+    tokio::task::block_in_place(|| env.sql("OPTIMIZE TABLE events FINAL"));
+    let (_, body) = api.get(path, Some(&api.auditor)).await;
+    assert_eq!(per_day(&body), want(305, 700), "{body}");
+    let (_, body) = api
+        .get(
+            "/api/v1/stats?since=2026-01-05T00:00:00Z&until=2026-01-06T00:01:00Z",
+            Some(&api.auditor),
+        )
+        .await;
+    assert_eq!(per_day(&body), want(305, 60), "{body}");
+    // Deleted rows (a mutation writes new parts) are no longer counted.
+    tokio::task::block_in_place(|| {
+        env.sql("ALTER TABLE events DELETE WHERE event_id LIKE 'late%'");
+        env.wait_for(
+            "SELECT count() FROM system.mutations WHERE is_done = 1 AND database = currentDatabase()",
+            1,
+            Duration::from_secs(30),
+        );
+    });
+    let (_, body) = api.get(path, Some(&api.auditor)).await;
+    assert_eq!(per_day(&body), want(300, 700), "{body}");
+}

@@ -381,24 +381,6 @@ impl Store {
             .with_setting("max_execution_time", "0")
             .fetch()
     }
-
-    /// Events per UTC day in `[since, until)`.
-    pub async fn events_per_day(
-        &self,
-        tenant: Option<&str>,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Vec<DayCount>> {
-        let mut sql = Sql::new(
-            // Distinct sorting keys: exactly the rows `FINAL` would count, in a quarter of the time.
-            "SELECT toString(toDate(ts)) AS day, uniqExact(tenant, user_id, ts, event_id) AS events FROM events WHERE 1",
-        );
-        sql.eq("tenant", tenant)
-            .since(Some(since))
-            .until(Some(until))
-            .push(" GROUP BY day ORDER BY day", []);
-        sql.query(self).fetch_all().await
-    }
 }
 
 /// Events of one day.

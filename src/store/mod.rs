@@ -10,6 +10,7 @@ pub mod actions;
 pub mod alerts;
 pub mod audit;
 pub mod cluster;
+mod day_counts;
 pub mod dead_letters;
 pub mod directory;
 pub mod events;
@@ -51,6 +52,8 @@ pub struct Store {
     cfg: ClickHouseConfig,
     /// `max_execution_time` of every read, when set ([`Store::with_query_timeout`]).
     query_timeout_secs: Option<u64>,
+    /// Per-day event counts `stats` may answer from while their parts are unchanged.
+    day_counts: std::sync::Arc<day_counts::DayCounts>,
 }
 
 impl Store {
@@ -68,6 +71,7 @@ impl Store {
             client,
             cfg: cfg.clone(),
             query_timeout_secs: None,
+            day_counts: Default::default(),
         }
     }
 

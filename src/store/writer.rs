@@ -95,9 +95,14 @@ pub async fn run<A: OnStored>(
     Ok(())
 }
 
+/// Alerts go in before the events that raised them: a stored event always has its alerts stored.
+/// After a crash between the two inserts, the restart rebuilds detector state from the stored
+/// events and takes their re-delivery as a duplicate, so an alert written after them would be lost
+/// for good; written first, it is found again by its deterministic id (the re-read events then raise
+/// it again, which deduplicates).
 async fn write_all(store: &Store, b: &WriteBatch) -> Result<(), clickhouse::error::Error> {
     store.insert_rows("directory", &b.directory).await?;
     store.insert_rows("dead_letters", &b.dead_letters).await?;
-    store.insert_rows("events", &b.events).await?;
-    store.insert_rows("alerts", &b.alerts).await
+    store.insert_rows("alerts", &b.alerts).await?;
+    store.insert_rows("events", &b.events).await
 }
