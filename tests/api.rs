@@ -1019,3 +1019,105 @@ async fn remembered_day_counts_follow_every_insert_merge_and_drop() {
     let (_, body) = api.get(path, Some(&api.auditor)).await;
     assert_eq!(per_day(&body), want(300, 700), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_over_many_months_and_evidence_far_from_or_without_its_alert() {
+    if skip_without_servers() {
+        return;
+    }
+    let env = TestEnv::new(&ch_url(), "");
+    let api = start(&env).await;
+    tokio::task::block_in_place(|| env.sql("SYSTEM STOP MERGES events"));
+    // 300 events, one every 31 hours: about 13 months, so a page crosses every search window.
+    let t0: chrono::DateTime<chrono::Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
+    let at = |i: i64| t0 + chrono::Duration::hours(31 * i);
+    let lines: Vec<String> = (0..300)
+        .map(|i| {
+            let ts = at(i).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            event(&format!("w{i:03}"), &format!("u{}", i % 2), &ts, "view", 1)
+        })
+        .collect();
+    std::fs::write(env.path("w.jsonl"), lines.join("\n")).unwrap();
+    for _ in 0..2 {
+        tokio::task::block_in_place(|| {
+            assert!(env
+                .custos(&["replay", "--input", env.path("w.jsonl").to_str().unwrap()])
+                .status()
+                .unwrap()
+                .success())
+        });
+    }
+    let walk = |filter: &'static str| {
+        let api = &api;
+        async move {
+            let (mut ids, mut cursor) = (Vec::<String>::new(), None::<String>);
+            loop {
+                let mut path = format!("/api/v1/events?limit=7{filter}");
+                if let Some(c) = &cursor {
+                    path.push_str(&format!("&cursor={c}"));
+                }
+                let (st, body) = api.get(&path, Some(&api.auditor)).await;
+                assert_eq!(st, StatusCode::OK, "{body}");
+                ids.extend(
+                    body["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e["event_id"].as_str().unwrap().to_owned()),
+                );
+                match body["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => return ids,
+                }
+            }
+        }
+    };
+    let newest_first = |keep: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..300)
+            .rev()
+            .filter(|&i| keep(i))
+            .map(|i| format!("w{i:03}"))
+            .collect()
+    };
+    assert_eq!(
+        walk("").await,
+        newest_first(&|_| true),
+        "every event once, newest first"
+    );
+    assert_eq!(walk("&user_id=u1").await, newest_first(&|i| i % 2 == 1));
+    // A bounded range: until the 200th event (exclusive), since the 20th.
+    let (since, until) = (at(20), at(200));
+    let range: &'static str = Box::leak(
+        format!(
+            "&since={}&until={}",
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+        .into_boxed_str(),
+    );
+    assert_eq!(walk(range).await, newest_first(&|i| (20..200).contains(&i)));
+
+    // An alert citing events months before it, and one citing none (a lockout storm's).
+    let tenant = tokio::task::block_in_place(|| env.sql("SELECT any(tenant) FROM events"));
+    let tenant = tenant.trim();
+    tokio::task::block_in_place(|| {
+        env.sql(&format!(
+            "INSERT INTO alerts (alert_id, detector, severity, tenant, user_id, ts, evidence_event_ids, version) VALUES \
+             ('far', 'bulk_export', 'high', '{tenant}', 'u1', toDateTime('2026-01-20 00:00:00'), ['w001', 'w299'], 1), \
+             ('none', 'lockout_storm', 'high', '{tenant}', '', toDateTime('2026-01-20 00:00:00'), [], 1)"
+        ))
+    });
+    let (st, far) = api.get("/api/v1/alerts/far", Some(&api.auditor)).await;
+    assert_eq!(st, StatusCode::OK, "{far}");
+    let cited: Vec<&str> = far["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(cited, ["w001", "w299"], "both, once each, oldest first");
+    let (st, none) = api.get("/api/v1/alerts/none", Some(&api.auditor)).await;
+    assert_eq!(st, StatusCode::OK, "{none}");
+    assert_eq!(none["evidence"], serde_json::json!([]));
+    tokio::task::block_in_place(|| env.sql("SYSTEM START MERGES events"));
+}

@@ -238,7 +238,7 @@ pub async fn get_one(
         &state,
         state
             .store
-            .evidence(&a.tenant, &a.user_id, &a.evidence_event_ids),
+            .evidence(&a.tenant, &a.user_id, &a.evidence_event_ids, a.ts),
     )
     .await?
     .into_iter()

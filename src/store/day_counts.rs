@@ -29,6 +29,10 @@ const MAX_ENTRIES: usize = 20_000;
 #[derive(Default)]
 pub(crate) struct DayCounts {
     known: Mutex<HashMap<Slice, (String, u64)>>,
+    /// Held while days are counted: requests that find days missing wait for the one counting
+    /// them and then read what it remembered, where sixteen at once would each count the same
+    /// month (16 × 0.2 s on 2 cores: a 3.6 s p99 for the first second of load).
+    counting: tokio::sync::Mutex<()>,
 }
 
 /// One day's part of a requested range, `[lo, hi)`, for one tenant (or all).
@@ -93,6 +97,53 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<Vec<DayCount>> {
         let all = slices(tenant, since, until);
+        let mut counts = self.remembered(&all).await?;
+        if counts.0.iter().any(Option::is_none) {
+            // (Nothing is remembered on the cluster profile: there each request counts on its own.)
+            let _one_at_a_time = match self.cluster() {
+                None => Some(self.day_counts.counting.lock().await),
+                Some(_) => None,
+            };
+            if self.cluster().is_none() {
+                counts = self.remembered(&all).await?;
+            }
+            let (counts, prints) = &mut counts;
+            let missing: Vec<usize> = (0..all.len()).filter(|&i| counts[i].is_none()).collect();
+            if !missing.is_empty() {
+                let live = self.count_slices(tenant, &all, &missing).await?;
+                let mut known = self.day_counts.known.lock().expect("day counts lock");
+                if known.len() + missing.len() > MAX_ENTRIES {
+                    known.clear();
+                }
+                for i in missing {
+                    let n = live
+                        .get(&all[i].lo.date_naive().to_string())
+                        .copied()
+                        .unwrap_or(0);
+                    counts[i] = Some(n);
+                    if let Some(fp) = prints[i].take() {
+                        known.insert(all[i].clone(), (fp, n));
+                    }
+                }
+            }
+        }
+        let counts = counts.0;
+        Ok(all
+            .iter()
+            .zip(counts)
+            .filter_map(|(s, n)| {
+                let events = n.unwrap_or(0);
+                (events > 0).then(|| DayCount {
+                    day: s.lo.date_naive().to_string(),
+                    events,
+                })
+            })
+            .collect())
+    }
+
+    /// Each slice's remembered count if its parts are the ones it was counted on, and its
+    /// fingerprint (the parts read now, before any count: see the module doc).
+    async fn remembered(&self, all: &[Slice]) -> Result<(Vec<Option<u64>>, Vec<Option<String>>)> {
         let parts = match self.cluster() {
             None => Some(
                 self.query("SELECT name, toUInt32(min_time) AS min_time, toUInt32(max_time) AS max_time FROM system.parts WHERE database = ? AND table = 'events' AND active")
@@ -106,45 +157,16 @@ impl Store {
             .iter()
             .map(|s| parts.as_ref().map(|p| fingerprint(p, s)))
             .collect();
-        let mut counts: Vec<Option<u64>> = {
-            let known = self.day_counts.known.lock().expect("day counts lock");
-            all.iter()
-                .zip(&prints)
-                .map(|(s, fp)| match (known.get(s), fp) {
-                    (Some((was, n)), Some(fp)) if was == fp => Some(*n),
-                    _ => None,
-                })
-                .collect()
-        };
-        let missing: Vec<usize> = (0..all.len()).filter(|&i| counts[i].is_none()).collect();
-        if !missing.is_empty() {
-            let live = self.count_slices(tenant, &all, &missing).await?;
-            let mut known = self.day_counts.known.lock().expect("day counts lock");
-            if known.len() + missing.len() > MAX_ENTRIES {
-                known.clear();
-            }
-            for i in missing {
-                let n = live
-                    .get(&all[i].lo.date_naive().to_string())
-                    .copied()
-                    .unwrap_or(0);
-                counts[i] = Some(n);
-                if let Some(fp) = prints[i].clone() {
-                    known.insert(all[i].clone(), (fp, n));
-                }
-            }
-        }
-        Ok(all
+        let known = self.day_counts.known.lock().expect("day counts lock");
+        let counts = all
             .iter()
-            .zip(counts)
-            .filter_map(|(s, n)| {
-                let events = n.unwrap_or(0);
-                (events > 0).then(|| DayCount {
-                    day: s.lo.date_naive().to_string(),
-                    events,
-                })
+            .zip(&prints)
+            .map(|(s, fp)| match (known.get(s), fp) {
+                (Some((was, n)), Some(fp)) if was == fp => Some(*n),
+                _ => None,
             })
-            .collect())
+            .collect();
+        Ok((counts, prints))
     }
 
     /// The live count of the slices `which` (indexes into `all`), by day: one query, contiguous

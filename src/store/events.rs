@@ -6,7 +6,7 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use super::pos::ingested_row;
-use super::query::{Arg, Cursor, Page, Sql};
+use super::query::{Arg, Sql};
 use super::Store;
 use crate::model::{Event, Geo, Outcome, Position};
 
@@ -155,28 +155,23 @@ pub enum ExportFormat {
 /// streams in constant memory where `LIMIT BY` keeps every key it has seen.
 pub(crate) const ONE_PER_KEY: &str = " LIMIT 1 BY tenant, user_id, ts, event_id";
 
-/// An event's storage identity: the `ReplacingMergeTree` sorting key.
-#[derive(Debug, Row, Deserialize)]
-struct EventKey {
-    tenant: String,
-    user_id: String,
-    ts: u32,
-    event_id: String,
-}
-
-impl EventKey {
-    fn identity(&self) -> (&str, &str, u32, &str) {
-        (&self.tenant, &self.user_id, self.ts, &self.event_id)
-    }
-}
+/// A user's events are read by `PREWHERE user_id = ?`: on ClickHouse 18.16 the sorting key's second
+/// column narrows the granules, but a plain `WHERE` then reads every selected column of them before
+/// filtering. One user's newest page of 10 M events: 25 ms for its keys and 10 ms for its rows, against
+/// 45 ms and 40 ms with `WHERE`.
+pub(super) const USER_PREWHERE: &str = " PREWHERE user_id = ?";
 
 impl EventFilter {
     /// The filtered `SELECT`; `final_` for unbounded reads (see [`ONE_PER_KEY`] for bounded ones).
-    fn sql(&self, select: &str, final_: bool) -> Sql {
+    pub(super) fn sql(&self, select: &str, final_: bool) -> Sql {
         let from = if final_ { "events FINAL" } else { "events" };
-        let mut sql = Sql::new(&format!("SELECT {select} FROM {from} WHERE 1"));
+        let mut sql = Sql::new(&format!("SELECT {select} FROM {from}"));
+        match (&self.user_id, final_) {
+            // See [`USER_PREWHERE`]; `FINAL` reads keep one plain `WHERE`.
+            (Some(u), false) => sql.push(&format!("{USER_PREWHERE} WHERE 1"), [Arg::S(u.clone())]),
+            (u, _) => sql.push(" WHERE 1", []).eq("user_id", u.as_deref()),
+        };
         for (col, v) in [
-            ("user_id", &self.user_id),
             ("action", &self.action),
             ("object_type", &self.object_type),
             ("ip", &self.ip),
@@ -208,83 +203,6 @@ pub fn export_columns() -> Vec<&'static str> {
 }
 
 impl Store {
-    /// One page of matching events, newest first. Keys first — four narrow columns under
-    /// ClickHouse's top-N sort, duplicates (re-deliveries not merged yet) dropped here, more keys
-    /// read when duplicates left the page short — then the rows of exactly those keys, found by
-    /// event id within the keys' time span. On 10 M events: 0.4 s for the newest page, where
-    /// `FINAL` took 15 s and `LIMIT BY` over the whole table ran out of memory.
-    pub async fn events_page(
-        &self,
-        f: &EventFilter,
-        after: Option<&Cursor>,
-        limit: u64,
-    ) -> Result<Page<EventRow>> {
-        let mut n = limit.saturating_mul(2).max(limit + 16);
-        let keys = loop {
-            let mut sql = f.sql("tenant, user_id, ts, event_id", false);
-            sql.after(after, "event_id").push(
-                " ORDER BY ts DESC, ts_ms DESC, event_id DESC LIMIT ?",
-                [Arg::U64(n)],
-            );
-            let raw: Vec<EventKey> = sql.query(self).fetch_all().await?;
-            let last = (raw.len() as u64) < n || n >= 1 << 24;
-            let mut seen = std::collections::HashSet::new();
-            let keys: Vec<EventKey> = raw
-                .into_iter()
-                .filter(|k| {
-                    seen.insert((
-                        k.tenant.clone(),
-                        k.user_id.clone(),
-                        k.ts,
-                        k.event_id.clone(),
-                    ))
-                })
-                .take(limit as usize)
-                .collect();
-            if keys.len() as u64 == limit || last {
-                break keys;
-            }
-            n = n.saturating_mul(4);
-        };
-        let (Some(newest), Some(oldest)) = (keys.first(), keys.last()) else {
-            return Ok(Page::new(Vec::new(), limit, |_: &EventRow| unreachable!()));
-        };
-        let ids: Vec<&str> = keys.iter().map(|k| k.event_id.as_str()).collect();
-        let mut narrow = String::new();
-        for (col, v) in [("tenant", &f.tenant), ("user_id", &f.user_id)] {
-            if v.is_some() {
-                narrow.push_str(&format!(" AND {col} = ?"));
-            }
-        }
-        let mut q = self
-            .query(&format!("SELECT ?fields FROM events WHERE ts >= toDateTime(?) AND ts <= toDateTime(?) AND has(?, event_id){narrow} ORDER BY ts DESC, ts_ms DESC, event_id DESC{ONE_PER_KEY}"))
-            .bind(oldest.ts)
-            .bind(newest.ts)
-            .bind(&ids);
-        for v in [&f.tenant, &f.user_id].into_iter().flatten() {
-            q = q.bind(v);
-        }
-        let wanted: std::collections::HashSet<_> = keys.iter().map(EventKey::identity).collect();
-        let rows: Vec<EventRow> = q
-            .fetch_all::<EventRow>()
-            .await?
-            .into_iter()
-            .filter(|r| {
-                wanted.contains(&(
-                    r.tenant.as_str(),
-                    r.user_id.as_str(),
-                    r.ts,
-                    r.event_id.as_str(),
-                ))
-            })
-            .collect();
-        Ok(Page::new(rows, limit, |r| Cursor {
-            ts: r.ts,
-            ms: r.ts_ms,
-            id: r.event_id.clone(),
-        }))
-    }
-
     /// Every matching event, oldest first, as a stream of rows (constant memory; at most `max_secs`
     /// of execution): what an export encodes.
     pub fn events_export(
@@ -299,21 +217,6 @@ impl Store {
             .fetch()
     }
 
-    /// The given events of one user (an alert's evidence), oldest first.
-    pub async fn evidence(
-        &self,
-        tenant: &str,
-        user_id: &str,
-        ids: &[String],
-    ) -> Result<Vec<EventRow>> {
-        self.query(&format!("SELECT ?fields FROM events WHERE tenant = ? AND user_id = ? AND has(?, event_id) ORDER BY ts, ts_ms, event_id{ONE_PER_KEY}"))
-            .bind(tenant)
-            .bind(user_id)
-            .bind(ids)
-            .fetch_all()
-            .await
-    }
-
     /// A user's events in a range, oldest first, at most `limit`.
     pub async fn user_events(
         &self,
@@ -322,7 +225,9 @@ impl Store {
         until: Option<DateTime<Utc>>,
         limit: u64,
     ) -> Result<Vec<EventRow>> {
-        let mut sql = Sql::new("SELECT ?fields FROM events WHERE user_id = ?");
+        let mut sql = Sql::new(&format!(
+            "SELECT ?fields FROM events{USER_PREWHERE} WHERE 1"
+        ));
         sql.push("", [Arg::S(user_id.to_owned())])
             .since(since)
             .until(until);

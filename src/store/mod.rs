@@ -13,6 +13,7 @@ pub mod cluster;
 mod day_counts;
 pub mod dead_letters;
 pub mod directory;
+mod event_pages;
 pub mod events;
 pub mod migrate;
 mod pos;
