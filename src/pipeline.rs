@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::act::Act;
 use crate::config::PipelineConfig;
+use crate::decode::mapping::{InputContext, Mapping};
 use crate::decode::{decode_directory, decode_event};
 use crate::detect::Detect;
 use crate::directory::Directory;
@@ -37,7 +38,12 @@ pub struct Stages {
     pub act: Arc<Act>,
     /// The geo-IP hot-reload watcher (stops with the pipeline).
     pub reloader: Option<crate::enrich::Reloader>,
+    /// How event records are written when not in custos' own contract (`--format`).
+    pub events_format: Option<EventsFormat>,
 }
+
+/// A mapping and the input it reads (see [`crate::decode::mapping`]).
+pub type EventsFormat = (Arc<Mapping>, InputContext);
 
 impl Stages {
     /// Stages that do nothing but pass events through (tests, tools).
@@ -48,6 +54,7 @@ impl Stages {
             directory: Directory::default(),
             act: Arc::default(),
             reloader: None,
+            events_format: None,
         }
     }
 }
@@ -199,7 +206,11 @@ impl Processor {
         match env.stream {
             Stream::Events => {
                 b.tally.read += 1;
-                match decode_event(&env.raw, self.max_bytes) {
+                let decoded = match &self.stages.events_format {
+                    None => decode_event(&env.raw, self.max_bytes),
+                    Some((m, ctx)) => m.decode(&env.raw, self.max_bytes, ctx),
+                };
+                match decoded {
                     Ok(mut ev) => {
                         if !self.seen.insert(&ev.event_id) {
                             b.tally.duplicates += 1;

@@ -4,12 +4,14 @@ mod check;
 mod demo;
 mod detectors;
 mod gen;
+mod mappings;
 mod replay;
 mod serve;
 mod wiring;
 
 pub use detectors::DetectorsCommand;
 pub use gen::GenArgs;
+pub use mappings::{FormatArgs, MappingsCommand};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -32,6 +34,8 @@ pub enum Command {
         /// Also publish alerts to `[kafka] alerts_topic` (as `serve` always does).
         #[arg(long)]
         publish_alerts: bool,
+        #[command(flatten)]
+        format: FormatArgs,
     },
     /// Generated CRM traffic fed through the pipeline into ClickHouse, continuously.
     Demo {
@@ -41,6 +45,11 @@ pub enum Command {
         /// Also publish alerts to `[kafka] alerts_topic`.
         #[arg(long)]
         publish_alerts: bool,
+    },
+    /// Check, test or try the mappings that read CRMs' own event formats (`--format`).
+    Mappings {
+        #[command(subcommand)]
+        action: MappingsCommand,
     },
     /// Check or test the detector files.
     Detectors {
@@ -89,7 +98,9 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             input,
             directory,
             publish_alerts,
-        } => replay::run(cfg, input, directory, publish_alerts).await,
+            format,
+        } => replay::run(cfg, input, directory, publish_alerts, format.build()?).await,
+        Command::Mappings { action } => mappings::run(action),
         Command::Demo {
             events,
             publish_alerts,

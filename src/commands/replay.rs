@@ -15,6 +15,7 @@ pub async fn run(
     input: String,
     directory: Option<String>,
     publish: bool,
+    format: Option<crate::pipeline::EventsFormat>,
 ) -> anyhow::Result<()> {
     let store = Store::new(&cfg.clickhouse);
     migrate(&store, true)
@@ -27,7 +28,10 @@ pub async fn run(
         store.retry_policy(true),
         Arc::new(NoAck),
         stats.clone(),
-        super::wiring::stages(&cfg, &store, publish).await?,
+        crate::pipeline::Stages {
+            events_format: format,
+            ..super::wiring::stages(&cfg, &store, publish).await?
+        },
     );
     let progress = super::wiring::spawn_progress(stats.clone(), "replay");
     let tx = pipeline.input;

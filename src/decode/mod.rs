@@ -5,6 +5,7 @@
 mod directory;
 mod event;
 mod fields;
+pub mod mapping;
 
 pub use directory::decode_directory;
 pub use event::decode_event;
@@ -36,6 +37,9 @@ pub enum RejectCode {
     BadRecordCount,
     /// A field has the right type but a value outside its contract.
     BadValue(&'static str),
+    /// A mapping (`--format`) accepted no variant, or found no value for a required field; the
+    /// message names the mapping and the field.
+    Unmapped,
 }
 
 impl fmt::Display for RejectCode {
@@ -54,6 +58,7 @@ impl fmt::Display for RejectCode {
             RejectCode::BadTimestamp(n) => write!(f, "bad_timestamp:{n}"),
             RejectCode::BadRecordCount => f.write_str("bad_record_count"),
             RejectCode::BadValue(n) => write!(f, "bad_value:{n}"),
+            RejectCode::Unmapped => f.write_str("unmapped"),
         }
     }
 }

@@ -1,0 +1,165 @@
+//! `custos mappings …` and the `--format` of `replay`: choosing a mapping (a preset or a file),
+//! linting mapping files, running their fixtures, and trying one on sample records.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+
+use crate::decode::mapping::fixtures::{self, ContextSpec};
+use crate::decode::mapping::{Mapping, PRESETS};
+use crate::pipeline::EventsFormat;
+
+/// How an input's event records are written.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FormatArgs {
+    /// `custos` (the native contract, default), a preset (ocsf, salesforce-rtem) or a mapping file.
+    #[arg(long, default_value = "custos")]
+    pub format: String,
+    /// The tenant of records that do not name one.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The IANA timezone of times written without an offset (default UTC).
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// The stream of bare payloads (e.g. `LoginEventStream` for salesforce-rtem).
+    #[arg(long)]
+    pub stream: Option<String>,
+}
+
+impl FormatArgs {
+    /// `None` for the native contract.
+    pub fn build(&self) -> anyhow::Result<Option<EventsFormat>> {
+        if self.format == "custos" {
+            if self.tenant.is_some() || self.timezone.is_some() || self.stream.is_some() {
+                bail!("--tenant, --timezone and --stream apply to a --format other than `custos`");
+            }
+            return Ok(None);
+        }
+        let mapping = load(&self.format)?;
+        let ctx = ContextSpec {
+            tenant: self.tenant.clone(),
+            timezone: self.timezone.clone(),
+            stream: self.stream.clone(),
+        }
+        .build()
+        .map_err(anyhow::Error::msg)?;
+        Ok(Some((Arc::new(mapping), ctx)))
+    }
+}
+
+/// A preset by name, or a mapping file by path.
+pub fn load(format: &str) -> anyhow::Result<Mapping> {
+    let compiled = match Mapping::preset(format) {
+        Some(m) => m,
+        None if Path::new(format).is_file() => {
+            let text =
+                std::fs::read_to_string(format).with_context(|| format!("reading {format}"))?;
+            Mapping::parse(&text)
+        }
+        None => {
+            let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            bail!(
+                "unknown format `{format}`: not `custos`, a preset ({}) or a mapping file",
+                names.join(", ")
+            )
+        }
+    };
+    compiled.map_err(|errs| anyhow::anyhow!("{}", errs.join("\n")))
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MappingsCommand {
+    /// Check mapping files (default: the presets), reporting every problem.
+    Lint { files: Vec<PathBuf> },
+    /// Run the fixtures under DIR/<name>/ for every preset and every mapping file given.
+    Test {
+        #[arg(long, default_value = "mappings/tests")]
+        dir: PathBuf,
+        files: Vec<PathBuf>,
+    },
+    /// Map JSONL records from stdin and print the contract events (or the dead letter) as JSONL.
+    Try(FormatArgs),
+}
+
+pub fn run(cmd: MappingsCommand) -> anyhow::Result<()> {
+    match cmd {
+        MappingsCommand::Lint { files } => {
+            let mut failed = 0;
+            for (name, result) in targets(&files) {
+                match result {
+                    Ok(_) => println!("ok      {name}"),
+                    Err(errs) => {
+                        failed += 1;
+                        for e in errs {
+                            println!("FAILED  {name}: {e}");
+                        }
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} mapping(s) failed lint");
+            }
+            Ok(())
+        }
+        MappingsCommand::Test { dir, files } => {
+            let mut failed = 0;
+            for (name, result) in targets(&files) {
+                let m = result.map_err(|e| anyhow::anyhow!("{name}: {}", e.join("; ")))?;
+                let fixture = dir.join(&m.name);
+                if !fixture.is_dir() {
+                    println!("none    {name} (no {})", fixture.display());
+                    continue;
+                }
+                let diffs = fixtures::check(&m, &fixture).map_err(anyhow::Error::msg)?;
+                if diffs.is_empty() {
+                    println!("ok      {name}");
+                } else {
+                    failed += 1;
+                    for d in diffs {
+                        println!("FAILED  {name}: {d}");
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} mapping(s) failed their fixtures");
+            }
+            Ok(())
+        }
+        MappingsCommand::Try(args) => {
+            let Some((m, ctx)) = args.build()? else {
+                bail!("--format names the mapping to try");
+            };
+            let mut out = std::io::stdout().lock();
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("reading stdin")?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                writeln!(out, "{}", fixtures::outcome(&m, &line, &ctx))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The presets (when no file is given) or the files, each compiled.
+fn targets(files: &[PathBuf]) -> Vec<(String, Result<Mapping, Vec<String>>)> {
+    if files.is_empty() {
+        return PRESETS
+            .iter()
+            .map(|(n, text)| ((*n).to_owned(), Mapping::parse(text)))
+            .collect();
+    }
+    files
+        .iter()
+        .map(|f| {
+            let r = std::fs::read_to_string(f)
+                .map_err(|e| vec![e.to_string()])
+                .and_then(|t| Mapping::parse(&t));
+            (f.display().to_string(), r)
+        })
+        .collect()
+}

@@ -1,0 +1,368 @@
+//! Mappings: a CRM's own records (Salesforce, Dynamics 365, OCSF, …) read into the event contract by
+//! a data file instead of code. A mapping finds the record's root (the envelope), picks a variant by
+//! a discriminator (a Salesforce stream, an OCSF `class_uid`), fills each contract field from the
+//! first source that has a value, keeps what it did not read as `attributes`, and hands the result
+//! to the native decoder, so every contract check applies. A record no variant accepts, or without a
+//! required field, is a dead letter `unmapped` naming the mapping and the field.
+
+pub mod fixtures;
+mod spec;
+mod value;
+
+use std::collections::HashSet;
+
+use chrono_tz::Tz;
+use regex::Regex;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub use spec::MappingSpec;
+use spec::{SourceSpec, Unmapped, CONTRACT_FIELDS, REQUIRED};
+use value::{get, parse_path, parse_time, text, Source, Step};
+
+use super::{precheck, RejectCode, Rejection};
+use crate::model::Event;
+
+/// The mappings built into the binary: `(name, file text)`.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("ocsf", include_str!("../../../mappings/ocsf.toml")),
+    (
+        "salesforce-rtem",
+        include_str!("../../../mappings/salesforce-rtem.toml"),
+    ),
+];
+
+/// An attribute value kept from an unmapped field is cut to this many bytes, and at most
+/// [`MAX_KEPT`] fields are kept.
+const MAX_KEPT_BYTES: usize = 1024;
+const MAX_KEPT: usize = 64;
+
+/// What an input says about its records that the records may not: the tenant (Salesforce payloads
+/// carry no org id), the timezone of times written without an offset, the stream of bare payloads.
+#[derive(Debug, Clone)]
+pub struct InputContext {
+    pub tenant: Option<String>,
+    pub timezone: Tz,
+    pub stream: Option<String>,
+}
+
+impl Default for InputContext {
+    fn default() -> Self {
+        InputContext {
+            tenant: None,
+            timezone: Tz::UTC,
+            stream: None,
+        }
+    }
+}
+
+/// A compiled mapping.
+#[derive(Debug)]
+pub struct Mapping {
+    pub name: String,
+    envelope: Vec<Vec<Step>>,
+    /// `(read from the raw record, path)`.
+    discriminator: Option<(bool, Vec<Step>)>,
+    variants: Vec<Variant>,
+    unmapped: Unmapped,
+}
+
+#[derive(Debug)]
+struct Variant {
+    name: String,
+    test: Test,
+    fields: Vec<(&'static str, Vec<Source>)>,
+    attrs: Vec<(String, Vec<Source>)>,
+    read_keys: HashSet<String>,
+}
+
+#[derive(Debug)]
+enum Test {
+    Any,
+    Eq(Vec<String>),
+    Prefix(String),
+    Regex(Regex),
+}
+
+impl Mapping {
+    /// A built-in mapping by name.
+    pub fn preset(name: &str) -> Option<Result<Mapping, Vec<String>>> {
+        PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| Mapping::parse(text))
+    }
+
+    /// Parses and compiles a mapping file, reporting every problem at once.
+    pub fn parse(text: &str) -> Result<Mapping, Vec<String>> {
+        let spec: MappingSpec = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+        Mapping::compile(&spec)
+    }
+
+    pub fn compile(s: &MappingSpec) -> Result<Mapping, Vec<String>> {
+        let mut errs = Vec::new();
+        let path = |p: &str, errs: &mut Vec<String>| parse_path(p).map_err(|e| errs.push(e)).ok();
+        let envelope = if s.envelope.is_empty() {
+            vec![Vec::new()]
+        } else {
+            s.envelope
+                .iter()
+                .filter_map(|p| path(p, &mut errs))
+                .collect()
+        };
+        let discriminator = s
+            .discriminator
+            .as_ref()
+            .and_then(|d| match d.path.strip_prefix('/') {
+                Some(p) => path(p, &mut errs).map(|p| (true, p)),
+                None => path(&d.path, &mut errs).map(|p| (false, p)),
+            });
+        if s.variants.is_empty() {
+            errs.push("a mapping needs at least one `[[variant]]`".into());
+        }
+        let mut variants = Vec::new();
+        for v in &s.variants {
+            let at = format!("variant `{}`", v.name);
+            let test = match (v.eq.is_empty(), &v.prefix, &v.regex) {
+                (true, None, None) => Test::Any,
+                (false, None, None) => Test::Eq(v.eq.clone()),
+                (true, Some(p), None) => Test::Prefix(p.clone()),
+                (true, None, Some(r)) => match Regex::new(r) {
+                    Ok(r) => Test::Regex(r),
+                    Err(e) => {
+                        errs.push(format!("{at}: bad regex: {e}"));
+                        Test::Any
+                    }
+                },
+                _ => {
+                    errs.push(format!("{at}: at most one of `eq`, `prefix`, `regex`"));
+                    Test::Any
+                }
+            };
+            if s.discriminator.is_none() && !matches!(test, Test::Any) {
+                errs.push(format!("{at}: a test without a `[discriminator]`"));
+            }
+            let mut merged: std::collections::BTreeMap<&str, &Vec<SourceSpec>> =
+                s.fields.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            merged.extend(v.fields.iter().map(|(k, v)| (k.as_str(), v)));
+            let (mut fields, mut attrs, mut read_keys) = (Vec::new(), Vec::new(), HashSet::new());
+            for (field, sources) in merged {
+                let compiled: Vec<Source> = sources
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, src)| {
+                        Source::compile(
+                            src,
+                            &format!("{at}, `{field}` source {}", i + 1),
+                            &mut errs,
+                        )
+                    })
+                    .collect();
+                read_keys.extend(
+                    compiled
+                        .iter()
+                        .flat_map(|c| c.top_keys().map(str::to_owned)),
+                );
+                if let Some(name) = field.strip_prefix("attributes.") {
+                    attrs.push((name.to_owned(), compiled));
+                } else if let Some(f) = CONTRACT_FIELDS.iter().find(|f| **f == field) {
+                    if *f == "ts" && compiled.iter().any(|c| c.time.is_none()) {
+                        errs.push(format!("{at}: every `ts` source needs a `time` format"));
+                    }
+                    fields.push((*f, compiled));
+                } else {
+                    errs.push(format!(
+                        "{at}: `{field}` is not a contract field ({}, or attributes.NAME)",
+                        CONTRACT_FIELDS.join(", ")
+                    ));
+                }
+            }
+            for r in REQUIRED {
+                if !fields.iter().any(|(f, _)| f == r) {
+                    errs.push(format!("{at}: no source for the required `{r}`"));
+                }
+            }
+            if let Some((false, Some(Step::Key(k)))) =
+                discriminator.as_ref().map(|(raw, p)| (*raw, p.first()))
+            {
+                read_keys.insert(k.clone());
+            }
+            variants.push(Variant {
+                name: v.name.clone(),
+                test,
+                fields,
+                attrs,
+                read_keys,
+            });
+        }
+        if errs.is_empty() {
+            Ok(Mapping {
+                name: s.name.clone(),
+                envelope,
+                discriminator,
+                variants,
+                unmapped: s.unmapped,
+            })
+        } else {
+            Err(errs
+                .into_iter()
+                .map(|e| format!("mapping `{}`: {e}", s.name))
+                .collect())
+        }
+    }
+
+    fn unmapped(&self, msg: String) -> Rejection {
+        Rejection::new(
+            RejectCode::Unmapped,
+            format!("mapping `{}`: {msg}", self.name),
+        )
+    }
+
+    /// One raw record → the contract's JSON object (what `mappings try` prints).
+    pub fn to_contract(
+        &self,
+        raw: &[u8],
+        max_bytes: usize,
+        ctx: &InputContext,
+    ) -> Result<Map<String, Value>, Rejection> {
+        let text_in = precheck(raw, max_bytes)?;
+        let record: Value = serde_json::from_str(text_in)
+            .map_err(|e| Rejection::new(RejectCode::InvalidJson, e.to_string()))?;
+        let root = self
+            .envelope
+            .iter()
+            .find_map(|p| get(&record, p).filter(|v| v.is_object()))
+            .ok_or_else(|| self.unmapped("no envelope root is an object".into()))?;
+        let key = match &self.discriminator {
+            None => None,
+            Some((raw_side, p)) => get(if *raw_side { &record } else { root }, p)
+                .and_then(text)
+                .or_else(|| ctx.stream.clone()),
+        };
+        let v = self
+            .variants
+            .iter()
+            .find(|v| match (&v.test, key.as_deref()) {
+                (Test::Any, _) => true,
+                (_, None) => false,
+                (Test::Eq(vals), Some(k)) => vals.iter().any(|x| x == k),
+                (Test::Prefix(p), Some(k)) => k.starts_with(p.as_str()),
+                (Test::Regex(r), Some(k)) => r.is_match(k),
+            })
+            .ok_or_else(|| {
+                self.unmapped(format!(
+                    "no variant accepts {}",
+                    key.map_or("a record without a discriminator".into(), |k| format!(
+                        "`{}`",
+                        super::fields::clip(&k)
+                    ))
+                ))
+            })?;
+        let mut out = Map::new();
+        for (field, sources) in &v.fields {
+            let Some(val) = sources
+                .iter()
+                .find_map(|s| s.read(root).filter(|x| !x.is_empty()).map(|x| (s, x)))
+            else {
+                continue;
+            };
+            let (src, val) = val;
+            let json = match (*field, src.time) {
+                ("ts", Some(f)) => match parse_time(&val, f, ctx.timezone) {
+                    Some(t) => Value::String(crate::time::rfc3339(t)),
+                    None => {
+                        return Err(Rejection::new(
+                            RejectCode::BadTimestamp("ts"),
+                            format!(
+                                "mapping `{}/{}`: `{}` is not a time ({f:?})",
+                                self.name,
+                                v.name,
+                                super::fields::clip(&val)
+                            ),
+                        ))
+                    }
+                },
+                ("record_count", _) => val.parse::<u64>().map_or(Value::String(val), Value::from),
+                _ => Value::String(val),
+            };
+            out.insert((*field).to_owned(), json);
+        }
+        for r in REQUIRED {
+            if !out.contains_key(*r) {
+                return Err(self.unmapped(format!("`{}` has no value for `{r}`", v.name)));
+            }
+        }
+        if !out.contains_key("tenant") {
+            if let Some(t) = &ctx.tenant {
+                out.insert("tenant".into(), Value::String(t.clone()));
+            }
+        }
+        if !out.contains_key("event_id") {
+            let digest = Sha256::digest(raw);
+            out.insert(
+                "event_id".into(),
+                Value::String(format!(
+                    "{}:{}",
+                    self.name,
+                    digest[..16]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                )),
+            );
+        }
+        let mut attrs = Map::new();
+        attrs.insert(
+            "source".into(),
+            Value::String(format!("{}/{}", self.name, v.name)),
+        );
+        for (name, sources) in &v.attrs {
+            if let Some(x) = sources
+                .iter()
+                .find_map(|s| s.read(root).filter(|x| !x.is_empty()))
+            {
+                attrs.insert(name.clone(), Value::String(x));
+            }
+        }
+        if self.unmapped == Unmapped::Keep {
+            let obj = root.as_object().expect("the root is an object");
+            let named: HashSet<String> = attrs.keys().cloned().collect();
+            for (k, val) in obj
+                .iter()
+                .filter(|(k, _)| !v.read_keys.contains(*k) && !named.contains(*k))
+                .take(MAX_KEPT)
+            {
+                let mut s = match val {
+                    Value::Null => continue,
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                if s.len() > MAX_KEPT_BYTES {
+                    let mut end = MAX_KEPT_BYTES;
+                    while !s.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    s.truncate(end);
+                }
+                attrs.insert(k.clone(), Value::String(s));
+            }
+        }
+        out.insert("attributes".into(), Value::Object(attrs));
+        Ok(out)
+    }
+
+    /// One raw record → a validated event (the native decoder's checks on the mapped object).
+    pub fn decode(
+        &self,
+        raw: &[u8],
+        max_bytes: usize,
+        ctx: &InputContext,
+    ) -> Result<Event, Rejection> {
+        let obj = self.to_contract(raw, max_bytes, ctx)?;
+        let bytes = serde_json::to_vec(&Value::Object(obj)).expect("a JSON object serialises");
+        super::decode_event(&bytes, usize::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests;

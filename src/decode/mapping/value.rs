@@ -1,0 +1,361 @@
+//! A mapping's sources, compiled: paths into a JSON record, the transforms on what they find, and
+//! the time formats CRMs write. Pure functions of the record (and the input's timezone).
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use regex::Regex;
+use serde_json::Value;
+
+use super::spec::SourceSpec;
+
+/// One step of a path: an object key or an array index.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// `a.b[0].c` → steps; `""` is the value itself.
+pub fn parse_path(p: &str) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    for part in p.split('.').filter(|s| !s.is_empty()) {
+        let (key, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            steps.push(Step::Key(key.to_owned()));
+        }
+        while let Some(r) = rest.strip_prefix('[') {
+            let end = r
+                .find(']')
+                .ok_or_else(|| format!("`{p}`: `[` without `]`"))?;
+            let n = r[..end]
+                .parse()
+                .map_err(|_| format!("`{p}`: `[{}]` is not an index", &r[..end]))?;
+            steps.push(Step::Index(n));
+            rest = &r[end + 1..];
+        }
+        if !rest.is_empty() {
+            return Err(format!("`{p}`: unexpected `{rest}`"));
+        }
+    }
+    Ok(steps)
+}
+
+pub fn get<'v>(v: &'v Value, path: &[Step]) -> Option<&'v Value> {
+    path.iter().try_fold(v, |v, s| match s {
+        Step::Key(k) => v.get(k.as_str()),
+        Step::Index(i) => v.get(*i),
+    })
+}
+
+/// A value's text: strings as they are, numbers and booleans as JSON writes them; null, objects
+/// and arrays have none (an array of scalars joins with commas, so `count_list` can count it).
+pub fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Array(a) => a
+            .iter()
+            .map(text)
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(",")),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeFormat {
+    Rfc3339,
+    EpochMs,
+    EpochS,
+    Compact,
+    Auto,
+}
+
+#[derive(Debug)]
+pub struct Source {
+    paths: Vec<Vec<Step>>,
+    concat: bool,
+    sep: String,
+    constant: Option<String>,
+    first_of_list: bool,
+    count_list: bool,
+    capture: Option<Regex>,
+    map: Vec<(String, String)>,
+    map_prefix: Vec<(String, String)>,
+    map_regex: Vec<(Regex, String)>,
+    pub time: Option<TimeFormat>,
+}
+
+impl Source {
+    /// Compiles one source; every problem is pushed to `errs` (prefixed by `at`).
+    pub fn compile(s: &SourceSpec, at: &str, errs: &mut Vec<String>) -> Option<Source> {
+        let before = errs.len();
+        let kinds = [s.path.is_some(), !s.concat.is_empty(), s.constant.is_some()];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            errs.push(format!(
+                "{at}: exactly one of `path`, `concat`, `const` is needed"
+            ));
+        }
+        let mut paths = Vec::new();
+        for p in s.path.iter().chain(&s.concat) {
+            match parse_path(p) {
+                Ok(p) => paths.push(p),
+                Err(e) => errs.push(format!("{at}: {e}")),
+            }
+        }
+        let re = |p: &str, errs: &mut Vec<String>| match Regex::new(p) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errs.push(format!("{at}: bad regex `{p}`: {e}"));
+                None
+            }
+        };
+        let capture = s.capture.as_deref().and_then(|p| re(p, errs));
+        if capture.as_ref().is_some_and(|r| r.captures_len() < 2) {
+            errs.push(format!("{at}: `capture` needs one capture group"));
+        }
+        let map_regex = s
+            .map_regex
+            .iter()
+            .filter_map(|(p, v)| re(p, errs).map(|r| (r, v.clone())))
+            .collect();
+        let time = match s.time.as_deref() {
+            None => None,
+            Some("rfc3339") => Some(TimeFormat::Rfc3339),
+            Some("epoch_ms") => Some(TimeFormat::EpochMs),
+            Some("epoch_s") => Some(TimeFormat::EpochS),
+            Some("compact") => Some(TimeFormat::Compact),
+            Some("auto") => Some(TimeFormat::Auto),
+            Some(other) => {
+                errs.push(format!("{at}: unknown time format `{other}` (rfc3339, epoch_ms, epoch_s, compact, auto)"));
+                None
+            }
+        };
+        (errs.len() == before).then(|| Source {
+            paths,
+            concat: !s.concat.is_empty(),
+            sep: s.sep.clone(),
+            constant: s.constant.clone(),
+            first_of_list: s.first_of_list,
+            count_list: s.count_list,
+            capture,
+            map: s.map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            map_prefix: s
+                .map_prefix
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            map_regex,
+            time,
+        })
+    }
+
+    /// The paths this source reads at the root's top level (for `unmapped = "keep"`).
+    pub fn top_keys(&self) -> impl Iterator<Item = &str> {
+        self.paths.iter().filter_map(|p| match p.first() {
+            Some(Step::Key(k)) => Some(k.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The value from `root`, transformed; `None` or `""` means "try the next source".
+    pub fn read(&self, root: &Value) -> Option<String> {
+        let mut v = match (&self.constant, self.concat) {
+            (Some(c), _) => c.clone(),
+            (None, true) => {
+                let parts: Option<Vec<String>> = self
+                    .paths
+                    .iter()
+                    .map(|p| get(root, p).and_then(text))
+                    .collect();
+                parts?.join(&self.sep)
+            }
+            (None, false) => text(get(root, &self.paths[0])?)?,
+        };
+        if self.count_list {
+            v = v
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .count()
+                .to_string();
+        }
+        if self.first_of_list {
+            v = v.split(',').next().unwrap_or("").trim().to_owned();
+        }
+        if let Some(re) = &self.capture {
+            v = re.captures(&v)?.get(1)?.as_str().to_owned();
+        }
+        if let Some((_, to)) = self.map.iter().find(|(k, _)| *k == v) {
+            v = to.clone();
+        } else if let Some((_, to)) = self
+            .map_prefix
+            .iter()
+            .find(|(k, _)| v.starts_with(k.as_str()))
+        {
+            v = to.clone();
+        } else if let Some((_, to)) = self.map_regex.iter().find(|(r, _)| r.is_match(&v)) {
+            v = to.clone();
+        }
+        Some(v)
+    }
+}
+
+/// A CRM's time as UTC: `tz` for times written without an offset.
+pub fn parse_time(s: &str, f: TimeFormat, tz: Tz) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    let epoch = |n: i64, ms: bool| {
+        if ms {
+            DateTime::from_timestamp_millis(n)
+        } else {
+            DateTime::from_timestamp(n, 0)
+        }
+    };
+    let local = |n: NaiveDateTime| {
+        tz.from_local_datetime(&n)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    match f {
+        TimeFormat::EpochMs => epoch(s.parse().ok()?, true),
+        TimeFormat::EpochS => epoch(s.parse().ok()?, false),
+        TimeFormat::Compact => local(NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S%.f").ok()?),
+        TimeFormat::Rfc3339 | TimeFormat::Auto => {
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Some(t.with_timezone(&Utc));
+            }
+            for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+                if let Ok(t) = DateTime::parse_from_str(s, fmt) {
+                    return Some(t.with_timezone(&Utc));
+                }
+            }
+            for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+                if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
+                    return local(n);
+                }
+            }
+            if f == TimeFormat::Rfc3339 {
+                return None;
+            }
+            match s.parse::<i64>() {
+                Ok(n) if n > 100_000_000_000 => epoch(n, true),
+                Ok(n) => epoch(n, false),
+                Err(_) => local(NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S%.f").ok()?),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str, f: TimeFormat, tz: &str) -> String {
+        parse_time(s, f, tz.parse().unwrap())
+            .map(crate::time::rfc3339)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn crm_times_are_read_as_utc() {
+        let z = "2026-01-05T09:30:00.250Z";
+        assert_eq!(t("2026-01-05T09:30:00.250Z", TimeFormat::Rfc3339, "UTC"), z);
+        assert_eq!(
+            t("2026-01-05T09:30:00.250+0000", TimeFormat::Auto, "UTC"),
+            z
+        );
+        assert_eq!(
+            t("2026-01-05T10:30:00.250+01:00", TimeFormat::Auto, "UTC"),
+            z
+        );
+        assert_eq!(t("1767605400250", TimeFormat::EpochMs, "UTC"), z);
+        assert_eq!(t("1767605400250", TimeFormat::Auto, "UTC"), z);
+        assert_eq!(
+            t("1767605400", TimeFormat::EpochS, "UTC"),
+            "2026-01-05T09:30:00.000Z"
+        );
+        assert_eq!(t("20260105093000.250", TimeFormat::Compact, "UTC"), z);
+        // No offset: the input's timezone.
+        assert_eq!(
+            t("2026-01-05T10:30:00.250", TimeFormat::Auto, "Europe/Berlin"),
+            z
+        );
+        assert_eq!(t("2026-01-05 09:30:00.250", TimeFormat::Auto, "UTC"), z);
+        assert_eq!(t("yesterday", TimeFormat::Auto, "UTC"), "");
+        assert_eq!(t("1767605400", TimeFormat::Rfc3339, "UTC"), "");
+    }
+
+    #[test]
+    fn paths_reach_into_objects_and_arrays() {
+        let v: Value = serde_json::json!({"a": {"b": [{"c": 7}]}, "ids": ["x", "y"]});
+        assert_eq!(
+            get(&v, &parse_path("a.b[0].c").unwrap()),
+            Some(&serde_json::json!(7))
+        );
+        assert_eq!(get(&v, &parse_path("a.b[1].c").unwrap()), None);
+        assert_eq!(
+            text(get(&v, &parse_path("ids").unwrap()).unwrap()).unwrap(),
+            "x,y"
+        );
+        assert!(parse_path("a[x]").is_err());
+        assert!(parse_path("a[0").is_err());
+    }
+
+    fn src(toml_text: &str) -> Source {
+        let spec: SourceSpec = toml::from_str(toml_text).unwrap();
+        let mut errs = Vec::new();
+        Source::compile(&spec, "t", &mut errs).unwrap_or_else(|| panic!("{errs:?}"))
+    }
+
+    #[test]
+    fn transforms_apply_in_order_and_unknown_values_pass_through() {
+        let v: Value = serde_json::json!({"op": "ReportExported", "n": "a, b,c", "d": "导出了42条客户", "s": 2, "x": "Other"});
+        assert_eq!(src("path = 'n'\ncount_list = true").read(&v).unwrap(), "3");
+        assert_eq!(
+            src("path = 'n'\nfirst_of_list = true").read(&v).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            src("path = 'd'\ncapture = '导出了(\\d+)条'")
+                .read(&v)
+                .unwrap(),
+            "42"
+        );
+        assert_eq!(
+            src("path = 's'\nmap = { '1' = 'login', '2' = 'login_failed' }")
+                .read(&v)
+                .unwrap(),
+            "login_failed"
+        );
+        assert_eq!(
+            src("path = 'x'\nmap = { '1' = 'login' }").read(&v).unwrap(),
+            "Other"
+        );
+        assert_eq!(
+            src("path = 'op'\nmap_prefix = { 'Report' = 'r' }")
+                .read(&v)
+                .unwrap(),
+            "r"
+        );
+        assert_eq!(
+            src("path = 'op'\nmap_regex = [['Exp', 'export']]")
+                .read(&v)
+                .unwrap(),
+            "export"
+        );
+        assert_eq!(
+            src("concat = ['op', 's']\nsep = ':'").read(&v).unwrap(),
+            "ReportExported:2"
+        );
+        assert_eq!(src("concat = ['op', 'missing']").read(&v), None);
+        assert_eq!(src("const = 'view'").read(&v).unwrap(), "view");
+        let mut errs = Vec::new();
+        let bad: SourceSpec =
+            toml::from_str("path = 'a'\nconst = 'b'\ncapture = '('\ntime = 'julian'").unwrap();
+        assert!(Source::compile(&bad, "f", &mut errs).is_none());
+        assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+}
