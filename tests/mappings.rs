@@ -1,0 +1,124 @@
+//! `custos replay --format`: the same incidents written as custos' own events, as Salesforce
+//! Real-Time Event Monitoring streams and as OCSF raise the same alerts in ClickHouse; a record no
+//! mapping variant accepts is kept as an `unmapped` dead letter.
+
+mod common;
+
+use common::*;
+
+const DIRECTORY: &str = r#"{"user_id":"ana","status":"active","timezone":"Europe/Berlin","work_hours":"09:00-17:00","work_days":"Mon-Fri"}
+{"user_id":"bob","status":"terminated","effective_ts":"2026-01-01T00:00:00Z","timezone":"Europe/Berlin"}"#;
+
+/// Ana logs in at 03:14 Berlin time, runs one 600-row report export that arrives in two chunks
+/// (counted twice it would cross the 1,000-row threshold), then bulk-exports 6,000 contacts at
+/// 10:00; Bob, who left on 1 January, views a list. The last record is of a kind no mapping reads.
+const NATIVE: &str = r#"{"event_id":"n1","ts":"2026-01-06T02:14:07Z","user_id":"ana","action":"login","outcome":"success","ip":"81.2.69.142"}
+{"event_id":"n2","ts":"2026-01-06T09:00:00Z","user_id":"ana","action":"export","object_type":"Contact","record_count":600}
+{"event_id":"n2","ts":"2026-01-06T09:00:00Z","user_id":"ana","action":"export","object_type":"Contact","record_count":600}
+{"event_id":"n4","ts":"2026-01-06T10:00:00Z","user_id":"ana","action":"export","object_type":"Contact","record_count":6000}
+{"event_id":"n5","ts":"2026-01-06T11:00:00Z","user_id":"bob","action":"view","object_type":"Account"}"#;
+
+const SALESFORCE: &str = r#"{"channel":"/event/LoginEventStream","data":{"event":{"replayId":1},"payload":{"EventIdentifier":"s1","EventDate":"2026-01-06T02:14:07.000+0000","UserId":"ana","Status":"Success","SourceIp":"81.2.69.142","Browser":"Chrome"}}}
+{"channel":"/event/ReportEventStream","data":{"event":{"replayId":2},"payload":{"EventIdentifier":"s2a","ExecutionIdentifier":"x-1","EventDate":"2026-01-06T09:00:00.000+0000","UserId":"ana","Operation":"ReportExported","RowsProcessed":600,"QueriedEntities":"Contact"}}}
+{"channel":"/event/ReportEventStream","data":{"event":{"replayId":3},"payload":{"EventIdentifier":"s2b","ExecutionIdentifier":"x-1","EventDate":"2026-01-06T09:00:00.000+0000","UserId":"ana","Operation":"ReportExported","RowsProcessed":600,"QueriedEntities":"Contact"}}}
+{"channel":"/event/BulkApiResultEventStore","data":{"event":{"replayId":4},"payload":{"EventIdentifier":"s3","EventDate":1767693600000,"UserId":"ana","RowsProcessed":6000,"Query":"SELECT Id FROM Contact"}}}
+{"channel":"/event/ListViewEventStream","data":{"event":{"replayId":5},"payload":{"EventIdentifier":"s4","EventDate":"2026-01-06T11:00:00.000+0000","UserId":"bob","EventSource":"Account"}}}
+{"channel":"/event/MobileEmailEvent","data":{"event":{"replayId":6},"payload":{"EventIdentifier":"s5","EventDate":"2026-01-06T11:00:00.000+0000","UserId":"bob"}}}"#;
+
+const OCSF: &str = r#"{"class_uid":3002,"activity_id":1,"status_id":1,"time":1767665647000,"metadata":{"uid":"o1"},"user":{"uid":"ana"},"src_endpoint":{"ip":"81.2.69.142"}}
+{"class_uid":6001,"activity_id":7,"time":1767690000000,"metadata":{"uid":"o2"},"actor":{"user":{"uid":"ana"}},"web_resources":[{"type":"Contact","data":{"record_count":600}}]}
+{"class_uid":6001,"activity_id":7,"time":1767690000000,"metadata":{"uid":"o2"},"actor":{"user":{"uid":"ana"}},"web_resources":[{"type":"Contact","data":{"record_count":600}}]}
+{"class_uid":6001,"activity_id":7,"time":"2026-01-06T10:00:00Z","metadata":{"uid":"o3"},"actor":{"user":{"uid":"ana"}},"web_resources":[{"type":"Contact","data":{"record_count":6000}}]}
+{"class_uid":6001,"activity_id":2,"time":1767697200000,"metadata":{"uid":"o4"},"actor":{"user":{"uid":"bob"}},"web_resources":[{"type":"Account"}]}
+{"class_uid":4001,"activity_id":6,"time":1767697200000,"metadata":{"uid":"o5"}}"#;
+
+/// Replays `events` as `format` into a fresh database; (alerts as `detector user ts`, dead letters).
+fn alerts_of(format: &str, events: &str, extra: &[&str]) -> (Vec<String>, String) {
+    let env = TestEnv::new(&ch_url(), "");
+    std::fs::write(env.path("dir.jsonl"), DIRECTORY).unwrap();
+    std::fs::write(env.path("in.jsonl"), events).unwrap();
+    let (input, dir) = (env.path("in.jsonl"), env.path("dir.jsonl"));
+    let mut args = vec![
+        "replay",
+        "--input",
+        input.to_str().unwrap(),
+        "--directory",
+        dir.to_str().unwrap(),
+        "--format",
+        format,
+    ];
+    args.extend(extra);
+    let out = env.custos(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{format}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts = env.sql("SELECT detector, user_id, toString(ts) FROM alerts FINAL ORDER BY detector, user_id, ts FORMAT TSV");
+    let dead = env.sql("SELECT error_code, error_message FROM dead_letters FORMAT TSV");
+    (
+        alerts.lines().map(|l| l.replace('\t', " ")).collect(),
+        dead.trim().to_owned(),
+    )
+}
+
+#[test]
+fn the_same_incidents_in_each_format_raise_the_same_alerts() {
+    if skip_without_servers() {
+        return;
+    }
+    let (native, none) = alerts_of("custos", NATIVE, &[]);
+    assert_eq!(none, "");
+    for want in [
+        "bulk_export ana 2026-01-06 10:00:00",
+        "off_hours_login ana 2026-01-06 02:14:07",
+        "orphaned_account bob 2026-01-06 11:00:00",
+    ] {
+        assert!(native.iter().any(|a| a == want), "{want} not in {native:?}");
+    }
+    let (sf, sf_dead) = alerts_of("salesforce-rtem", SALESFORCE, &["--tenant", "default"]);
+    assert_eq!(sf, native, "salesforce-rtem");
+    assert_eq!(
+        sf_dead,
+        "unmapped\tmapping `salesforce-rtem`: no variant accepts `/event/MobileEmailEvent`"
+    );
+    let (ocsf, ocsf_dead) = alerts_of("ocsf", OCSF, &[]);
+    assert_eq!(ocsf, native, "ocsf");
+    assert_eq!(
+        ocsf_dead,
+        "unmapped\tmapping `ocsf`: no variant accepts `4001`"
+    );
+}
+
+#[test]
+fn an_unknown_format_or_a_broken_mapping_file_is_a_clear_error() {
+    let env = TestEnv::new("http://127.0.0.1:9", "");
+    let out = env
+        .custos(&["replay", "--input", "-", "--format", "saleforce"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown format `saleforce`") && err.contains("salesforce-rtem"),
+        "{err}"
+    );
+    std::fs::write(
+        env.path("m.toml"),
+        "name = \"m\"\n[[variant]]\nname = \"v\"\n[variant.fields]\nts = [{ path = \"t\" }]\n",
+    )
+    .unwrap();
+    let out = env
+        .custos(&["mappings", "lint", env.path("m.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "needs a `time` format",
+        "required `user_id`",
+        "required `action`",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}
