@@ -55,6 +55,8 @@ pub struct Store {
     query_timeout_secs: Option<u64>,
     /// Per-day event counts `stats` may answer from while their parts are unchanged.
     day_counts: std::sync::Arc<day_counts::DayCounts>,
+    /// The time span of `events` the API's page windows start from, remembered briefly.
+    event_span: std::sync::Arc<event_pages::SpanMemo>,
 }
 
 impl Store {
@@ -73,6 +75,7 @@ impl Store {
             cfg: cfg.clone(),
             query_timeout_secs: None,
             day_counts: Default::default(),
+            event_span: Default::default(),
         }
     }
 
