@@ -30,6 +30,7 @@ pub const PRESETS: &[(&str, &str)] = &[
         "salesforce-rtem",
         include_str!("../../../mappings/salesforce-rtem.toml"),
     ),
+    ("m365-crm", include_str!("../../../mappings/m365-crm.toml")),
 ];
 
 /// An attribute value kept from an unmapped field is cut to this many bytes, and at most
