@@ -122,3 +122,48 @@ fn an_unknown_format_or_a_broken_mapping_file_is_a_clear_error() {
         assert!(text.contains(needle), "{needle}: {text}");
     }
 }
+
+#[test]
+fn serve_reads_a_mapped_kafka_topic() {
+    if skip_without_servers() {
+        return;
+    }
+    let kafka = MockKafka::new(1);
+    let (topic, dtopic, group) = (unique_name("sf"), unique_name("dir"), unique_name("g"));
+    kafka.create_topic(&topic, 2);
+    kafka.create_topic(&dtopic, 1);
+    let cfg = format!(
+        "{}events_format = \"salesforce-rtem\"\nevents_tenant = \"acme\"\n",
+        kafka.config_toml(&group, &topic, &dtopic)
+    );
+    let env = TestEnv::new(&ch_url(), &cfg);
+    for (i, line) in SALESFORCE.lines().enumerate() {
+        kafka.produce(&topic, &format!("k{i}"), line.as_bytes());
+    }
+    kafka.flush();
+    let mut serve = env.spawn_serve("serve.log");
+    let dead = env.wait_for(
+        "SELECT count() FROM dead_letters",
+        1,
+        std::time::Duration::from_secs(60),
+    );
+    let stored = env.wait_for(
+        "SELECT uniqExact(event_id) FROM events",
+        4,
+        std::time::Duration::from_secs(30),
+    );
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let log = std::fs::read_to_string(env.path("serve.log")).unwrap();
+    assert_eq!((stored, dead), (4, 1), "{log}");
+    assert_eq!(
+        env.sql("SELECT groupUniqArray(tenant), arraySort(groupUniqArray(event_id)) FROM events FORMAT TSV").trim(),
+        "['acme']\t['s1','s3','s4','x-1']",
+        "the report's two chunks are one event, x-1"
+    );
+    assert_eq!(
+        env.sql("SELECT error_code FROM dead_letters FORMAT TSV")
+            .trim(),
+        "unmapped"
+    );
+}

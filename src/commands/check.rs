@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{redact, Config};
 
-const UNCHECKED: &str = "ClickHouse (reachable, credentials), the Kafka brokers, the detector files, the geo-IP database files";
+const UNCHECKED: &str = "ClickHouse (reachable, credentials), the Kafka brokers, the detector files, the geo-IP database files, the `[kafka] events_format` mapping";
 
 pub async fn run(cfg: Config, probe: bool) -> anyhow::Result<()> {
     println!("# configuration is valid; effective values (secrets shown as ***):");
@@ -24,6 +24,7 @@ pub async fn run(cfg: Config, probe: bool) -> anyhow::Result<()> {
         ("kafka", kafka(&cfg).await),
         ("detectors", detectors(&cfg)),
         ("geoip", geoip(&cfg)),
+        ("events_format", events_format(&cfg)),
     ];
     let mut failed = 0;
     for (what, r) in &results {
@@ -37,6 +38,14 @@ pub async fn run(cfg: Config, probe: bool) -> anyhow::Result<()> {
     }
     anyhow::ensure!(failed == 0, "{failed} probe(s) failed");
     Ok(())
+}
+
+fn events_format(cfg: &Config) -> anyhow::Result<String> {
+    let f = &cfg.kafka.events_format;
+    Ok(match super::FormatArgs::of_kafka(&cfg.kafka).build()? {
+        None => format!("`{f}`: the native contract"),
+        Some((m, _)) => format!("`{f}`: mapping `{}` compiles", m.name),
+    })
 }
 
 async fn clickhouse(cfg: &Config) -> anyhow::Result<String> {

@@ -30,6 +30,17 @@ pub struct FormatArgs {
 }
 
 impl FormatArgs {
+    /// The format of `[kafka] events_topic`.
+    pub fn of_kafka(k: &crate::config::KafkaConfig) -> Self {
+        let set = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+        FormatArgs {
+            format: k.events_format.clone(),
+            tenant: set(&k.events_tenant),
+            timezone: set(&k.events_timezone),
+            stream: set(&k.events_stream),
+        }
+    }
+
     /// `None` for the native contract.
     pub fn build(&self) -> anyhow::Result<Option<EventsFormat>> {
         if self.format == "custos" {

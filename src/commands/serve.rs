@@ -26,7 +26,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let source = KafkaSource::build(&cfg.kafka)?;
     let stats = Arc::new(Stats::default());
-    let stages = super::wiring::stages(&cfg, &store, true).await?;
+    let events_format = super::FormatArgs::of_kafka(&cfg.kafka)
+        .build()
+        .context("[kafka] events_format")?;
+    let stages = crate::pipeline::Stages {
+        events_format,
+        ..super::wiring::stages(&cfg, &store, true).await?
+    };
     let responder = stages.act.responder.clone();
     let pipeline = crate::pipeline::start(
         &cfg.pipeline,

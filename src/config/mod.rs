@@ -97,6 +97,14 @@ pub struct KafkaConfig {
     pub brokers: String,
     pub group_id: String,
     pub events_topic: String,
+    /// How `events_topic`'s records are written: `custos` (the contract), a preset mapping (`ocsf`,
+    /// `salesforce-rtem`, `m365-crm`) or a mapping file (docs/sources.md).
+    pub events_format: String,
+    /// For a mapped format: the tenant of records that name none, the IANA timezone of times without
+    /// an offset (default UTC), the stream of bare payloads (Salesforce). Empty: not set.
+    pub events_tenant: String,
+    pub events_timezone: String,
+    pub events_stream: String,
     /// Directory (HR) feed; empty disables it.
     pub directory_topic: String,
     pub client_id: String,
@@ -113,6 +121,10 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             group_id: "custos".into(),
             events_topic: "crm.events".into(),
+            events_format: "custos".into(),
+            events_tenant: String::new(),
+            events_timezone: String::new(),
+            events_stream: String::new(),
             directory_topic: "crm.directory".into(),
             client_id: "custos".into(),
             session_timeout_ms: 10_000,
@@ -450,6 +462,19 @@ impl Config {
         check(
             k.events_topic != k.directory_topic,
             "[kafka] directory_topic: must differ from events_topic",
+        );
+        check(
+            !k.events_format.trim().is_empty(),
+            "[kafka] events_format: `custos`, a preset mapping or a mapping file",
+        );
+        check(
+            k.events_format != "custos"
+                || (k.events_tenant.is_empty() && k.events_timezone.is_empty() && k.events_stream.is_empty()),
+            "[kafka] events_tenant, events_timezone, events_stream: apply to a mapped events_format only",
+        );
+        check(
+            k.events_timezone.is_empty() || k.events_timezone.parse::<chrono_tz::Tz>().is_ok(),
+            "[kafka] events_timezone: must be an IANA timezone name (e.g. Europe/Berlin)",
         );
         check(
             (1_000..=3_600_000).contains(&k.session_timeout_ms),
