@@ -32,6 +32,34 @@ const OCSF: &str = r#"{"class_uid":3002,"activity_id":1,"status_id":1,"time":176
 {"class_uid":6001,"activity_id":2,"time":1767697200000,"metadata":{"uid":"o4"},"actor":{"user":{"uid":"bob"}},"web_resources":[{"type":"Account"}]}
 {"class_uid":4001,"activity_id":6,"time":1767697200000,"metadata":{"uid":"o5"}}"#;
 
+/// Dynamics 365 in the Purview audit log: the 600-row export delivered twice (one `Id`), the 6,000
+/// rows as 6,000 ids in `QueryResults`.
+fn m365() -> String {
+    let ids = |n: usize| {
+        (0..n)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    [
+        r#"{"Id":"m1","CreationTime":"2026-01-06T02:14:07","Workload":"CRM","RecordType":21,"Operation":"Retrieve","Message":"Retrieve","UserId":"ana","ClientIP":"81.2.69.142:50123","ResultStatus":"Succeeded","EntityName":"systemuser"}"#.to_owned(),
+        format!(r#"{{"Id":"m2","CreationTime":"2026-01-06T09:00:00","Workload":"CRM","Message":"ExportToExcel","UserId":"ana","EntityName":"contact","QueryResults":"{}"}}"#, ids(600)),
+        format!(r#"{{"Id":"m2","CreationTime":"2026-01-06T09:00:00","Workload":"CRM","Message":"ExportToExcel","UserId":"ana","EntityName":"contact","QueryResults":"{}"}}"#, ids(600)),
+        format!(r#"{{"Id":"m3","CreationTime":"2026-01-06T10:00:00","Workload":"CRM","Message":"ExportToExcel","UserId":"ana","EntityName":"contact","QueryResults":"{}"}}"#, ids(6000)),
+        r#"{"Id":"m4","CreationTime":"2026-01-06T11:00:00","Workload":"CRM","Message":"RetrieveMultiple","UserId":"bob","EntityName":"account","QueryResults":"a1"}"#.to_owned(),
+        r#"{"Id":"m5","CreationTime":"2026-01-06T11:00:00","Workload":"Exchange","Operation":"Send","UserId":"bob"}"#.to_owned(),
+    ]
+    .join("\n")
+}
+
+/// WukongCRM through Debezium, times as Shanghai wall time (UTC+8): 10:14:07 is 02:14:07Z.
+const WUKONG: &str = r#"{"after":{"log_id":1,"create_user_id":"ana","login_time":1767694447000,"ip_address":"81.2.69.142","auth_result":1},"source":{"table":"wk_admin_login_log"},"op":"c"}
+{"after":{"id":2,"create_user_id":"ana","create_time":1767718800000,"types":3,"behavior":7,"detail":"导出了600条联系人"},"source":{"table":"wk_crm_action_record"},"op":"c"}
+{"after":{"id":2,"create_user_id":"ana","create_time":1767718800000,"types":3,"behavior":7,"detail":"导出了600条联系人"},"source":{"table":"wk_crm_action_record"},"op":"r"}
+{"payload":{"after":{"id":3,"create_user_id":"ana","create_time":1767722400000,"types":3,"behavior":7,"detail":"导出了6000条联系人"},"source":{"table":"wk_crm_action_record"},"op":"c"}}
+{"after":{"id":4,"create_user_id":"bob","create_time":1767726000000,"types":2,"behavior":2,"detail":"编辑了客户"},"source":{"table":"wk_crm_action_record"},"op":"c"}
+{"after":{"id":5},"source":{"table":"wk_crm_customer"},"op":"c"}"#;
+
 /// Replays `events` as `format` into a fresh database; (alerts as `detector user ts`, dead letters).
 fn alerts_of(format: &str, events: &str, extra: &[&str]) -> (Vec<String>, String) {
     let env = TestEnv::new(&ch_url(), "");

@@ -15,7 +15,7 @@ use crate::pipeline::EventsFormat;
 /// How an input's event records are written.
 #[derive(Args, Debug, Clone, Default)]
 pub struct FormatArgs {
-    /// `custos` (the native contract, default), a preset (ocsf, salesforce-rtem, m365-crm) or a mapping file.
+    /// `custos` (the native contract, default), a preset (ocsf, salesforce-rtem, salesforce-elf, m365-crm, wukong) or a mapping file.
     #[arg(long, default_value = "custos")]
     pub format: String,
     /// The tenant of records that do not name one.

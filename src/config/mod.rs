@@ -97,8 +97,8 @@ pub struct KafkaConfig {
     pub brokers: String,
     pub group_id: String,
     pub events_topic: String,
-    /// How `events_topic`'s records are written: `custos` (the contract), a preset mapping (`ocsf`,
-    /// `salesforce-rtem`, `m365-crm`) or a mapping file (docs/sources.md).
+    /// How `events_topic`'s records are written: `custos` (the contract), a preset mapping (docs/sources.md)
+    /// or a mapping file.
     pub events_format: String,
     /// For a mapped format: the tenant of records that name none, the IANA timezone of times without
     /// an offset (default UTC), the stream of bare payloads (Salesforce). Empty: not set.

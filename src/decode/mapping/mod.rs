@@ -31,6 +31,11 @@ pub const PRESETS: &[(&str, &str)] = &[
         include_str!("../../../mappings/salesforce-rtem.toml"),
     ),
     ("m365-crm", include_str!("../../../mappings/m365-crm.toml")),
+    (
+        "salesforce-elf",
+        include_str!("../../../mappings/salesforce-elf.toml"),
+    ),
+    ("wukong", include_str!("../../../mappings/wukong.toml")),
 ];
 
 /// An attribute value kept from an unmapped field is cut to this many bytes, and at most
@@ -62,8 +67,8 @@ impl Default for InputContext {
 pub struct Mapping {
     pub name: String,
     envelope: Vec<Vec<Step>>,
-    /// `(read from the raw record, path)`.
-    discriminator: Option<(bool, Vec<Step>)>,
+    /// `(read from the raw record, path)`, tried in order.
+    discriminator: Vec<(bool, Vec<Step>)>,
     variants: Vec<Variant>,
     unmapped: Unmapped,
 }
@@ -111,13 +116,15 @@ impl Mapping {
                 .filter_map(|p| path(p, &mut errs))
                 .collect()
         };
-        let discriminator = s
+        let discriminator: Vec<(bool, Vec<Step>)> = s
             .discriminator
-            .as_ref()
-            .and_then(|d| match d.path.strip_prefix('/') {
+            .iter()
+            .flat_map(|d| std::iter::once(&d.path).chain(&d.also))
+            .filter_map(|d| match d.strip_prefix('/') {
                 Some(p) => path(p, &mut errs).map(|p| (true, p)),
-                None => path(&d.path, &mut errs).map(|p| (false, p)),
-            });
+                None => path(d, &mut errs).map(|p| (false, p)),
+            })
+            .collect();
         if s.variants.is_empty() {
             errs.push("a mapping needs at least one `[[variant]]`".into());
         }
@@ -183,10 +190,10 @@ impl Mapping {
                     errs.push(format!("{at}: no source for the required `{r}`"));
                 }
             }
-            if let Some((false, Some(Step::Key(k)))) =
-                discriminator.as_ref().map(|(raw, p)| (*raw, p.first()))
-            {
-                read_keys.insert(k.clone());
+            for (raw, p) in &discriminator {
+                if let (false, Some(Step::Key(k))) = (raw, p.first()) {
+                    read_keys.insert(k.clone());
+                }
             }
             variants.push(Variant {
                 name: v.name.clone(),
@@ -234,10 +241,14 @@ impl Mapping {
             .iter()
             .find_map(|p| get(&record, p).filter(|v| v.is_object()))
             .ok_or_else(|| self.unmapped("no envelope root is an object".into()))?;
-        let key = match &self.discriminator {
-            None => None,
-            Some((raw_side, p)) => get(if *raw_side { &record } else { root }, p)
-                .and_then(text)
+        let key = match self.discriminator.is_empty() {
+            true => None,
+            false => self
+                .discriminator
+                .iter()
+                .find_map(|(raw_side, p)| {
+                    get(if *raw_side { &record } else { root }, p).and_then(text)
+                })
                 .or_else(|| ctx.stream.clone()),
         };
         let v = self

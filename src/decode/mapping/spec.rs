@@ -33,6 +33,10 @@ pub struct DiscriminatorSpec {
     /// Path of the value the variants test (read from the root, or from the raw record when it
     /// starts with `/`: a CometD `channel` sits outside the payload).
     pub path: String,
+    /// More paths, tried in order when `path` has no value (Debezium's `source.table` sits at
+    /// `/source.table`, or at `/payload.source.table` with schemas on).
+    #[serde(default)]
+    pub also: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,8 +81,11 @@ pub struct SourceSpec {
     /// `[[pattern, value], …]`, tried in order.
     #[serde(default)]
     pub map_regex: Vec<(String, String)>,
+    /// Prepended to the value last (ids unique per table: `wk_admin_login_log:`).
+    pub prefix: Option<String>,
     /// How a time is written: `rfc3339`, `epoch_ms`, `epoch_s`, `compact` (`yyyyMMddHHmmss.SSS`),
-    /// `auto` (any of those; no offset = the input's timezone, else UTC).
+    /// `auto` (any of those; no offset = the input's timezone, else UTC), `epoch_ms_local` (epoch
+    /// milliseconds of the local wall time, as Debezium writes a MySQL DATETIME: the input's timezone).
     pub time: Option<String>,
 }
 

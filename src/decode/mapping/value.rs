@@ -73,6 +73,7 @@ pub enum TimeFormat {
     EpochS,
     Compact,
     Auto,
+    EpochMsLocal,
 }
 
 #[derive(Debug)]
@@ -87,6 +88,7 @@ pub struct Source {
     map: Vec<(String, String)>,
     map_prefix: Vec<(String, String)>,
     map_regex: Vec<(Regex, String)>,
+    prefix: Option<String>,
     pub time: Option<TimeFormat>,
 }
 
@@ -130,8 +132,9 @@ impl Source {
             Some("epoch_s") => Some(TimeFormat::EpochS),
             Some("compact") => Some(TimeFormat::Compact),
             Some("auto") => Some(TimeFormat::Auto),
+            Some("epoch_ms_local") => Some(TimeFormat::EpochMsLocal),
             Some(other) => {
-                errs.push(format!("{at}: unknown time format `{other}` (rfc3339, epoch_ms, epoch_s, compact, auto)"));
+                errs.push(format!("{at}: unknown time format `{other}` (rfc3339, epoch_ms, epoch_s, compact, auto, epoch_ms_local)"));
                 None
             }
         };
@@ -150,6 +153,7 @@ impl Source {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             map_regex,
+            prefix: s.prefix.clone(),
             time,
         })
     }
@@ -200,6 +204,9 @@ impl Source {
         } else if let Some((_, to)) = self.map_regex.iter().find(|(r, _)| r.is_match(&v)) {
             v = to.clone();
         }
+        if let (Some(p), false) = (&self.prefix, v.is_empty()) {
+            v.insert_str(0, p);
+        }
         Some(v)
     }
 }
@@ -222,6 +229,7 @@ pub fn parse_time(s: &str, f: TimeFormat, tz: Tz) -> Option<DateTime<Utc>> {
     match f {
         TimeFormat::EpochMs => epoch(s.parse().ok()?, true),
         TimeFormat::EpochS => epoch(s.parse().ok()?, false),
+        TimeFormat::EpochMsLocal => local(epoch(s.parse().ok()?, true)?.naive_utc()),
         TimeFormat::Compact => local(NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S%.f").ok()?),
         TimeFormat::Rfc3339 | TimeFormat::Auto => {
             if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -278,6 +286,11 @@ mod tests {
             "2026-01-05T09:30:00.000Z"
         );
         assert_eq!(t("20260105093000.250", TimeFormat::Compact, "UTC"), z);
+        // Debezium's MySQL DATETIME: 10:30:00.250 Shanghai wall time written as if it were UTC.
+        assert_eq!(
+            t("1767609000250", TimeFormat::EpochMsLocal, "Asia/Shanghai"),
+            "2026-01-05T02:30:00.250Z"
+        );
         // No offset: the input's timezone.
         assert_eq!(
             t("2026-01-05T10:30:00.250", TimeFormat::Auto, "Europe/Berlin"),
@@ -352,6 +365,7 @@ mod tests {
         );
         assert_eq!(src("concat = ['op', 'missing']").read(&v), None);
         assert_eq!(src("const = 'view'").read(&v).unwrap(), "view");
+        assert_eq!(src("path = 's'\nprefix = 'wk:'").read(&v).unwrap(), "wk:2");
         let mut errs = Vec::new();
         let bad: SourceSpec =
             toml::from_str("path = 'a'\nconst = 'b'\ncapture = '('\ntime = 'julian'").unwrap();
