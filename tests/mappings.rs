@@ -32,7 +32,8 @@ const OCSF: &str = r#"{"class_uid":3002,"activity_id":1,"status_id":1,"time":176
 {"class_uid":6001,"activity_id":2,"time":1767697200000,"metadata":{"uid":"o4"},"actor":{"user":{"uid":"bob"}},"web_resources":[{"type":"Account"}]}
 {"class_uid":4001,"activity_id":6,"time":1767697200000,"metadata":{"uid":"o5"}}"#;
 
-/// Dynamics 365 in the Purview audit log: the 600-row export delivered twice (one `Id`), the 6,000
+/// Dynamics 365 in the Purview audit log (no sign-ins: a read at 03:14 instead of the login), the
+/// 600-row export delivered twice (one `Id`), the 6,000
 /// rows as 6,000 ids in `QueryResults`.
 fn m365() -> String {
     let ids = |n: usize| {
@@ -115,6 +116,24 @@ fn the_same_incidents_in_each_format_raise_the_same_alerts() {
     assert_eq!(
         ocsf_dead,
         "unmapped\tmapping `ocsf`: no variant accepts `4001`"
+    );
+    let (m, m_dead) = alerts_of("m365-crm", &m365(), &[]);
+    // Dynamics 365 audits no sign-ins (those are Entra ID's): its first record is a read at 03:14.
+    let no_login: Vec<String> = native
+        .iter()
+        .filter(|a| !a.starts_with("off_hours_login"))
+        .cloned()
+        .collect();
+    assert_eq!(m, no_login, "m365-crm");
+    assert_eq!(
+        m_dead,
+        "unmapped\tmapping `m365-crm`: no variant accepts `Exchange`"
+    );
+    let (wk, wk_dead) = alerts_of("wukong", WUKONG, &["--timezone", "Asia/Shanghai"]);
+    assert_eq!(wk, native, "wukong");
+    assert_eq!(
+        wk_dead,
+        "unmapped\tmapping `wukong`: no variant accepts `wk_crm_customer`"
     );
 }
 
