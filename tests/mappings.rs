@@ -214,3 +214,47 @@ fn serve_reads_a_mapped_kafka_topic() {
         "unmapped"
     );
 }
+
+#[test]
+fn a_team_mapping_in_the_mappings_dir_is_used_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mycrm.toml"),
+        "name = \"mycrm\"\n[[variant]]\nname = \"all\"\n[variant.fields]\nts = [{ path = \"when\", time = \"epoch_s\" }]\nuser_id = [{ path = \"who\" }]\naction = [{ path = \"what\", map = { \"dl\" = \"export\" } }]\nrecord_count = [{ path = \"rows\" }]\n",
+    )
+    .unwrap();
+    let env = TestEnv::new(
+        "http://127.0.0.1:9",
+        &format!("[mappings]\ndir = \"{}\"\n", dir.path().display()),
+    );
+    let mut child = env
+        .custos(&["mappings", "try", "--format", "mycrm", "--tenant", "acme"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"{\"when\": 1767665647, \"who\": \"ana\", \"what\": \"dl\", \"rows\": 5000}\n{\"who\": \"ana\"}\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["action"], "export");
+    assert_eq!(
+        (
+            lines[0]["record_count"].as_u64(),
+            lines[0]["tenant"].as_str()
+        ),
+        (Some(5000), Some("acme"))
+    );
+    assert_eq!(lines[0]["ts"], "2026-01-06T02:14:07.000Z");
+    assert_eq!(lines[1], serde_json::json!({"rejected": "unmapped"}));
+    let lint = env.custos(&["mappings", "lint"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&lint.stdout).contains("ok      ")
+            && String::from_utf8_lossy(&lint.stdout).contains("mycrm.toml")
+    );
+}

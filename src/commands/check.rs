@@ -42,10 +42,12 @@ pub async fn run(cfg: Config, probe: bool) -> anyhow::Result<()> {
 
 fn events_format(cfg: &Config) -> anyhow::Result<String> {
     let f = &cfg.kafka.events_format;
-    Ok(match super::FormatArgs::of_kafka(&cfg.kafka).build()? {
-        None => format!("`{f}`: the native contract"),
-        Some((m, _)) => format!("`{f}`: mapping `{}` compiles", m.name),
-    })
+    Ok(
+        match super::FormatArgs::of_kafka(&cfg.kafka).build(&cfg.mappings.dir)? {
+            None => format!("`{f}`: the native contract"),
+            Some((m, _)) => format!("`{f}`: mapping `{}` compiles", m.name),
+        },
+    )
 }
 
 async fn clickhouse(cfg: &Config) -> anyhow::Result<String> {

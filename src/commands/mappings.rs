@@ -41,15 +41,15 @@ impl FormatArgs {
         }
     }
 
-    /// `None` for the native contract.
-    pub fn build(&self) -> anyhow::Result<Option<EventsFormat>> {
+    /// `None` for the native contract; names are looked up in the presets, then `dir`.
+    pub fn build(&self, dir: &str) -> anyhow::Result<Option<EventsFormat>> {
         if self.format == "custos" {
             if self.tenant.is_some() || self.timezone.is_some() || self.stream.is_some() {
                 bail!("--tenant, --timezone and --stream apply to a --format other than `custos`");
             }
             return Ok(None);
         }
-        let mapping = load(&self.format)?;
+        let mapping = load(&self.format, dir)?;
         let ctx = ContextSpec {
             tenant: self.tenant.clone(),
             timezone: self.timezone.clone(),
@@ -61,19 +61,28 @@ impl FormatArgs {
     }
 }
 
-/// A preset by name, or a mapping file by path.
-pub fn load(format: &str) -> anyhow::Result<Mapping> {
-    let compiled = match Mapping::preset(format) {
-        Some(m) => m,
-        None if Path::new(format).is_file() => {
+/// A preset by name, a mapping file by path, or `<dir>/<name>.toml`.
+pub fn load(format: &str, dir: &str) -> anyhow::Result<Mapping> {
+    let in_dir = (!dir.is_empty()).then(|| Path::new(dir).join(format!("{format}.toml")));
+    let file = [Some(PathBuf::from(format)), in_dir]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file());
+    let compiled = match (Mapping::preset(format), file) {
+        (Some(m), _) => m,
+        (None, Some(f)) => {
             let text =
-                std::fs::read_to_string(format).with_context(|| format!("reading {format}"))?;
+                std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
             Mapping::parse(&text)
         }
-        None => {
+        (None, None) => {
             let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            let also = match dir {
+                "" => String::new(),
+                d => format!(" (nor `{d}/{format}.toml`)"),
+            };
             bail!(
-                "unknown format `{format}`: not `custos`, a preset ({}) or a mapping file",
+                "unknown format `{format}`: not `custos`, a preset ({}) or a mapping file{also}",
                 names.join(", ")
             )
         }
@@ -83,9 +92,9 @@ pub fn load(format: &str) -> anyhow::Result<Mapping> {
 
 #[derive(Subcommand, Debug)]
 pub enum MappingsCommand {
-    /// Check mapping files (default: the presets), reporting every problem.
+    /// Check mapping files (default: the presets and `[mappings] dir`), reporting every problem.
     Lint { files: Vec<PathBuf> },
-    /// Run the fixtures under DIR/<name>/ for every preset and every mapping file given.
+    /// Run the fixtures under DIR/<name>/ of the presets and `[mappings] dir` (or of the files given).
     Test {
         #[arg(long, default_value = "mappings/tests")]
         dir: PathBuf,
@@ -95,11 +104,11 @@ pub enum MappingsCommand {
     Try(FormatArgs),
 }
 
-pub fn run(cmd: MappingsCommand) -> anyhow::Result<()> {
+pub fn run(cmd: MappingsCommand, dir: &str) -> anyhow::Result<()> {
     match cmd {
         MappingsCommand::Lint { files } => {
             let mut failed = 0;
-            for (name, result) in targets(&files) {
+            for (name, result) in targets(&files, dir) {
                 match result {
                     Ok(_) => println!("ok      {name}"),
                     Err(errs) => {
@@ -115,11 +124,14 @@ pub fn run(cmd: MappingsCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        MappingsCommand::Test { dir, files } => {
+        MappingsCommand::Test {
+            dir: fixtures_dir,
+            files,
+        } => {
             let mut failed = 0;
-            for (name, result) in targets(&files) {
+            for (name, result) in targets(&files, dir) {
                 let m = result.map_err(|e| anyhow::anyhow!("{name}: {}", e.join("; ")))?;
-                let fixture = dir.join(&m.name);
+                let fixture = fixtures_dir.join(&m.name);
                 if !fixture.is_dir() {
                     println!("none    {name} (no {})", fixture.display());
                     continue;
@@ -140,7 +152,7 @@ pub fn run(cmd: MappingsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         MappingsCommand::Try(args) => {
-            let Some((m, ctx)) = args.build()? else {
+            let Some((m, ctx)) = args.build(dir)? else {
                 bail!("--format names the mapping to try");
             };
             let mut out = std::io::stdout().lock();
@@ -156,21 +168,29 @@ pub fn run(cmd: MappingsCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The presets (when no file is given) or the files, each compiled.
-fn targets(files: &[PathBuf]) -> Vec<(String, Result<Mapping, Vec<String>>)> {
+/// The presets and the files of `[mappings] dir` (when no file is given) or the files, each compiled.
+fn targets(files: &[PathBuf], dir: &str) -> Vec<(String, Result<Mapping, Vec<String>>)> {
+    let mut out = Vec::new();
+    let mut files = files.to_vec();
     if files.is_empty() {
-        return PRESETS
-            .iter()
-            .map(|(n, text)| ((*n).to_owned(), Mapping::parse(text)))
-            .collect();
+        out.extend(
+            PRESETS
+                .iter()
+                .map(|(n, text)| ((*n).to_owned(), Mapping::parse(text))),
+        );
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            files = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+        }
     }
-    files
-        .iter()
-        .map(|f| {
-            let r = std::fs::read_to_string(f)
-                .map_err(|e| vec![e.to_string()])
-                .and_then(|t| Mapping::parse(&t));
-            (f.display().to_string(), r)
-        })
-        .collect()
+    out.extend(files.iter().map(|f| {
+        let r = std::fs::read_to_string(f)
+            .map_err(|e| vec![e.to_string()])
+            .and_then(|t| Mapping::parse(&t));
+        (f.display().to_string(), r)
+    }));
+    out
 }

@@ -99,8 +99,11 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             directory,
             publish_alerts,
             format,
-        } => replay::run(cfg, input, directory, publish_alerts, format.build()?).await,
-        Command::Mappings { action } => mappings::run(action),
+        } => {
+            let format = format.build(&cfg.mappings.dir)?;
+            replay::run(cfg, input, directory, publish_alerts, format).await
+        }
+        Command::Mappings { action } => mappings::run(action, &cfg.mappings.dir),
         Command::Demo {
             events,
             publish_alerts,

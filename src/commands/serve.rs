@@ -27,7 +27,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let source = KafkaSource::build(&cfg.kafka)?;
     let stats = Arc::new(Stats::default());
     let events_format = super::FormatArgs::of_kafka(&cfg.kafka)
-        .build()
+        .build(&cfg.mappings.dir)
         .context("[kafka] events_format")?;
     let stages = crate::pipeline::Stages {
         events_format,

@@ -75,6 +75,7 @@ pub(crate) fn load_from(
             "retention" => config.retention = section(&name, value, &mut problems),
             "demo" => config.demo = section(&name, value, &mut problems),
             "log" => config.log = section(&name, value, &mut problems),
+            "mappings" => config.mappings = section(&name, value, &mut problems),
             other => problems.push(format!(
                 "unknown section [{other}] (known: {})",
                 defaults

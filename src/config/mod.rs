@@ -50,6 +50,16 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
+    pub mappings: MappingsConfig,
+}
+
+/// `[mappings]`: where the team's own mapping files live (docs/sources.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MappingsConfig {
+    /// A folder of `<name>.toml` mapping files, used by name in `--format` and `[kafka]
+    /// events_format` next to the presets. Empty: presets and file paths only.
+    pub dir: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
