@@ -11,7 +11,8 @@ use super::fields::{clip, given, no_control, opt_text, req_text, timestamp, Text
 use super::{object_error, precheck, RejectCode, Rejection};
 use crate::model::{Event, Geo, Outcome};
 
-const FIELDS: &[&str] = &[
+/// The contract's fields, in schema order (a mapping fills every one but `attributes` by name).
+pub(crate) const FIELDS: &[&str] = &[
     "event_id",
     "ts",
     "user_id",

@@ -9,6 +9,7 @@ pub mod mapping;
 
 pub use directory::decode_directory;
 pub use event::decode_event;
+pub(crate) use event::FIELDS;
 
 use std::fmt;
 

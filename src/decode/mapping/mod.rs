@@ -17,7 +17,13 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 pub use spec::MappingSpec;
-use spec::{SourceSpec, Unmapped, CONTRACT_FIELDS, REQUIRED};
+use spec::{SourceSpec, Unmapped, REQUIRED};
+
+/// The contract fields a mapping fills by name (`attributes` is built: unmapped fields and
+/// `attributes.NAME` sources).
+fn contract_fields() -> impl Iterator<Item = &'static &'static str> {
+    super::FIELDS.iter().filter(|f| **f != "attributes")
+}
 use value::{get, parse_path, parse_time, text, Source, Step};
 
 use super::{precheck, RejectCode, Rejection};
@@ -173,7 +179,7 @@ impl Mapping {
                 );
                 if let Some(name) = field.strip_prefix("attributes.") {
                     attrs.push((name.to_owned(), compiled));
-                } else if let Some(f) = CONTRACT_FIELDS.iter().find(|f| **f == field) {
+                } else if let Some(f) = contract_fields().find(|f| **f == field) {
                     if *f == "ts" && compiled.iter().any(|c| c.time.is_none()) {
                         errs.push(format!("{at}: every `ts` source needs a `time` format"));
                     }
@@ -181,7 +187,7 @@ impl Mapping {
                 } else {
                     errs.push(format!(
                         "{at}: `{field}` is not a contract field ({}, or attributes.NAME)",
-                        CONTRACT_FIELDS.join(", ")
+                        contract_fields().copied().collect::<Vec<_>>().join(", ")
                     ));
                 }
             }

@@ -101,21 +101,5 @@ pub enum Unmapped {
     Drop,
 }
 
-/// The contract fields a mapping may fill (`schemas/crm-event.schema.json`; `attributes` is built
-/// from the unmapped fields and `attributes.*` sources).
-pub const CONTRACT_FIELDS: &[&str] = &[
-    "event_id",
-    "ts",
-    "user_id",
-    "action",
-    "tenant",
-    "object_type",
-    "record_count",
-    "ip",
-    "user_agent",
-    "session_id",
-    "outcome",
-];
-
 /// Fields without which a record is a dead letter (`event_id` falls back to a hash of the record).
 pub const REQUIRED: &[&str] = &["ts", "user_id", "action"];
