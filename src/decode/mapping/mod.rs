@@ -77,6 +77,8 @@ pub struct Mapping {
     discriminator: Vec<(bool, Vec<Step>)>,
     variants: Vec<Variant>,
     unmapped: Unmapped,
+    /// The allowlist of unmapped fields kept (empty: all).
+    keep: HashSet<String>,
 }
 
 #[derive(Debug)]
@@ -209,6 +211,9 @@ impl Mapping {
                 read_keys,
             });
         }
+        if s.unmapped == Unmapped::Drop && !s.keep.is_empty() {
+            errs.push("`keep` lists unmapped fields to keep, but `unmapped = \"drop\"`".into());
+        }
         if errs.is_empty() {
             Ok(Mapping {
                 name: s.name.clone(),
@@ -216,6 +221,7 @@ impl Mapping {
                 discriminator,
                 variants,
                 unmapped: s.unmapped,
+                keep: s.keep.iter().cloned().collect(),
             })
         } else {
             Err(errs
@@ -348,6 +354,7 @@ impl Mapping {
             for (k, val) in obj
                 .iter()
                 .filter(|(k, _)| !v.read_keys.contains(*k) && !named.contains(*k))
+                .filter(|(k, _)| self.keep.is_empty() || self.keep.contains(*k))
                 .take(MAX_KEPT)
             {
                 let mut s = match val {

@@ -25,6 +25,9 @@ pub struct MappingSpec {
     /// What happens to the root's fields no source reads: `keep` (as `attributes`) or `drop`.
     #[serde(default)]
     pub unmapped: Unmapped,
+    /// With `unmapped = "keep"`: only these of them (an allowlist); empty = every one.
+    #[serde(default)]
+    pub keep: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

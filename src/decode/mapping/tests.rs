@@ -121,3 +121,17 @@ user_id = [{ path = "a[" }]
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+#[test]
+fn an_allowlist_keeps_only_the_unmapped_fields_it_names() {
+    let m = Mapping::parse(&format!("keep = [\"n\"]\n{SMALL}")).unwrap();
+    let raw = br#"{"kind": 1, "at": 1, "who": "u7", "extra": "x", "n": 3}"#;
+    let e = m.decode(raw, 1 << 20, &ctx()).unwrap();
+    let keys: Vec<&str> = e.attributes.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["n", "source"]);
+    let dropped = Mapping::parse(&format!("unmapped = \"drop\"\n{SMALL}")).unwrap();
+    let e = dropped.decode(raw, 1 << 20, &ctx()).unwrap();
+    assert_eq!(e.attributes, [("source".to_owned(), "small/a".to_owned())]);
+    let both = Mapping::parse(&format!("unmapped = \"drop\"\nkeep = [\"n\"]\n{SMALL}"));
+    assert!(both.unwrap_err()[0].contains("`keep`"));
+}
