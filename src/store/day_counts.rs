@@ -43,12 +43,12 @@ struct Slice {
     hi: DateTime<Utc>,
 }
 
-/// An active part of `events` and the event times it holds (seconds, inclusive).
+/// An active part of `events` and the event times it holds (seconds, inclusive; both 0: unknown).
 #[derive(Debug, Row, Deserialize)]
-struct PartSpan {
-    name: String,
-    min_time: u32,
-    max_time: u32,
+pub(super) struct PartSpan {
+    pub name: String,
+    pub min_time: u32,
+    pub max_time: u32,
 }
 
 /// `[since, until)` cut at UTC midnights.
@@ -99,14 +99,16 @@ impl Store {
         let all = slices(tenant, since, until);
         let mut counts = self.remembered(&all).await?;
         if counts.0.iter().any(Option::is_none) {
-            // (Nothing is remembered on the cluster profile: there each request counts on its own.)
+            // One count at a time, then what the one before remembered; nothing is remembered on
+            // the cluster profile, where each request counts on its own.
             let _one_at_a_time = match self.cluster() {
-                None => Some(self.day_counts.counting.lock().await),
+                None => {
+                    let turn = self.day_counts.counting.lock().await;
+                    counts = self.remembered(&all).await?;
+                    Some(turn)
+                }
                 Some(_) => None,
             };
-            if self.cluster().is_none() {
-                counts = self.remembered(&all).await?;
-            }
             let (counts, prints) = &mut counts;
             let missing: Vec<usize> = (0..all.len()).filter(|&i| counts[i].is_none()).collect();
             if !missing.is_empty() {
@@ -145,12 +147,7 @@ impl Store {
     /// fingerprint (the parts read now, before any count: see the module doc).
     async fn remembered(&self, all: &[Slice]) -> Result<(Vec<Option<u64>>, Vec<Option<String>>)> {
         let parts = match self.cluster() {
-            None => Some(
-                self.query("SELECT name, toUInt32(min_time) AS min_time, toUInt32(max_time) AS max_time FROM system.parts WHERE database = ? AND table = 'events' AND active")
-                    .bind(self.cfg.database.as_str())
-                    .fetch_all::<PartSpan>()
-                    .await?,
-            ),
+            None => Some(self.event_parts().await?),
             Some(_) => None,
         };
         let prints: Vec<Option<String>> = all
@@ -167,6 +164,14 @@ impl Store {
             })
             .collect();
         Ok((counts, prints))
+    }
+
+    /// The active parts of `events` (one server; the cluster profile's live on every shard).
+    pub(super) async fn event_parts(&self) -> Result<Vec<PartSpan>> {
+        self.query("SELECT name, toUInt32(min_time) AS min_time, toUInt32(max_time) AS max_time FROM system.parts WHERE database = ? AND table = 'events' AND active")
+            .bind(self.cfg.database.as_str())
+            .fetch_all()
+            .await
     }
 
     /// The live count of the slices `which` (indexes into `all`), by day: one query, contiguous

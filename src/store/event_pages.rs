@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use clickhouse::Row;
 use serde::Deserialize;
 
+use super::day_counts::PartSpan;
 use super::events::{EventFilter, EventRow, ONE_PER_KEY, USER_PREWHERE};
 use super::query::{Arg, Cursor, Page};
 use super::Store;
@@ -74,6 +75,16 @@ pub(super) fn windows(top: u32, floor: u32) -> Vec<(Option<u32>, Option<u32>)> {
     }
 }
 
+/// The oldest and newest second the parts hold; `None` for no parts or one without time bounds.
+fn span_of(parts: &[PartSpan]) -> Span {
+    if parts.is_empty() || parts.iter().any(|p| p.min_time == 0 && p.max_time == 0) {
+        return None;
+    }
+    let lo = parts.iter().map(|p| p.min_time).min()?;
+    let hi = parts.iter().map(|p| p.max_time).max()?;
+    Some((lo, hi))
+}
+
 impl Store {
     /// The oldest and newest event second any active part of `events` holds; `None` when that is not
     /// known (the cluster profile, a part without time bounds, an empty table).
@@ -86,19 +97,7 @@ impl Store {
                 return Ok(span);
             }
         }
-        #[derive(Row, Deserialize)]
-        struct Span {
-            parts: u64,
-            unbounded: u64,
-            lo: u32,
-            hi: u32,
-        }
-        let s: Span = self
-            .query("SELECT count() AS parts, countIf(min_time = 0 AND max_time = 0) AS unbounded, toUInt32(min(min_time)) AS lo, toUInt32(max(max_time)) AS hi FROM system.parts WHERE database = ? AND table = 'events' AND active")
-            .bind(self.cfg.database.as_str())
-            .fetch_one()
-            .await?;
-        let span = (s.parts > 0 && s.unbounded == 0).then_some((s.lo, s.hi));
+        let span = span_of(&self.event_parts().await?);
         *self.event_span.0.lock().expect("span lock") = Some((Instant::now(), span));
         Ok(span)
     }
@@ -292,5 +291,17 @@ mod tests {
         assert_eq!(windows(top, top - 10), [(None, None)]);
         // Times near zero never wrap.
         assert_eq!(windows(5, 0), [(None, None)]);
+    }
+
+    #[test]
+    fn the_span_is_known_only_when_every_part_has_time_bounds() {
+        let part = |min_time, max_time| PartSpan {
+            name: "p".into(),
+            min_time,
+            max_time,
+        };
+        assert_eq!(span_of(&[part(10, 20), part(5, 15)]), Some((5, 20)));
+        assert_eq!(span_of(&[part(10, 20), part(0, 0)]), None);
+        assert_eq!(span_of(&[]), None);
     }
 }
