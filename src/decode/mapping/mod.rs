@@ -383,10 +383,14 @@ impl Mapping {
         max_bytes: usize,
         ctx: &InputContext,
     ) -> Result<Event, Rejection> {
-        let obj = self.to_contract(raw, max_bytes, ctx)?;
-        let bytes = serde_json::to_vec(&Value::Object(obj)).expect("a JSON object serialises");
-        super::decode_event(&bytes, usize::MAX)
+        validate(&self.to_contract(raw, max_bytes, ctx)?)
     }
+}
+
+/// A mapped object through the native decoder's checks: the event it would store.
+pub fn validate(obj: &Map<String, Value>) -> Result<Event, Rejection> {
+    let bytes = serde_json::to_vec(obj).expect("a JSON object serialises");
+    super::decode_event(&bytes, usize::MAX)
 }
 
 #[cfg(test)]
