@@ -109,15 +109,7 @@ pub fn run(cmd: MappingsCommand, dir: &str) -> anyhow::Result<()> {
         MappingsCommand::Lint { files } => {
             let mut failed = 0;
             for (name, result) in targets(&files, dir) {
-                match result {
-                    Ok(_) => println!("ok      {name}"),
-                    Err(errs) => {
-                        failed += 1;
-                        for e in errs {
-                            println!("FAILED  {name}: {e}");
-                        }
-                    }
-                }
+                failed += report(&name, &result.err().unwrap_or_default());
             }
             if failed > 0 {
                 bail!("{failed} mapping(s) failed lint");
@@ -137,14 +129,7 @@ pub fn run(cmd: MappingsCommand, dir: &str) -> anyhow::Result<()> {
                     continue;
                 }
                 let diffs = fixtures::check(&m, &fixture).map_err(anyhow::Error::msg)?;
-                if diffs.is_empty() {
-                    println!("ok      {name}");
-                } else {
-                    failed += 1;
-                    for d in diffs {
-                        println!("FAILED  {name}: {d}");
-                    }
-                }
+                failed += report(&name, &diffs);
             }
             if failed > 0 {
                 bail!("{failed} mapping(s) failed their fixtures");
@@ -166,6 +151,17 @@ pub fn run(cmd: MappingsCommand, dir: &str) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints `ok` or each problem of one mapping; 1 when it failed.
+fn report(name: &str, problems: &[String]) -> u32 {
+    for p in problems {
+        println!("FAILED  {name}: {p}");
+    }
+    if problems.is_empty() {
+        println!("ok      {name}");
+    }
+    u32::from(!problems.is_empty())
 }
 
 /// The presets and the files of `[mappings] dir` (when no file is given) or the files, each compiled.
