@@ -18,7 +18,7 @@ use crate::decode::{decode_directory, decode_event};
 use crate::detect::Detect;
 use crate::directory::Directory;
 use crate::enrich::Enricher;
-use crate::model::{Alert, DeadLetter, Envelope, Stream};
+use crate::model::{Alert, DeadLetter, Envelope, Position, Stream};
 use crate::source::{Acker, Input};
 use crate::stats::Stats;
 use crate::store::alerts::AlertRow;
@@ -38,12 +38,39 @@ pub struct Stages {
     pub act: Arc<Act>,
     /// The geo-IP hot-reload watcher (stops with the pipeline).
     pub reloader: Option<crate::enrich::Reloader>,
-    /// How event records are written when not in custos' own contract (`--format`).
-    pub events_format: Option<EventsFormat>,
+    /// How event records are written when not in custos' own contract (`--format`, `[[kafka.inputs]]`).
+    pub formats: Formats,
 }
 
 /// A mapping and the input it reads (see [`crate::decode::mapping`]).
 pub type EventsFormat = (Arc<Mapping>, InputContext);
+
+/// The format of each input: by Kafka topic, else `default` (`None`: the native contract).
+#[derive(Default, Clone)]
+pub struct Formats {
+    pub default: Option<EventsFormat>,
+    pub by_topic: Vec<(Arc<str>, Option<EventsFormat>)>,
+}
+
+impl Formats {
+    /// One format for every record (`replay --format`).
+    pub fn all(default: Option<EventsFormat>) -> Self {
+        Formats {
+            default,
+            by_topic: Vec::new(),
+        }
+    }
+
+    /// The format of a record read at `pos`.
+    pub fn of(&self, pos: &Position) -> Option<&EventsFormat> {
+        if let Position::Kafka { topic, .. } = pos {
+            if let Some((_, f)) = self.by_topic.iter().find(|(t, _)| **t == **topic) {
+                return f.as_ref();
+            }
+        }
+        self.default.as_ref()
+    }
+}
 
 impl Stages {
     /// Stages that do nothing but pass events through (tests, tools).
@@ -54,7 +81,7 @@ impl Stages {
             directory: Directory::default(),
             act: Arc::default(),
             reloader: None,
-            events_format: None,
+            formats: Formats::default(),
         }
     }
 }
@@ -206,7 +233,7 @@ impl Processor {
         match env.stream {
             Stream::Events => {
                 b.tally.read += 1;
-                let decoded = match &self.stages.events_format {
+                let decoded = match self.stages.formats.of(&env.pos) {
                     None => decode_event(&env.raw, self.max_bytes),
                     Some((m, ctx)) => m.decode(&env.raw, self.max_bytes, ctx),
                 };

@@ -94,3 +94,47 @@ fn the_example_config_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn kafka_inputs_are_validated_each_by_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inputs.toml");
+    std::fs::write(
+        &path,
+        r#"
+[kafka]
+events_format = "ocsf"
+directory_topic = "crm.directory"
+
+[[kafka.inputs]]
+topic = "sf.login"
+format = "salesforce-rtem"
+stream = "LoginEventStream"
+timezone = "Mars/Olympus"
+
+[[kafka.inputs]]
+topic = "sf.login"
+tenant = "acme"
+
+[[kafka.inputs]]
+topic = "crm.directory"
+format = "ocsf"
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(CUSTOS)
+        .args(["check-config", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "[kafka] events_format, events_tenant, events_timezone, events_stream: not used with [[kafka.inputs]]",
+        "[[kafka.inputs]] #1 timezone: must be an IANA timezone name",
+        "[[kafka.inputs]] #2 topic: `sf.login` is listed twice",
+        "[[kafka.inputs]] #2 tenant, timezone, stream: apply to a mapped format only",
+        "[[kafka.inputs]] #3 topic: must differ from directory_topic",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}

@@ -216,6 +216,76 @@ fn serve_reads_a_mapped_kafka_topic() {
 }
 
 #[test]
+fn serve_reads_several_topics_each_in_its_own_format() {
+    if skip_without_servers() {
+        return;
+    }
+    let kafka = MockKafka::new(1);
+    let (native, sf, dtopic, group) = (
+        unique_name("native"),
+        unique_name("sf"),
+        unique_name("dir"),
+        unique_name("g"),
+    );
+    kafka.create_topic(&native, 2);
+    kafka.create_topic(&sf, 1);
+    kafka.create_topic(&dtopic, 1);
+    let cfg = format!(
+        "{}\n[[kafka.inputs]]\ntopic = \"{native}\"\n\n[[kafka.inputs]]\ntopic = \"{sf}\"\nformat = \"salesforce-rtem\"\ntenant = \"acme\"\n",
+        kafka.config_toml(&group, "unused.events", &dtopic)
+    );
+    let env = TestEnv::new(&ch_url(), &cfg);
+    for (i, line) in SALESFORCE.lines().enumerate() {
+        kafka.produce(&sf, &format!("k{i}"), line.as_bytes());
+    }
+    // A native record, and a Salesforce record on the native topic: not the contract, a dead letter.
+    kafka.produce(
+        &native,
+        "n1",
+        event("n-1", "bob", "2026-01-05T10:00:00Z", "view", 0).as_bytes(),
+    );
+    kafka.produce(&native, "n2", SALESFORCE.lines().next().unwrap().as_bytes());
+    kafka.flush();
+    let mut serve = env.spawn_serve("serve.log");
+    let dead = env.wait_for(
+        "SELECT count() FROM dead_letters",
+        2,
+        std::time::Duration::from_secs(60),
+    );
+    let stored = env.wait_for(
+        "SELECT uniqExact(event_id) FROM events",
+        5,
+        std::time::Duration::from_secs(30),
+    );
+    sigterm(&serve);
+    serve.wait().unwrap();
+    let log = std::fs::read_to_string(env.path("serve.log")).unwrap();
+    assert_eq!((stored, dead), (5, 2), "{log}");
+    assert_eq!(
+        (
+            committed_total(&kafka.bootstrap(), &group, &sf, 1),
+            committed_total(&kafka.bootstrap(), &group, &native, 2)
+        ),
+        (6, 2),
+        "both topics' offsets are committed: {log}"
+    );
+    assert_eq!(
+        env.sql("SELECT arraySort(groupArray(event_id)) FROM (SELECT DISTINCT event_id FROM events WHERE tenant = 'acme') FORMAT TSV").trim(),
+        "['s1','s3','s4','x-1']",
+        "the Salesforce topic is mapped"
+    );
+    assert_eq!(
+        env.sql("SELECT DISTINCT event_id FROM events WHERE tenant != 'acme' FORMAT TSV")
+            .trim(),
+        "n-1",
+        "the native topic is decoded as the contract"
+    );
+    let codes = env.sql("SELECT arraySort(groupArray(error_code)) FROM dead_letters FORMAT TSV");
+    assert!(codes.contains("unmapped"), "{codes}");
+    assert_eq!(codes.matches(',').count(), 1, "{codes}");
+}
+
+#[test]
 fn a_team_mapping_in_the_mappings_dir_is_used_by_name() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{redact, Config};
 
-const UNCHECKED: &str = "ClickHouse (reachable, credentials), the Kafka brokers, the detector files, the geo-IP database files, the `[kafka] events_format` mapping";
+const UNCHECKED: &str = "ClickHouse (reachable, credentials), the Kafka brokers, the detector files, the geo-IP database files, the mappings of the Kafka event inputs";
 
 pub async fn run(cfg: Config, probe: bool) -> anyhow::Result<()> {
     println!("# configuration is valid; effective values (secrets shown as ***):");
@@ -41,13 +41,16 @@ pub async fn run(cfg: Config, probe: bool) -> anyhow::Result<()> {
 }
 
 fn events_format(cfg: &Config) -> anyhow::Result<String> {
-    let f = &cfg.kafka.events_format;
-    Ok(
-        match super::FormatArgs::of_kafka(&cfg.kafka).build(&cfg.mappings.dir)? {
-            None => format!("`{f}`: the native contract"),
-            Some((m, _)) => format!("`{f}`: mapping `{}` compiles", m.name),
-        },
-    )
+    let formats = super::FormatArgs::of_kafka(&cfg.kafka, &cfg.mappings.dir)?;
+    let each: Vec<String> = formats
+        .by_topic
+        .iter()
+        .map(|(topic, f)| match f {
+            None => format!("`{topic}`: the native contract"),
+            Some((m, _)) => format!("`{topic}`: mapping `{}` compiles", m.name),
+        })
+        .collect();
+    Ok(each.join("; "))
 }
 
 async fn clickhouse(cfg: &Config) -> anyhow::Result<String> {
@@ -65,10 +68,13 @@ async fn kafka(cfg: &Config) -> anyhow::Result<String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let client: BaseConsumer = crate::source::kafka::client_config(&cfg.kafka).create()?;
     let brokers = cfg.kafka.brokers.clone();
-    let topics = [
-        cfg.kafka.events_topic.clone(),
-        cfg.kafka.directory_topic.clone(),
-    ];
+    let mut topics: Vec<String> = cfg
+        .kafka
+        .event_inputs()
+        .into_iter()
+        .map(|i| i.topic)
+        .collect();
+    topics.push(cfg.kafka.directory_topic.clone());
     tokio::task::spawn_blocking(move || {
         let md = client.fetch_metadata(None, Duration::from_secs(5))?;
         let missing: Vec<&str> = topics

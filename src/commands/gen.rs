@@ -32,7 +32,7 @@ pub struct GenArgs {
     /// Leave out the planted incidents.
     #[arg(long)]
     pub no_incidents: bool,
-    /// Produce to `[kafka] events_topic` / `directory_topic` (keyed by user) instead of writing files.
+    /// Produce to the first Kafka input of the `custos` format / `directory_topic` (keyed by user) instead of writing files.
     #[arg(long)]
     pub kafka: bool,
 }
@@ -133,17 +133,24 @@ fn produce(
             send(&cfg.kafka.directory_topic, line)?;
         }
     }
+    // The generator writes the native contract: the first input that reads it.
+    let topic = cfg
+        .kafka
+        .event_inputs()
+        .into_iter()
+        .find(|i| i.format == "custos")
+        .map(|i| i.topic)
+        .context("no Kafka input reads the `custos` format: `gen --kafka` has nowhere to write")?;
     let mut n = 0u64;
     for line in events {
-        send(&cfg.kafka.events_topic, &line)?;
+        send(&topic, &line)?;
         n += 1;
     }
     producer
         .flush(Duration::from_secs(60))
         .context("flushing the Kafka producer")?;
     eprintln!(
-        "gen: produced {n} events to {} and {} directory records",
-        cfg.kafka.events_topic,
+        "gen: produced {n} events to {topic} and {} directory records",
         directory.len()
     );
     Ok(())

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use crate::decode::mapping::fixtures::{self, ContextSpec};
 use crate::decode::mapping::{Mapping, PRESETS};
-use crate::pipeline::EventsFormat;
+use crate::pipeline::{EventsFormat, Formats};
 
 /// How an input's event records are written.
 #[derive(Args, Debug, Clone, Default)]
@@ -30,15 +30,30 @@ pub struct FormatArgs {
 }
 
 impl FormatArgs {
-    /// The format of `[kafka] events_topic`.
-    pub fn of_kafka(k: &crate::config::KafkaConfig) -> Self {
+    /// The format of one Kafka events input.
+    pub fn of_input(i: &crate::config::KafkaInput) -> Self {
         let set = |v: &str| (!v.is_empty()).then(|| v.to_owned());
         FormatArgs {
-            format: k.events_format.clone(),
-            tenant: set(&k.events_tenant),
-            timezone: set(&k.events_timezone),
-            stream: set(&k.events_stream),
+            format: i.format.clone(),
+            tenant: set(&i.tenant),
+            timezone: set(&i.timezone),
+            stream: set(&i.stream),
         }
+    }
+
+    /// The formats of every Kafka events input, by topic.
+    pub fn of_kafka(k: &crate::config::KafkaConfig, dir: &str) -> anyhow::Result<Formats> {
+        let mut by_topic = Vec::new();
+        for i in k.event_inputs() {
+            let f = Self::of_input(&i)
+                .build(dir)
+                .with_context(|| format!("the format of Kafka topic `{}`", i.topic))?;
+            by_topic.push((Arc::from(i.topic.as_str()), f));
+        }
+        Ok(Formats {
+            default: None,
+            by_topic,
+        })
     }
 
     /// `None` for the native contract; names are looked up in the presets, then `dir`.

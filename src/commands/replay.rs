@@ -29,7 +29,7 @@ pub async fn run(
         Arc::new(NoAck),
         stats.clone(),
         crate::pipeline::Stages {
-            events_format: format,
+            formats: crate::pipeline::Formats::all(format),
             ..super::wiring::stages(&cfg, &store, publish).await?
         },
     );

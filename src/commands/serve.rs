@@ -26,11 +26,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let source = KafkaSource::build(&cfg.kafka)?;
     let stats = Arc::new(Stats::default());
-    let events_format = super::FormatArgs::of_kafka(&cfg.kafka)
-        .build(&cfg.mappings.dir)
-        .context("[kafka] events_format")?;
+    let formats = super::FormatArgs::of_kafka(&cfg.kafka, &cfg.mappings.dir)?;
     let stages = crate::pipeline::Stages {
-        events_format,
+        formats,
         ..super::wiring::stages(&cfg, &store, true).await?
     };
     let responder = stages.act.responder.clone();

@@ -58,7 +58,7 @@ pub async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Resul
         directory,
         act,
         reloader,
-        events_format: None,
+        formats: Default::default(),
     })
 }
 

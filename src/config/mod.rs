@@ -115,6 +115,9 @@ pub struct KafkaConfig {
     pub events_tenant: String,
     pub events_timezone: String,
     pub events_stream: String,
+    /// Several event topics, each with its own format (`[[kafka.inputs]]`). When set, they replace
+    /// `events_topic` and the `events_*` settings; when empty, `events_topic` is the one input.
+    pub inputs: Vec<KafkaInput>,
     /// Directory (HR) feed; empty disables it.
     pub directory_topic: String,
     pub client_id: String,
@@ -123,6 +126,49 @@ pub struct KafkaConfig {
     pub alerts_topic: String,
     /// Extra librdkafka properties passed as is (e.g. `"security.protocol" = "ssl"`).
     pub librdkafka: BTreeMap<String, String>,
+}
+
+/// One events topic and how its records are written (`[[kafka.inputs]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaInput {
+    pub topic: String,
+    /// `custos` (the contract), a preset mapping (docs/sources.md) or a mapping file.
+    pub format: String,
+    /// For a mapped format: the tenant of records that name none, the IANA timezone of times without
+    /// an offset (default UTC), the stream of bare payloads (Salesforce). Empty: not set.
+    pub tenant: String,
+    pub timezone: String,
+    pub stream: String,
+}
+
+impl Default for KafkaInput {
+    fn default() -> Self {
+        KafkaInput {
+            topic: String::new(),
+            format: "custos".into(),
+            tenant: String::new(),
+            timezone: String::new(),
+            stream: String::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The event topics consumed: `[[kafka.inputs]]`, or else `events_topic` with the `events_*`
+    /// settings.
+    pub fn event_inputs(&self) -> Vec<KafkaInput> {
+        if !self.inputs.is_empty() {
+            return self.inputs.clone();
+        }
+        vec![KafkaInput {
+            topic: self.events_topic.clone(),
+            format: self.events_format.clone(),
+            tenant: self.events_tenant.clone(),
+            timezone: self.events_timezone.clone(),
+            stream: self.events_stream.clone(),
+        }]
+    }
 }
 
 impl Default for KafkaConfig {
@@ -135,6 +181,7 @@ impl Default for KafkaConfig {
             events_tenant: String::new(),
             events_timezone: String::new(),
             events_stream: String::new(),
+            inputs: Vec::new(),
             directory_topic: "crm.directory".into(),
             client_id: "custos".into(),
             session_timeout_ms: 10_000,
@@ -462,30 +509,51 @@ impl Config {
             "[kafka] group_id: must not be empty",
         );
         check(
-            is_topic(&k.events_topic),
-            "[kafka] events_topic: must be 1-249 of [A-Za-z0-9._-]",
-        );
-        check(
             k.directory_topic.is_empty() || is_topic(&k.directory_topic),
             "[kafka] directory_topic: must be empty or 1-249 of [A-Za-z0-9._-]",
         );
+        let defaults = KafkaConfig::default();
         check(
-            k.events_topic != k.directory_topic,
-            "[kafka] directory_topic: must differ from events_topic",
+            k.inputs.is_empty()
+                || (k.events_format == defaults.events_format
+                    && k.events_tenant.is_empty()
+                    && k.events_timezone.is_empty()
+                    && k.events_stream.is_empty()),
+            "[kafka] events_format, events_tenant, events_timezone, events_stream: not used with [[kafka.inputs]] (set them per input)",
         );
-        check(
-            !k.events_format.trim().is_empty(),
-            "[kafka] events_format: `custos`, a preset mapping or a mapping file",
-        );
-        check(
-            k.events_format != "custos"
-                || (k.events_tenant.is_empty() && k.events_timezone.is_empty() && k.events_stream.is_empty()),
-            "[kafka] events_tenant, events_timezone, events_stream: apply to a mapped events_format only",
-        );
-        check(
-            k.events_timezone.is_empty() || k.events_timezone.parse::<chrono_tz::Tz>().is_ok(),
-            "[kafka] events_timezone: must be an IANA timezone name (e.g. Europe/Berlin)",
-        );
+        let inputs = k.event_inputs();
+        for (n, i) in inputs.iter().enumerate() {
+            let at = if k.inputs.is_empty() {
+                "[kafka] events_".to_owned()
+            } else {
+                format!("[[kafka.inputs]] #{} ", n + 1)
+            };
+            check(
+                is_topic(&i.topic),
+                &format!("{at}topic: must be 1-249 of [A-Za-z0-9._-]"),
+            );
+            check(
+                i.topic != k.directory_topic,
+                &format!("{at}topic: must differ from directory_topic"),
+            );
+            check(
+                !inputs[..n].iter().any(|o| o.topic == i.topic),
+                &format!("{at}topic: `{}` is listed twice", i.topic),
+            );
+            check(
+                !i.format.trim().is_empty(),
+                &format!("{at}format: `custos`, a preset mapping or a mapping file"),
+            );
+            check(
+                i.format != "custos"
+                    || (i.tenant.is_empty() && i.timezone.is_empty() && i.stream.is_empty()),
+                &format!("{at}tenant, timezone, stream: apply to a mapped format only"),
+            );
+            check(
+                i.timezone.is_empty() || i.timezone.parse::<chrono_tz::Tz>().is_ok(),
+                &format!("{at}timezone: must be an IANA timezone name (e.g. Europe/Berlin)"),
+            );
+        }
         check(
             (1_000..=3_600_000).contains(&k.session_timeout_ms),
             "[kafka] session_timeout_ms: must be 1000..=3600000",

@@ -56,7 +56,8 @@ pub struct KafkaSource {
     /// The directory feed, read whole by every instance (see [`KafkaSource::build`]).
     directory: Option<Arc<StreamConsumer>>,
     acked: Acked,
-    events_topic: Arc<str>,
+    /// The events topics (`[[kafka.inputs]]`), in the consumer group.
+    events_topics: Arc<[Arc<str>]>,
     directory_topic: Arc<str>,
 }
 
@@ -136,9 +137,11 @@ impl KafkaSource {
         let consumer: StreamConsumer<Rebalances> = client_config(cfg)
             .create_with_context(Rebalances(assigned.clone(), partitions.clone()))
             .context("creating the Kafka consumer")?;
+        let topics: Vec<String> = cfg.event_inputs().into_iter().map(|i| i.topic).collect();
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer
-            .subscribe(&[cfg.events_topic.as_str()])
-            .with_context(|| format!("subscribing to {}", cfg.events_topic))?;
+            .subscribe(&names)
+            .with_context(|| format!("subscribing to {}", names.join(", ")))?;
         let directory = if cfg.directory_topic.is_empty() {
             None
         } else {
@@ -156,14 +159,14 @@ impl KafkaSource {
                 .with_context(|| format!("subscribing to {}", cfg.directory_topic))?;
             Some(Arc::new(d))
         };
-        tracing::info!(brokers = %cfg.brokers, group = %cfg.group_id, events = %cfg.events_topic, directory = %cfg.directory_topic, "Kafka consumers subscribed");
+        tracing::info!(brokers = %cfg.brokers, group = %cfg.group_id, events = %names.join(","), directory = %cfg.directory_topic, "Kafka consumers subscribed");
         Ok(KafkaSource {
             consumer: Arc::new(consumer),
             assigned,
             partitions,
             directory,
             acked: Arc::default(),
-            events_topic: Arc::from(cfg.events_topic.as_str()),
+            events_topics: topics.iter().map(|t| Arc::from(t.as_str())).collect(),
             directory_topic: Arc::from(cfg.directory_topic.as_str()),
         })
     }
@@ -172,7 +175,7 @@ impl KafkaSource {
         Arc::new(KafkaAcker(
             self.consumer.clone(),
             self.acked.clone(),
-            self.events_topic.clone(),
+            self.events_topics.clone(),
         ))
     }
 
@@ -182,14 +185,14 @@ impl KafkaSource {
         let lag = tokio::spawn(report_lag(self.consumer.clone()));
         let directory = self.directory.clone().map(|d| {
             let (tx, mut stop, topic) =
-                (tx.clone(), shutdown.clone(), self.directory_topic.clone());
+                (tx.clone(), shutdown.clone(), [self.directory_topic.clone()]);
             tokio::spawn(async move {
                 consume(&d, &topic, Stream::Directory, &tx, &mut stop, None).await
             })
         });
         consume(
             &self.consumer,
-            &self.events_topic,
+            &self.events_topics,
             Stream::Events,
             &tx,
             &mut shutdown,
@@ -269,7 +272,7 @@ fn log_error(e: &KafkaError) {
 }
 
 /// Stores acknowledged events-topic offsets (the directory consumer never commits).
-struct KafkaAcker(Arc<StreamConsumer<Rebalances>>, Acked, Arc<str>);
+struct KafkaAcker(Arc<StreamConsumer<Rebalances>>, Acked, Arc<[Arc<str>]>);
 
 impl Acker for KafkaAcker {
     fn ack(&self, acks: &Acks) {
@@ -279,7 +282,7 @@ impl Acker for KafkaAcker {
         let events: Vec<(&(Arc<str>, i32), &i64)> = acks
             .kafka
             .iter()
-            .filter(|((t, _), _)| *t == self.2)
+            .filter(|((t, _), _)| self.2.contains(t))
             .collect();
         if events.is_empty() {
             return;
@@ -306,13 +309,13 @@ impl Acker for KafkaAcker {
     }
 }
 
-/// Reads `topic` until shutdown, sending chunks of `stream` envelopes. Blocks (and so stops fetching)
+/// Reads `topics` until shutdown, sending chunks of `stream` envelopes. Blocks (and so stops fetching)
 /// while the pipeline is full: memory stays bounded by the channel and librdkafka's queue limit.
 /// After a new assignment (`assigned` set), [`Input::Reassigned`] goes first: the pipeline's signal to
 /// rehydrate before the new partitions' records.
 async fn consume<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
-    topic: &Arc<str>,
+    topics: &[Arc<str>],
     stream: Stream,
     tx: &mpsc::Sender<Input>,
     shutdown: &mut Shutdown,
@@ -329,9 +332,9 @@ async fn consume<C: ConsumerContext + 'static>(
         };
         match next {
             Some(Ok(msg)) => {
-                if msg.topic() != &**topic {
+                let Some(topic) = topics.iter().find(|t| msg.topic() == &***t) else {
                     continue;
-                }
+                };
                 if assigned.is_some_and(|a| a.swap(false, SeqCst)) {
                     // New partitions: what is read so far, then the rehydration marker.
                     let before = std::mem::take(&mut chunk);
