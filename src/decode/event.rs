@@ -64,7 +64,44 @@ struct RawEvent<'a> {
 pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
     let text = precheck(raw, max_bytes)?;
     let r: RawEvent = serde_json::from_str(text).map_err(|e| object_error(e, FIELDS))?;
+    let parts = Parts {
+        event_id: r.event_id,
+        ts: r.ts,
+        user_id: r.user_id,
+        action: r.action,
+        tenant: r.tenant,
+        object_type: r.object_type,
+        ip: r.ip,
+        user_agent: r.user_agent,
+        session_id: r.session_id,
+        outcome: r.outcome,
+    };
+    let count = r.record_count;
+    let attrs = r.attributes;
+    build(parts, || record_count(count), || attributes(attrs))
+}
 
+/// The contract's text fields of one record, as read (from JSON, or by a mapping).
+pub(crate) struct Parts<'a> {
+    pub event_id: Option<Text<'a>>,
+    pub ts: Option<Text<'a>>,
+    pub user_id: Option<Text<'a>>,
+    pub action: Option<Text<'a>>,
+    pub tenant: Option<Text<'a>>,
+    pub object_type: Option<Text<'a>>,
+    pub ip: Option<Text<'a>>,
+    pub user_agent: Option<Text<'a>>,
+    pub session_id: Option<Text<'a>>,
+    pub outcome: Option<Text<'a>>,
+}
+
+/// Every contract check, in the contract's field order (the first failing field is the one
+/// reported); `record_count` and `attributes` are read when their turn comes.
+pub(crate) fn build(
+    r: Parts<'_>,
+    record_count: impl FnOnce() -> Result<u64, Rejection>,
+    attributes: impl FnOnce() -> Result<Vec<(String, String)>, Rejection>,
+) -> Result<Event, Rejection> {
     let event_id = req_text(r.event_id, "event_id")?.into_owned();
     if event_id.len() > 128 && event_id.chars().count() > 128 {
         return Err(Rejection::new(
@@ -89,12 +126,12 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
         action,
         tenant,
         object_type: owned(opt_text(r.object_type, "object_type")?),
-        record_count: record_count(r.record_count)?,
+        record_count: record_count()?,
         ip: ip(r.ip)?,
         user_agent: owned(opt_text(r.user_agent, "user_agent")?),
         session_id: owned(opt_text(r.session_id, "session_id")?),
         outcome: outcome(r.outcome)?,
-        attributes: attributes(r.attributes)?,
+        attributes: attributes()?,
         geo: Geo::default(),
     })
 }
@@ -113,7 +150,11 @@ fn ts_code(e: Rejection) -> Rejection {
 
 fn record_count(v: Option<&RawValue>) -> Result<u64, Rejection> {
     let Some(v) = given(v) else { return Ok(0) };
-    let text = v.get();
+    record_count_text(v.get())
+}
+
+/// A `record_count` from its JSON text (`1200`, or `"12 rows"` quoted: a bad count).
+pub(crate) fn record_count_text(text: &str) -> Result<u64, Rejection> {
     let bad = |why: &str| {
         Rejection::new(
             RejectCode::BadRecordCount,

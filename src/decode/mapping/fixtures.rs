@@ -34,13 +34,23 @@ impl ContextSpec {
 /// What one record maps to, as a fixture line writes it.
 pub fn outcome(m: &Mapping, raw: &str, ctx: &InputContext) -> Value {
     // The native checks too: a fixture's object is what would be stored.
-    match m
-        .to_contract(raw.as_bytes(), 1 << 20, ctx)
-        .and_then(|obj| super::validate(&obj).map(|_| obj))
-    {
+    match m.map(raw.as_bytes(), 1 << 20, ctx).and_then(|mapped| {
+        let obj = mapped.to_contract();
+        mapped.validate().map(|_| obj)
+    }) {
         Ok(obj) => Value::Object(obj),
         Err(r) => json!({ "rejected": r.code.to_string() }),
     }
+}
+
+/// Where the pipeline's direct checks of a mapped record ([`super::Mapped::validate`]) and the
+/// native decoder reading the record's contract object disagree (they must not: same event, same
+/// rejection).
+pub fn disagreement(m: &Mapping, raw: &str, ctx: &InputContext) -> Option<String> {
+    let mapped = m.map(raw.as_bytes(), 1 << 20, ctx).ok()?;
+    let via_json = super::validate(&mapped.to_contract());
+    let direct = mapped.validate();
+    (direct != via_json).then(|| format!("direct {direct:?} ≠ through JSON {via_json:?}"))
 }
 
 /// Runs the fixtures in `dir` against `m`; the differences, one message each (empty: all pass).
@@ -71,6 +81,9 @@ pub fn check(m: &Mapping, dir: &Path) -> Result<Vec<String>, String> {
         let got = outcome(m, raw, &ctx);
         if got != want {
             diffs.push(format!("record {}: got {got}, expected {want}", i + 1));
+        }
+        if let Some(d) = disagreement(m, raw, &ctx) {
+            diffs.push(format!("record {}: {d}", i + 1));
         }
     }
     Ok(diffs)

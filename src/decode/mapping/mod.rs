@@ -7,9 +7,12 @@
 
 pub mod fixtures;
 mod spec;
+mod tree;
 mod value;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::fmt::Write;
 
 use chrono_tz::Tz;
 use regex::Regex;
@@ -24,6 +27,7 @@ use spec::{SourceSpec, Unmapped, REQUIRED};
 fn contract_fields() -> impl Iterator<Item = &'static &'static str> {
     super::FIELDS.iter().filter(|f| **f != "attributes")
 }
+use tree::Node;
 use value::{get, parse_path, parse_time, text, Source, Step};
 
 use super::{precheck, RejectCode, Rejection};
@@ -238,15 +242,15 @@ impl Mapping {
         )
     }
 
-    /// One raw record → the contract's JSON object (what `mappings try` prints).
-    pub fn to_contract(
+    /// One raw record → the contract fields it gives, before the contract's checks.
+    pub fn map(
         &self,
         raw: &[u8],
         max_bytes: usize,
         ctx: &InputContext,
-    ) -> Result<Map<String, Value>, Rejection> {
+    ) -> Result<Mapped, Rejection> {
         let text_in = precheck(raw, max_bytes)?;
-        let record: Value = serde_json::from_str(text_in)
+        let record = Node::parse(text_in)
             .map_err(|e| Rejection::new(RejectCode::InvalidJson, e.to_string()))?;
         let root = self
             .envelope
@@ -261,39 +265,41 @@ impl Mapping {
                 .find_map(|(raw_side, p)| {
                     get(if *raw_side { &record } else { root }, p).and_then(text)
                 })
-                .or_else(|| ctx.stream.clone()),
+                .or_else(|| ctx.stream.as_deref().map(Cow::Borrowed)),
         };
-        let v = self
-            .variants
-            .iter()
-            .find(|v| match (&v.test, key.as_deref()) {
-                (Test::Any, _) => true,
-                (_, None) => false,
-                (Test::Eq(vals), Some(k)) => vals.iter().any(|x| x == k),
-                (Test::Prefix(p), Some(k)) => k.starts_with(p.as_str()),
-                (Test::Regex(r), Some(k)) => r.is_match(k),
-            })
-            .ok_or_else(|| {
-                self.unmapped(format!(
-                    "no variant accepts {}",
-                    key.map_or("a record without a discriminator".into(), |k| format!(
-                        "`{}`",
-                        super::fields::clip(&k)
+        let v =
+            self.variants
+                .iter()
+                .find(|v| match (&v.test, key.as_deref()) {
+                    (Test::Any, _) => true,
+                    (_, None) => false,
+                    (Test::Eq(vals), Some(k)) => vals.iter().any(|x| x == k),
+                    (Test::Prefix(p), Some(k)) => k.starts_with(p.as_str()),
+                    (Test::Regex(r), Some(k)) => r.is_match(k),
+                })
+                .ok_or_else(|| {
+                    self.unmapped(format!(
+                        "no variant accepts {}",
+                        key.as_deref().map_or(
+                            "a record without a discriminator".into(),
+                            |k| format!("`{}`", super::fields::clip(k))
+                        )
                     ))
-                ))
-            })?;
-        let mut out = Map::new();
+                })?;
+        let mut out = Mapped {
+            fields: Vec::with_capacity(v.fields.len() + 2),
+            attributes: Vec::with_capacity(v.attrs.len() + 1),
+        };
         for (field, sources) in &v.fields {
-            let Some(val) = sources
+            let Some((src, val)) = sources
                 .iter()
                 .find_map(|s| s.read(root).filter(|x| !x.is_empty()).map(|x| (s, x)))
             else {
                 continue;
             };
-            let (src, val) = val;
-            let json = match (*field, src.time) {
+            let val = match (*field, src.time) {
                 ("ts", Some(f)) => match parse_time(&val, f, ctx.timezone) {
-                    Some(t) => Value::String(crate::time::rfc3339(t)),
+                    Some(t) => crate::time::rfc3339(t),
                     None => {
                         return Err(Rejection::new(
                             RejectCode::BadTimestamp("ts"),
@@ -306,60 +312,56 @@ impl Mapping {
                         ))
                     }
                 },
-                ("record_count", _) => val.parse::<u64>().map_or(Value::String(val), Value::from),
-                _ => Value::String(val),
+                _ => val,
             };
-            out.insert((*field).to_owned(), json);
+            out.fields.push((field, val));
         }
         for r in REQUIRED {
-            if !out.contains_key(*r) {
+            if out.get(r).is_none() {
                 return Err(self.unmapped(format!("`{}` has no value for `{r}`", v.name)));
             }
         }
-        if !out.contains_key("tenant") {
+        if out.get("tenant").is_none() {
             if let Some(t) = &ctx.tenant {
-                out.insert("tenant".into(), Value::String(t.clone()));
+                out.fields.push(("tenant", t.clone()));
             }
         }
-        if !out.contains_key("event_id") {
+        if out.get("event_id").is_none() {
             let digest = Sha256::digest(raw);
-            out.insert(
-                "event_id".into(),
-                Value::String(format!(
-                    "{}:{}",
-                    self.name,
-                    digest[..16]
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>()
-                )),
-            );
+            let mut id = String::with_capacity(self.name.len() + 33);
+            id.push_str(&self.name);
+            id.push(':');
+            for b in &digest[..16] {
+                let _ = write!(id, "{b:02x}");
+            }
+            out.fields.push(("event_id", id));
         }
-        let mut attrs = Map::new();
-        attrs.insert(
-            "source".into(),
-            Value::String(format!("{}/{}", self.name, v.name)),
-        );
+        out.set_attribute("source", format!("{}/{}", self.name, v.name));
         for (name, sources) in &v.attrs {
             if let Some(x) = sources
                 .iter()
                 .find_map(|s| s.read(root).filter(|x| !x.is_empty()))
             {
-                attrs.insert(name.clone(), Value::String(x));
+                out.set_attribute(name, x);
             }
         }
         if self.unmapped == Unmapped::Keep {
-            let obj = root.as_object().expect("the root is an object");
-            let named: HashSet<String> = attrs.keys().cloned().collect();
-            for (k, val) in obj
-                .iter()
-                .filter(|(k, _)| !v.read_keys.contains(*k) && !named.contains(*k))
-                .filter(|(k, _)| self.keep.is_empty() || self.keep.contains(*k))
-                .take(MAX_KEPT)
-            {
+            let named = out.attributes.len();
+            let mut kept = 0;
+            for (k, val) in root.entries() {
+                if kept == MAX_KEPT {
+                    break;
+                }
+                if v.read_keys.contains(k)
+                    || out.attributes[..named].iter().any(|(n, _)| n == k)
+                    || !(self.keep.is_empty() || self.keep.contains(k))
+                {
+                    continue;
+                }
+                kept += 1;
                 let mut s = match val {
-                    Value::Null => continue,
-                    Value::String(s) => s.clone(),
+                    Node::Null => continue,
+                    Node::Str(s) => s.to_string(),
                     other => other.to_string(),
                 };
                 if s.len() > MAX_KEPT_BYTES {
@@ -369,25 +371,119 @@ impl Mapping {
                     }
                     s.truncate(end);
                 }
-                attrs.insert(k.clone(), Value::String(s));
+                out.set_attribute(k, s);
             }
         }
-        out.insert("attributes".into(), Value::Object(attrs));
         Ok(out)
     }
 
-    /// One raw record → a validated event (the native decoder's checks on the mapped object).
+    /// One raw record → the contract's JSON object (what `mappings try` prints and fixtures hold).
+    pub fn to_contract(
+        &self,
+        raw: &[u8],
+        max_bytes: usize,
+        ctx: &InputContext,
+    ) -> Result<Map<String, Value>, Rejection> {
+        Ok(self.map(raw, max_bytes, ctx)?.to_contract())
+    }
+
+    /// One raw record → a validated event: the native decoder's checks on the mapped fields.
     pub fn decode(
         &self,
         raw: &[u8],
         max_bytes: usize,
         ctx: &InputContext,
     ) -> Result<Event, Rejection> {
-        validate(&self.to_contract(raw, max_bytes, ctx)?)
+        self.map(raw, max_bytes, ctx)?.validate()
     }
 }
 
-/// A mapped object through the native decoder's checks: the event it would store.
+/// The contract fields a mapping found in one record, as text (`ts` in RFC 3339 UTC), and its
+/// attributes (each name once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    pub fields: Vec<(&'static str, String)>,
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Mapped {
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets an attribute, replacing an earlier value of the same name.
+    fn set_attribute(&mut self, name: &str, value: String) {
+        match self.attributes.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => self.attributes.push((name.to_owned(), value)),
+        }
+    }
+
+    /// The contract's JSON object: every field a string but a numeric `record_count`.
+    pub fn to_contract(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (field, val) in &self.fields {
+            let json = match *field {
+                "record_count" => val
+                    .parse::<u64>()
+                    .map_or_else(|_| Value::String(val.clone()), Value::from),
+                _ => Value::String(val.clone()),
+            };
+            out.insert((*field).to_owned(), json);
+        }
+        let attrs = self
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        out.insert("attributes".into(), Value::Object(attrs));
+        out
+    }
+
+    /// The native decoder's checks on the fields, without writing them out as JSON: the same event
+    /// (or rejection) as [`validate`] of [`Mapped::to_contract`] (a test holds them equal).
+    pub fn validate(self) -> Result<Event, Rejection> {
+        let Mapped {
+            fields,
+            mut attributes,
+        } = self;
+        let get = |f: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| *n == f)
+                .map(|(_, v)| v.as_str())
+        };
+        let text = |f: &str| get(f).map(|v| super::fields::Text::Str(Cow::Borrowed(v)));
+        let parts = super::event::Parts {
+            event_id: text("event_id"),
+            ts: text("ts"),
+            user_id: text("user_id"),
+            action: text("action"),
+            tenant: text("tenant"),
+            object_type: text("object_type"),
+            ip: text("ip"),
+            user_agent: text("user_agent"),
+            session_id: text("session_id"),
+            outcome: text("outcome"),
+        };
+        let count = || match get("record_count").map(|v| (v, v.parse::<u64>())) {
+            None => Ok(0),
+            Some((_, Ok(n))) if n <= super::event::MAX_RECORD_COUNT => Ok(n),
+            Some((_, Ok(n))) => super::event::record_count_text(&n.to_string()),
+            Some((v, Err(_))) => super::event::record_count_text(
+                &serde_json::to_string(v).expect("a string serialises"),
+            ),
+        };
+        // In key order, as the contract object's (sorted) map writes them.
+        attributes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        super::event::build(parts, count, || Ok(attributes))
+    }
+}
+
+/// A mapped object through the native decoder: the event it would store.
 pub fn validate(obj: &Map<String, Value>) -> Result<Event, Rejection> {
     let bytes = serde_json::to_vec(obj).expect("a JSON object serialises");
     super::decode_event(&bytes, usize::MAX)

@@ -4,7 +4,9 @@
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use regex::Regex;
-use serde_json::Value;
+use std::borrow::Cow;
+
+use super::tree::Node;
 
 use super::spec::SourceSpec;
 
@@ -43,26 +45,27 @@ pub fn parse_path(p: &str) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
-pub fn get<'v>(v: &'v Value, path: &[Step]) -> Option<&'v Value> {
+pub fn get<'v, 'a>(v: &'v Node<'a>, path: &[Step]) -> Option<&'v Node<'a>> {
     path.iter().try_fold(v, |v, s| match s {
-        Step::Key(k) => v.get(k.as_str()),
-        Step::Index(i) => v.get(*i),
+        Step::Key(k) => v.key(k),
+        Step::Index(i) => v.index(*i),
     })
 }
 
 /// A value's text: strings as they are, numbers and booleans as JSON writes them; null, objects
 /// and arrays have none (an array of scalars joins with commas, so `count_list` can count it).
-pub fn text(v: &Value) -> Option<String> {
+pub fn text<'v>(v: &'v Node<'_>) -> Option<Cow<'v, str>> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Array(a) => a
+        Node::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+        Node::U64(_) | Node::I64(_) | Node::F64(_) | Node::Bool(_) => {
+            Some(Cow::Owned(v.to_string()))
+        }
+        Node::Arr(a) => a
             .iter()
             .map(text)
             .collect::<Option<Vec<_>>>()
-            .map(|v| v.join(",")),
-        _ => None,
+            .map(|v| Cow::Owned(v.join(","))),
+        Node::Null | Node::Obj(_) => None,
     }
 }
 
@@ -167,18 +170,18 @@ impl Source {
     }
 
     /// The value from `root`, transformed; `None` or `""` means "try the next source".
-    pub fn read(&self, root: &Value) -> Option<String> {
+    pub fn read(&self, root: &Node<'_>) -> Option<String> {
         let mut v = match (&self.constant, self.concat) {
             (Some(c), _) => c.clone(),
             (None, true) => {
-                let parts: Option<Vec<String>> = self
+                let parts: Option<Vec<Cow<str>>> = self
                     .paths
                     .iter()
                     .map(|p| get(root, p).and_then(text))
                     .collect();
                 parts?.join(&self.sep)
             }
-            (None, false) => text(get(root, &self.paths[0])?)?,
+            (None, false) => text(get(root, &self.paths[0])?)?.into_owned(),
         };
         if self.count_list {
             v = v
@@ -303,10 +306,10 @@ mod tests {
 
     #[test]
     fn paths_reach_into_objects_and_arrays() {
-        let v: Value = serde_json::json!({"a": {"b": [{"c": 7}]}, "ids": ["x", "y"]});
+        let v = Node::parse(r#"{"a": {"b": [{"c": 7}]}, "ids": ["x", "y"]}"#).unwrap();
         assert_eq!(
             get(&v, &parse_path("a.b[0].c").unwrap()),
-            Some(&serde_json::json!(7))
+            Some(&Node::U64(7))
         );
         assert_eq!(get(&v, &parse_path("a.b[1].c").unwrap()), None);
         assert_eq!(
@@ -325,7 +328,10 @@ mod tests {
 
     #[test]
     fn transforms_apply_in_order_and_unknown_values_pass_through() {
-        let v: Value = serde_json::json!({"op": "ReportExported", "n": "a, b,c", "d": "导出了42条客户", "s": 2, "x": "Other"});
+        let v = Node::parse(
+            r#"{"op": "ReportExported", "n": "a, b,c", "d": "导出了42条客户", "s": 2, "x": "Other"}"#,
+        )
+        .unwrap();
         assert_eq!(src("path = 'n'\ncount_list = true").read(&v).unwrap(), "3");
         assert_eq!(
             src("path = 'n'\nfirst_of_list = true").read(&v).unwrap(),
