@@ -68,7 +68,8 @@ fn main() {
         .build()
         .unwrap();
     let _guard = rt.enter();
-    // BENCH_ONLY=memory: the memory section alone; BENCH_ONLY=throughput: the stage throughput alone.
+    // BENCH_ONLY=memory: the memory section alone; BENCH_ONLY=throughput: the stage throughput alone;
+    // BENCH_ONLY=mapping: native decoding against the `ocsf` mapping alone.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     // BENCH_PROFILE=1: only the combined hot path over 20,000 events (for callgrind/perf).
     if std::env::var("BENCH_PROFILE").is_ok() {
@@ -181,6 +182,9 @@ fn main() {
         n,
         t.elapsed().as_secs_f64(),
     );
+    if only == "mapping" {
+        return;
+    }
 
     let db = std::env::temp_dir().join("custos-bench-stages.mmdb");
     custos::gen::geodb::write_demo_city_db(&db).unwrap();

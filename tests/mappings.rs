@@ -1,5 +1,5 @@
-//! `custos replay --format`: the same incidents written as custos' own events, as Salesforce
-//! Real-Time Event Monitoring streams and as OCSF raise the same alerts in ClickHouse; a record no
+//! `custos replay --format`: the same incidents written as custos' own events and in each preset's
+//! format (Salesforce RTEM streams and Event Log Files, OCSF, Dynamics 365, WukongCRM) raise the same alerts in ClickHouse; a record no
 //! mapping variant accepts is kept as an `unmapped` dead letter.
 
 mod common;
@@ -31,6 +31,16 @@ const OCSF: &str = r#"{"class_uid":3002,"activity_id":1,"status_id":1,"time":176
 {"class_uid":6001,"activity_id":7,"time":"2026-01-06T10:00:00Z","metadata":{"uid":"o3"},"actor":{"user":{"uid":"ana"}},"web_resources":[{"type":"Contact","data":{"record_count":6000}}]}
 {"class_uid":6001,"activity_id":2,"time":1767697200000,"metadata":{"uid":"o4"},"actor":{"user":{"uid":"bob"}},"web_resources":[{"type":"Account"}]}
 {"class_uid":4001,"activity_id":6,"time":1767697200000,"metadata":{"uid":"o5"}}"#;
+
+/// Salesforce Event Log File rows: no row id, so the 600-row export read from both the hourly and
+/// the daily file is one event (its id a hash of the row); the last row is an event type no
+/// variant reads.
+const ELF: &str = r#"{"EVENT_TYPE":"Login","TIMESTAMP_DERIVED":"2026-01-06T02:14:07.000Z","USER_ID_DERIVED":"ana","SOURCE_IP":"81.2.69.142","LOGIN_STATUS":"LOGIN_NO_ERROR","BROWSER_TYPE":"Chrome"}
+{"EVENT_TYPE":"ReportExport","TIMESTAMP_DERIVED":"2026-01-06T09:00:00.000Z","USER_ID_DERIVED":"ana","ROW_COUNT":"600","ENTITY_NAME":"Contact","REPORT_ID_DERIVED":"00O1"}
+{"EVENT_TYPE":"ReportExport","TIMESTAMP_DERIVED":"2026-01-06T09:00:00.000Z","USER_ID_DERIVED":"ana","ROW_COUNT":"600","ENTITY_NAME":"Contact","REPORT_ID_DERIVED":"00O1"}
+{"EVENT_TYPE":"ReportExport","TIMESTAMP":"20260106100000.000","USER_ID":"ana","ROW_COUNT":"6000","ENTITY_NAME":"Contact","REPORT_ID_DERIVED":"00O2"}
+{"EVENT_TYPE":"URI","TIMESTAMP_DERIVED":"2026-01-06T11:00:00.000Z","USER_ID_DERIVED":"bob","URI":"/lightning/o/Account/list","ENTITY_NAME":"Account"}
+{"EVENT_TYPE":"ApexExecution","TIMESTAMP_DERIVED":"2026-01-06T11:00:00.000Z","USER_ID_DERIVED":"bob"}"#;
 
 /// Dynamics 365 in the Purview audit log (no sign-ins: a read at 03:14 instead of the login), the
 /// 600-row export delivered twice (one `Id`), the 6,000
@@ -110,6 +120,12 @@ fn the_same_incidents_in_each_format_raise_the_same_alerts() {
     assert_eq!(
         sf_dead,
         "unmapped\tmapping `salesforce-rtem`: no variant accepts `/event/MobileEmailEvent`"
+    );
+    let (elf, elf_dead) = alerts_of("salesforce-elf", ELF, &[]);
+    assert_eq!(elf, native, "salesforce-elf");
+    assert_eq!(
+        elf_dead,
+        "unmapped\tmapping `salesforce-elf`: no variant accepts `ApexExecution`"
     );
     let (ocsf, ocsf_dead) = alerts_of("ocsf", OCSF, &[]);
     assert_eq!(ocsf, native, "ocsf");
@@ -205,8 +221,13 @@ fn serve_reads_a_mapped_kafka_topic() {
     assert_eq!((stored, dead), (4, 1), "{log}");
     assert_eq!(
         env.sql("SELECT groupUniqArray(tenant), arraySort(groupUniqArray(event_id)) FROM events FORMAT TSV").trim(),
-        "['acme']\t['s1','s3','s4','x-1']",
-        "the report's two chunks are one event, x-1"
+        "['acme']\t['s1','s3','s4','salesforce-rtem:x-1']",
+        "the report's two chunks are one event, named by their dedup key"
+    );
+    assert_eq!(
+        env.sql("SELECT count() FROM events FINAL WHERE event_id = 'salesforce-rtem:x-1' AND attr_values[indexOf(attr_keys, 'source_event_id')] IN ('s2a', 's2b') FORMAT TSV").trim(),
+        "1",
+        "a chunk's own id is kept"
     );
     assert_eq!(
         env.sql("SELECT error_code FROM dead_letters FORMAT TSV")
@@ -271,7 +292,7 @@ fn serve_reads_several_topics_each_in_its_own_format() {
     );
     assert_eq!(
         env.sql("SELECT arraySort(groupArray(event_id)) FROM (SELECT DISTINCT event_id FROM events WHERE tenant = 'acme') FORMAT TSV").trim(),
-        "['s1','s3','s4','x-1']",
+        "['s1','s3','s4','salesforce-rtem:x-1']",
         "the Salesforce topic is mapped"
     );
     assert_eq!(

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -26,6 +27,9 @@ pub(crate) const FIELDS: &[&str] = &[
     "outcome",
     "attributes",
 ];
+
+/// The longest accepted `event_id`, in characters.
+pub const MAX_EVENT_ID: usize = 128;
 
 /// The largest accepted `record_count` (2^63).
 pub const MAX_RECORD_COUNT: u64 = 1 << 63;
@@ -67,6 +71,7 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
     let parts = Parts {
         event_id: r.event_id,
         ts: r.ts,
+        ts_utc: None,
         user_id: r.user_id,
         action: r.action,
         tenant: r.tenant,
@@ -81,10 +86,13 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
     build(parts, || record_count(count), || attributes(attrs))
 }
 
-/// The contract's text fields of one record, as read (from JSON, or by a mapping).
+/// The contract's text fields of one record, as read (from JSON, or by a mapping, which gives the
+/// time already parsed as `ts_utc`).
+#[derive(Default)]
 pub(crate) struct Parts<'a> {
     pub event_id: Option<Text<'a>>,
     pub ts: Option<Text<'a>>,
+    pub ts_utc: Option<DateTime<Utc>>,
     pub user_id: Option<Text<'a>>,
     pub action: Option<Text<'a>>,
     pub tenant: Option<Text<'a>>,
@@ -103,14 +111,22 @@ pub(crate) fn build(
     attributes: impl FnOnce() -> Result<Vec<(String, String)>, Rejection>,
 ) -> Result<Event, Rejection> {
     let event_id = req_text(r.event_id, "event_id")?.into_owned();
-    if event_id.len() > 128 && event_id.chars().count() > 128 {
+    if event_id.len() > MAX_EVENT_ID && event_id.chars().count() > MAX_EVENT_ID {
         return Err(Rejection::new(
             RejectCode::BadValue("event_id"),
             "`event_id` is longer than 128 characters",
         ));
     }
     no_control(&event_id, "event_id")?;
-    let ts = timestamp(&req_text(r.ts, "ts").map_err(ts_code)?, "ts")?;
+    let ts = match r.ts_utc {
+        Some(t) if (0..=u32::MAX as i64).contains(&t.timestamp()) => {
+            DateTime::from_timestamp(t.timestamp(), t.timestamp_subsec_millis() * 1_000_000)
+                .expect("in range")
+        }
+        // The rejection its text would get.
+        Some(t) => timestamp(&crate::time::rfc3339(t), "ts")?,
+        None => timestamp(&req_text(r.ts, "ts").map_err(ts_code)?, "ts")?,
+    };
     let user_id = req_text(r.user_id, "user_id")?.into_owned();
     no_control(&user_id, "user_id")?;
     let action = req_text(r.action, "action")?.into_owned();

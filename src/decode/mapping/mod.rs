@@ -11,9 +11,9 @@ mod tree;
 mod value;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fmt::Write;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -82,7 +82,7 @@ pub struct Mapping {
     variants: Vec<Variant>,
     unmapped: Unmapped,
     /// The allowlist of unmapped fields kept (empty: all).
-    keep: HashSet<String>,
+    keep: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -91,7 +91,12 @@ struct Variant {
     test: Test,
     fields: Vec<(&'static str, Vec<Source>)>,
     attrs: Vec<(String, Vec<Source>)>,
-    read_keys: HashSet<String>,
+    /// The dedup key: records sharing its value are one event (one id).
+    dedup: Vec<Source>,
+    /// The root's keys some source reads (never kept as unmapped attributes).
+    read_keys: Vec<String>,
+    /// `attributes.source`: `<mapping>/<variant>`.
+    source: String,
 }
 
 #[derive(Debug)]
@@ -165,7 +170,8 @@ impl Mapping {
             let mut merged: std::collections::BTreeMap<&str, &Vec<SourceSpec>> =
                 s.fields.iter().map(|(k, v)| (k.as_str(), v)).collect();
             merged.extend(v.fields.iter().map(|(k, v)| (k.as_str(), v)));
-            let (mut fields, mut attrs, mut read_keys) = (Vec::new(), Vec::new(), HashSet::new());
+            let (mut fields, mut attrs, mut read_keys) = (Vec::new(), Vec::new(), Vec::new());
+            let mut dedup = Vec::new();
             for (field, sources) in merged {
                 let compiled: Vec<Source> = sources
                     .iter()
@@ -178,12 +184,14 @@ impl Mapping {
                         )
                     })
                     .collect();
-                read_keys.extend(
-                    compiled
-                        .iter()
-                        .flat_map(|c| c.top_keys().map(str::to_owned)),
-                );
-                if let Some(name) = field.strip_prefix("attributes.") {
+                for k in compiled.iter().flat_map(|c| c.top_keys()) {
+                    if !read_keys.iter().any(|r| r == k) {
+                        read_keys.push(k.to_owned());
+                    }
+                }
+                if field == "dedup" {
+                    dedup = compiled;
+                } else if let Some(name) = field.strip_prefix("attributes.") {
                     attrs.push((name.to_owned(), compiled));
                 } else if let Some(f) = contract_fields().find(|f| **f == field) {
                     if *f == "ts" && compiled.iter().any(|c| c.time.is_none()) {
@@ -192,7 +200,7 @@ impl Mapping {
                     fields.push((*f, compiled));
                 } else {
                     errs.push(format!(
-                        "{at}: `{field}` is not a contract field ({}, or attributes.NAME)",
+                        "{at}: `{field}` is not a contract field ({}, attributes.NAME or dedup)",
                         contract_fields().copied().collect::<Vec<_>>().join(", ")
                     ));
                 }
@@ -204,7 +212,9 @@ impl Mapping {
             }
             for (raw, p) in &discriminator {
                 if let (false, Some(Step::Key(k))) = (raw, p.first()) {
-                    read_keys.insert(k.clone());
+                    if !read_keys.contains(k) {
+                        read_keys.push(k.clone());
+                    }
                 }
             }
             variants.push(Variant {
@@ -212,7 +222,9 @@ impl Mapping {
                 test,
                 fields,
                 attrs,
+                dedup,
                 read_keys,
+                source: format!("{}/{}", s.name, v.name),
             });
         }
         if s.unmapped == Unmapped::Drop && !s.keep.is_empty() {
@@ -225,7 +237,7 @@ impl Mapping {
                 discriminator,
                 variants,
                 unmapped: s.unmapped,
-                keep: s.keep.iter().cloned().collect(),
+                keep: s.keep.clone(),
             })
         } else {
             Err(errs
@@ -233,6 +245,23 @@ impl Mapping {
                 .map(|e| format!("mapping `{}`: {e}", s.name))
                 .collect())
         }
+    }
+
+    /// `<mapping>:<text>` where the text is short enough for an event id, else `<mapping>:` and a
+    /// hash of `bytes`.
+    fn id_of(&self, bytes: &[u8], text: Option<&str>) -> String {
+        let mut id = String::with_capacity(self.name.len() + 33);
+        id.push_str(&self.name);
+        id.push(':');
+        match text {
+            Some(t) if id.len() + t.len() <= super::event::MAX_EVENT_ID => id.push_str(t),
+            _ => {
+                for b in &Sha256::digest(bytes)[..16] {
+                    let _ = write!(id, "{b:02x}");
+                }
+            }
+        }
+        id
     }
 
     fn unmapped(&self, msg: String) -> Rejection {
@@ -243,12 +272,12 @@ impl Mapping {
     }
 
     /// One raw record → the contract fields it gives, before the contract's checks.
-    pub fn map(
-        &self,
-        raw: &[u8],
+    pub fn map<'a>(
+        &'a self,
+        raw: &'a [u8],
         max_bytes: usize,
-        ctx: &InputContext,
-    ) -> Result<Mapped, Rejection> {
+        ctx: &'a InputContext,
+    ) -> Result<Mapped<'a>, Rejection> {
         let text_in = precheck(raw, max_bytes)?;
         let record = Node::parse(text_in)
             .map_err(|e| Rejection::new(RejectCode::InvalidJson, e.to_string()))?;
@@ -288,6 +317,7 @@ impl Mapping {
                 })?;
         let mut out = Mapped {
             fields: Vec::with_capacity(v.fields.len() + 2),
+            ts: None,
             attributes: Vec::with_capacity(v.attrs.len() + 1),
         };
         for (field, sources) in &v.fields {
@@ -297,9 +327,9 @@ impl Mapping {
             else {
                 continue;
             };
-            let val = match (*field, src.time) {
+            match (*field, src.time) {
                 ("ts", Some(f)) => match parse_time(&val, f, ctx.timezone) {
-                    Some(t) => crate::time::rfc3339(t),
+                    Some(t) => out.ts = Some(t),
                     None => {
                         return Err(Rejection::new(
                             RejectCode::BadTimestamp("ts"),
@@ -312,37 +342,41 @@ impl Mapping {
                         ))
                     }
                 },
-                _ => val,
-            };
-            out.fields.push((field, val));
+                _ => out.fields.push((field, val)),
+            }
         }
         for r in REQUIRED {
-            if out.get(r).is_none() {
+            if !out.has(r) {
                 return Err(self.unmapped(format!("`{}` has no value for `{r}`", v.name)));
             }
         }
         if out.get("tenant").is_none() {
             if let Some(t) = &ctx.tenant {
-                out.fields.push(("tenant", t.clone()));
+                out.fields.push(("tenant", Cow::Borrowed(t)));
             }
         }
-        if out.get("event_id").is_none() {
-            let digest = Sha256::digest(raw);
-            let mut id = String::with_capacity(self.name.len() + 33);
-            id.push_str(&self.name);
-            id.push(':');
-            for b in &digest[..16] {
-                let _ = write!(id, "{b:02x}");
+        let dedup = v
+            .dedup
+            .iter()
+            .find_map(|s| s.read(root).filter(|x| !x.is_empty()));
+        if let Some(key) = dedup {
+            // One event for every record sharing the key: its id is the key's; each record's own id
+            // is kept as an attribute.
+            let id = self.id_of(key.as_bytes(), Some(&key));
+            if let Some(own) = out.take("event_id") {
+                out.set_attribute("source_event_id", own.into_owned());
             }
-            out.fields.push(("event_id", id));
+            out.fields.push(("event_id", Cow::Owned(id)));
+        } else if out.get("event_id").is_none() {
+            out.fields.push(("event_id", Cow::Owned(self.id_of(raw, None))));
         }
-        out.set_attribute("source", format!("{}/{}", self.name, v.name));
+        out.set_attribute("source", v.source.clone());
         for (name, sources) in &v.attrs {
             if let Some(x) = sources
                 .iter()
                 .find_map(|s| s.read(root).filter(|x| !x.is_empty()))
             {
-                out.set_attribute(name, x);
+                out.set_attribute(name, x.into_owned());
             }
         }
         if self.unmapped == Unmapped::Keep {
@@ -352,9 +386,9 @@ impl Mapping {
                 if kept == MAX_KEPT {
                     break;
                 }
-                if v.read_keys.contains(k)
+                if v.read_keys.iter().any(|r| r == k)
                     || out.attributes[..named].iter().any(|(n, _)| n == k)
-                    || !(self.keep.is_empty() || self.keep.contains(k))
+                    || !(self.keep.is_empty() || self.keep.iter().any(|x| x == k))
                 {
                     continue;
                 }
@@ -398,20 +432,35 @@ impl Mapping {
     }
 }
 
-/// The contract fields a mapping found in one record, as text (`ts` in RFC 3339 UTC), and its
-/// attributes (each name once).
+/// The contract fields a mapping found in one record, as text borrowed from the record or the
+/// mapping where it can be, the time parsed, and its attributes (each name once).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Mapped {
-    pub fields: Vec<(&'static str, String)>,
+pub struct Mapped<'a> {
+    pub fields: Vec<(&'static str, Cow<'a, str>)>,
+    pub ts: Option<DateTime<Utc>>,
     pub attributes: Vec<(String, String)>,
 }
 
-impl Mapped {
+impl<'a> Mapped<'a> {
+    /// A field's text (`ts` has none: it is [`Mapped::ts`]).
     pub fn get(&self, field: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(f, _)| *f == field)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
+    }
+
+    fn has(&self, field: &str) -> bool {
+        match field {
+            "ts" => self.ts.is_some(),
+            _ => self.get(field).is_some(),
+        }
+    }
+
+    /// Removes a field, giving its value.
+    fn take(&mut self, field: &str) -> Option<Cow<'a, str>> {
+        let i = self.fields.iter().position(|(f, _)| *f == field)?;
+        Some(self.fields.swap_remove(i).1)
     }
 
     /// Sets an attribute, replacing an earlier value of the same name.
@@ -422,15 +471,19 @@ impl Mapped {
         }
     }
 
-    /// The contract's JSON object: every field a string but a numeric `record_count`.
+    /// The contract's JSON object: every field a string (`ts` in RFC 3339 UTC) but a numeric
+    /// `record_count`.
     pub fn to_contract(&self) -> Map<String, Value> {
         let mut out = Map::new();
+        if let Some(t) = self.ts {
+            out.insert("ts".into(), Value::String(crate::time::rfc3339(t)));
+        }
         for (field, val) in &self.fields {
             let json = match *field {
                 "record_count" => val
                     .parse::<u64>()
-                    .map_or_else(|_| Value::String(val.clone()), Value::from),
-                _ => Value::String(val.clone()),
+                    .map_or_else(|_| Value::String(val.to_string()), Value::from),
+                _ => Value::String(val.to_string()),
             };
             out.insert((*field).to_owned(), json);
         }
@@ -446,30 +499,35 @@ impl Mapped {
     /// The native decoder's checks on the fields, without writing them out as JSON: the same event
     /// (or rejection) as [`validate`] of [`Mapped::to_contract`] (a test holds them equal).
     pub fn validate(self) -> Result<Event, Rejection> {
+        use super::fields::Text;
         let Mapped {
             fields,
+            ts,
             mut attributes,
         } = self;
-        let get = |f: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| *n == f)
-                .map(|(_, v)| v.as_str())
-        };
-        let text = |f: &str| get(f).map(|v| super::fields::Text::Str(Cow::Borrowed(v)));
-        let parts = super::event::Parts {
-            event_id: text("event_id"),
-            ts: text("ts"),
-            user_id: text("user_id"),
-            action: text("action"),
-            tenant: text("tenant"),
-            object_type: text("object_type"),
-            ip: text("ip"),
-            user_agent: text("user_agent"),
-            session_id: text("session_id"),
-            outcome: text("outcome"),
-        };
-        let count = || match get("record_count").map(|v| (v, v.parse::<u64>())) {
+        let mut parts = super::event::Parts::default();
+        let mut count = None;
+        for (field, val) in fields {
+            let slot = match field {
+                "event_id" => &mut parts.event_id,
+                "user_id" => &mut parts.user_id,
+                "action" => &mut parts.action,
+                "tenant" => &mut parts.tenant,
+                "object_type" => &mut parts.object_type,
+                "ip" => &mut parts.ip,
+                "user_agent" => &mut parts.user_agent,
+                "session_id" => &mut parts.session_id,
+                "outcome" => &mut parts.outcome,
+                "record_count" => {
+                    count = Some(val);
+                    continue;
+                }
+                _ => continue,
+            };
+            *slot = Some(Text::Str(val));
+        }
+        parts.ts_utc = ts;
+        let count = || match count.as_deref().map(|v| (v, v.parse::<u64>())) {
             None => Ok(0),
             Some((_, Ok(n))) if n <= super::event::MAX_RECORD_COUNT => Ok(n),
             Some((_, Ok(n))) => super::event::record_count_text(&n.to_string()),

@@ -52,11 +52,13 @@ pub fn get<'v, 'a>(v: &'v Node<'a>, path: &[Step]) -> Option<&'v Node<'a>> {
     })
 }
 
-/// A value's text: strings as they are, numbers and booleans as JSON writes them; null, objects
-/// and arrays have none (an array of scalars joins with commas, so `count_list` can count it).
-pub fn text<'v>(v: &'v Node<'_>) -> Option<Cow<'v, str>> {
+/// A value's text: strings as they are (borrowed from the record when it had no escapes), numbers
+/// and booleans as JSON writes them; null, objects and arrays have none (an array of scalars joins
+/// with commas, so `count_list` can count it).
+pub fn text<'a>(v: &Node<'a>) -> Option<Cow<'a, str>> {
     match v {
-        Node::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+        Node::Str(Cow::Borrowed(s)) => Some(Cow::Borrowed(s)),
+        Node::Str(Cow::Owned(s)) => Some(Cow::Owned(s.clone())),
         Node::U64(_) | Node::I64(_) | Node::F64(_) | Node::Bool(_) => {
             Some(Cow::Owned(v.to_string()))
         }
@@ -66,6 +68,17 @@ pub fn text<'v>(v: &'v Node<'_>) -> Option<Cow<'v, str>> {
             .collect::<Option<Vec<_>>>()
             .map(|v| Cow::Owned(v.join(","))),
         Node::Null | Node::Obj(_) => None,
+    }
+}
+
+/// A part of a value: borrowed where the value was, owned where it was.
+fn narrow<'a>(
+    v: Cow<'a, str>,
+    part: impl for<'x> Fn(&'x str) -> Option<&'x str>,
+) -> Option<Cow<'a, str>> {
+    match v {
+        Cow::Borrowed(s) => part(s).map(Cow::Borrowed),
+        Cow::Owned(s) => part(&s).map(|x| Cow::Owned(x.to_owned())),
     }
 }
 
@@ -169,46 +182,44 @@ impl Source {
         })
     }
 
-    /// The value from `root`, transformed; `None` or `""` means "try the next source".
-    pub fn read(&self, root: &Node<'_>) -> Option<String> {
-        let mut v = match (&self.constant, self.concat) {
-            (Some(c), _) => c.clone(),
+    /// The value from `root`, transformed; `None` or `""` means "try the next source". Borrowed
+    /// from the record or the mapping unless a transform built it.
+    pub fn read<'a>(&'a self, root: &Node<'a>) -> Option<Cow<'a, str>> {
+        let mut v: Cow<'a, str> = match (&self.constant, self.concat) {
+            (Some(c), _) => Cow::Borrowed(c),
             (None, true) => {
                 let parts: Option<Vec<Cow<str>>> = self
                     .paths
                     .iter()
                     .map(|p| get(root, p).and_then(text))
                     .collect();
-                parts?.join(&self.sep)
+                Cow::Owned(parts?.join(&self.sep))
             }
-            (None, false) => text(get(root, &self.paths[0])?)?.into_owned(),
+            (None, false) => text(get(root, &self.paths[0])?)?,
         };
         if self.count_list {
-            v = v
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .count()
-                .to_string();
+            let n = v.split(',').filter(|s| !s.trim().is_empty()).count();
+            v = Cow::Owned(n.to_string());
         }
         if self.first_of_list {
-            v = v.split(',').next().unwrap_or("").trim().to_owned();
+            v = narrow(v, |s| s.split(',').next().map(str::trim))?;
         }
         if let Some(re) = &self.capture {
-            v = re.captures(&v)?.get(1)?.as_str().to_owned();
+            v = narrow(v, |s| Some(re.captures(s)?.get(1)?.as_str()))?;
         }
         if let Some((_, to)) = self.map.iter().find(|(k, _)| *k == v) {
-            v = to.clone();
+            v = Cow::Borrowed(to);
         } else if let Some((_, to)) = self
             .map_prefix
             .iter()
             .find(|(k, _)| v.starts_with(k.as_str()))
         {
-            v = to.clone();
+            v = Cow::Borrowed(to);
         } else if let Some((_, to)) = self.map_regex.iter().find(|(r, _)| r.is_match(&v)) {
-            v = to.clone();
+            v = Cow::Borrowed(to);
         }
         if let (Some(p), false) = (&self.prefix, v.is_empty()) {
-            v.insert_str(0, p);
+            v = Cow::Owned(format!("{p}{v}"));
         }
         Some(v)
     }
