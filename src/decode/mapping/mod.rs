@@ -1,11 +1,19 @@
 //! Mappings: a CRM's own records (Salesforce, Dynamics 365, OCSF, …) read into the event contract by
 //! a data file instead of code. A mapping finds the record's root (the envelope), picks a variant by
 //! a discriminator (a Salesforce stream, an OCSF `class_uid`), fills each contract field from the
-//! first source that has a value, keeps what it did not read as `attributes`, and hands the result
-//! to the native decoder, so every contract check applies. A record no variant accepts, or without a
-//! required field, is a dead letter `unmapped` naming the mapping and the field.
+//! first source that has a value, keeps what it did not read as `attributes`, and checks the result
+//! by the native decoder's rules, so every contract check applies. A record no variant accepts, or
+//! without a required field, is a dead letter `unmapped` naming the mapping and the field.
+//!
+//! Layout: `spec` (the file format) → `compile` (checks, and the `shape`: a trie of every path the
+//! mapping reads, which guides a one-pass parse that builds values only at the paths' ends) →
+//! `value` (sources and their transforms) → `mapped` (the fields found, checked as an event).
+//! `tree` is the JSON value type the parse gives at a path's end.
 
+mod compile;
 pub mod fixtures;
+mod mapped;
+mod shape;
 mod spec;
 mod tree;
 mod value;
@@ -13,23 +21,25 @@ mod value;
 use std::borrow::Cow;
 use std::fmt::Write;
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use regex::Regex;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 pub use spec::MappingSpec;
-use spec::{SourceSpec, Unmapped, REQUIRED};
+use spec::Unmapped;
 
 /// The contract fields a mapping fills by name (`attributes` is built: unmapped fields and
 /// `attributes.NAME` sources).
 fn contract_fields() -> impl Iterator<Item = &'static &'static str> {
     super::FIELDS.iter().filter(|f| **f != "attributes")
 }
+pub use mapped::Mapped;
+use shape::{At, Shape};
 use tree::Node;
-use value::{get, parse_path, parse_time, text, Source, Step};
+use value::{parse_time, text, Source};
 
+use super::event::FIELDS;
 use super::{precheck, RejectCode, Rejection};
 use crate::model::Event;
 
@@ -76,9 +86,13 @@ impl Default for InputContext {
 #[derive(Debug)]
 pub struct Mapping {
     pub name: String,
-    envelope: Vec<Vec<Step>>,
-    /// `(read from the raw record, path)`, tried in order.
-    discriminator: Vec<(bool, Vec<Step>)>,
+    /// What the mapping reads of a record.
+    shape: Shape,
+    /// The envelope candidates' roots, in order.
+    envelope: Vec<At>,
+    /// Where the discriminator's paths are, tried in order: one place for a path read from the raw
+    /// record, else one per envelope root.
+    discriminator: Vec<Vec<At>>,
     variants: Vec<Variant>,
     unmapped: Unmapped,
     /// The allowlist of unmapped fields kept (empty: all).
@@ -89,12 +103,14 @@ pub struct Mapping {
 struct Variant {
     name: String,
     test: Test,
-    fields: Vec<(&'static str, Vec<Source>)>,
+    fields: Vec<(mapped::Field, Vec<Source>)>,
     attrs: Vec<(String, Vec<Source>)>,
     /// The dedup key: records sharing its value are one event (one id).
     dedup: Vec<Source>,
     /// The root's keys some source reads (never kept as unmapped attributes).
     read_keys: Vec<String>,
+    /// The same, as shape nodes (by index).
+    read_nodes: Vec<bool>,
     /// `attributes.source`: `<mapping>/<variant>`.
     source: String,
 }
@@ -122,129 +138,11 @@ impl Mapping {
         Mapping::compile(&spec)
     }
 
-    pub fn compile(s: &MappingSpec) -> Result<Mapping, Vec<String>> {
-        let mut errs = Vec::new();
-        let path = |p: &str, errs: &mut Vec<String>| parse_path(p).map_err(|e| errs.push(e)).ok();
-        let envelope = if s.envelope.is_empty() {
-            vec![Vec::new()]
-        } else {
-            s.envelope
-                .iter()
-                .filter_map(|p| path(p, &mut errs))
-                .collect()
-        };
-        let discriminator: Vec<(bool, Vec<Step>)> = s
-            .discriminator
-            .iter()
-            .flat_map(|d| std::iter::once(&d.path).chain(&d.also))
-            .filter_map(|d| match d.strip_prefix('/') {
-                Some(p) => path(p, &mut errs).map(|p| (true, p)),
-                None => path(d, &mut errs).map(|p| (false, p)),
-            })
-            .collect();
-        if s.variants.is_empty() {
-            errs.push("a mapping needs at least one `[[variant]]`".into());
-        }
-        let mut variants = Vec::new();
-        for v in &s.variants {
-            let at = format!("variant `{}`", v.name);
-            let test = match (v.eq.is_empty(), &v.prefix, &v.regex) {
-                (true, None, None) => Test::Any,
-                (false, None, None) => Test::Eq(v.eq.clone()),
-                (true, Some(p), None) => Test::Prefix(p.clone()),
-                (true, None, Some(r)) => match Regex::new(r) {
-                    Ok(r) => Test::Regex(r),
-                    Err(e) => {
-                        errs.push(format!("{at}: bad regex: {e}"));
-                        Test::Any
-                    }
-                },
-                _ => {
-                    errs.push(format!("{at}: at most one of `eq`, `prefix`, `regex`"));
-                    Test::Any
-                }
-            };
-            if s.discriminator.is_none() && !matches!(test, Test::Any) {
-                errs.push(format!("{at}: a test without a `[discriminator]`"));
-            }
-            let mut merged: std::collections::BTreeMap<&str, &Vec<SourceSpec>> =
-                s.fields.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            merged.extend(v.fields.iter().map(|(k, v)| (k.as_str(), v)));
-            let (mut fields, mut attrs, mut read_keys) = (Vec::new(), Vec::new(), Vec::new());
-            let mut dedup = Vec::new();
-            for (field, sources) in merged {
-                let compiled: Vec<Source> = sources
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, src)| {
-                        Source::compile(
-                            src,
-                            &format!("{at}, `{field}` source {}", i + 1),
-                            &mut errs,
-                        )
-                    })
-                    .collect();
-                for k in compiled.iter().flat_map(|c| c.top_keys()) {
-                    if !read_keys.iter().any(|r| r == k) {
-                        read_keys.push(k.to_owned());
-                    }
-                }
-                if field == "dedup" {
-                    dedup = compiled;
-                } else if let Some(name) = field.strip_prefix("attributes.") {
-                    attrs.push((name.to_owned(), compiled));
-                } else if let Some(f) = contract_fields().find(|f| **f == field) {
-                    if *f == "ts" && compiled.iter().any(|c| c.time.is_none()) {
-                        errs.push(format!("{at}: every `ts` source needs a `time` format"));
-                    }
-                    fields.push((*f, compiled));
-                } else {
-                    errs.push(format!(
-                        "{at}: `{field}` is not a contract field ({}, attributes.NAME or dedup)",
-                        contract_fields().copied().collect::<Vec<_>>().join(", ")
-                    ));
-                }
-            }
-            for r in REQUIRED {
-                if !fields.iter().any(|(f, _)| f == r) {
-                    errs.push(format!("{at}: no source for the required `{r}`"));
-                }
-            }
-            for (raw, p) in &discriminator {
-                if let (false, Some(Step::Key(k))) = (raw, p.first()) {
-                    if !read_keys.contains(k) {
-                        read_keys.push(k.clone());
-                    }
-                }
-            }
-            variants.push(Variant {
-                name: v.name.clone(),
-                test,
-                fields,
-                attrs,
-                dedup,
-                read_keys,
-                source: format!("{}/{}", s.name, v.name),
-            });
-        }
-        if s.unmapped == Unmapped::Drop && !s.keep.is_empty() {
-            errs.push("`keep` lists unmapped fields to keep, but `unmapped = \"drop\"`".into());
-        }
-        if errs.is_empty() {
-            Ok(Mapping {
-                name: s.name.clone(),
-                envelope,
-                discriminator,
-                variants,
-                unmapped: s.unmapped,
-                keep: s.keep.clone(),
-            })
-        } else {
-            Err(errs
-                .into_iter()
-                .map(|e| format!("mapping `{}`: {e}", s.name))
-                .collect())
-        }
+    /// Whether an unmapped root field `k` is kept: on the allowlist (if any) and not named by an
+    /// `attributes.NAME` source.
+    fn wants(&self, k: &str, named: &[(String, String)]) -> bool {
+        (self.keep.is_empty() || self.keep.iter().any(|x| x == k))
+            && !named.iter().any(|(n, _)| n == k)
     }
 
     /// `<mapping>:<text>` where the text is short enough for an event id, else `<mapping>:` and a
@@ -279,21 +177,21 @@ impl Mapping {
         ctx: &'a InputContext,
     ) -> Result<Mapped<'a>, Rejection> {
         let text_in = precheck(raw, max_bytes)?;
-        let record = Node::parse(text_in)
+        let rec = self
+            .shape
+            .parse(text_in)
             .map_err(|e| Rejection::new(RejectCode::InvalidJson, e.to_string()))?;
-        let root = self
+        let env = self
             .envelope
             .iter()
-            .find_map(|p| get(&record, p).filter(|v| v.is_object()))
+            .position(|at| rec.is_object(at))
             .ok_or_else(|| self.unmapped("no envelope root is an object".into()))?;
         let key = match self.discriminator.is_empty() {
             true => None,
             false => self
                 .discriminator
                 .iter()
-                .find_map(|(raw_side, p)| {
-                    get(if *raw_side { &record } else { root }, p).and_then(text)
-                })
+                .find_map(|ats| rec.value(&ats[env.min(ats.len() - 1)]).and_then(text))
                 .or_else(|| ctx.stream.as_deref().map(Cow::Borrowed)),
         };
         let v =
@@ -315,20 +213,16 @@ impl Mapping {
                         )
                     ))
                 })?;
-        let mut out = Mapped {
-            fields: Vec::with_capacity(v.fields.len() + 2),
-            ts: None,
-            attributes: Vec::with_capacity(v.attrs.len() + 1),
-        };
+        let mut out = Mapped::new(v.attrs.len() + 1);
         for (field, sources) in &v.fields {
             let Some((src, val)) = sources
                 .iter()
-                .find_map(|s| s.read(root).filter(|x| !x.is_empty()).map(|x| (s, x)))
+                .find_map(|s| s.read(&rec, env).filter(|x| !x.is_empty()).map(|x| (s, x)))
             else {
                 continue;
             };
             match (*field, src.time) {
-                ("ts", Some(f)) => match parse_time(&val, f, ctx.timezone) {
+                (mapped::TS, Some(f)) => match parse_time(&val, f, ctx.timezone) {
                     Some(t) => out.ts = Some(t),
                     None => {
                         return Err(Rejection::new(
@@ -342,70 +236,84 @@ impl Mapping {
                         ))
                     }
                 },
-                _ => out.fields.push((field, val)),
+                _ => out.set(*field, val),
             }
         }
-        for r in REQUIRED {
+        for r in [mapped::TS, mapped::USER_ID, mapped::ACTION] {
             if !out.has(r) {
-                return Err(self.unmapped(format!("`{}` has no value for `{r}`", v.name)));
+                return Err(self.unmapped(format!("`{}` has no value for `{}`", v.name, FIELDS[r])));
             }
         }
-        if out.get("tenant").is_none() {
+        if out.get(mapped::TENANT).is_none() {
             if let Some(t) = &ctx.tenant {
-                out.fields.push(("tenant", Cow::Borrowed(t)));
+                out.set(mapped::TENANT, Cow::Borrowed(t));
             }
         }
         let dedup = v
             .dedup
             .iter()
-            .find_map(|s| s.read(root).filter(|x| !x.is_empty()));
+            .find_map(|s| s.read(&rec, env).filter(|x| !x.is_empty()));
         if let Some(key) = dedup {
             // One event for every record sharing the key: its id is the key's; each record's own id
             // is kept as an attribute.
             let id = self.id_of(key.as_bytes(), Some(&key));
-            if let Some(own) = out.take("event_id") {
+            if let Some(own) = out.take(mapped::EVENT_ID) {
                 out.set_attribute("source_event_id", own.into_owned());
             }
-            out.fields.push(("event_id", Cow::Owned(id)));
-        } else if out.get("event_id").is_none() {
-            out.fields.push(("event_id", Cow::Owned(self.id_of(raw, None))));
+            out.set(mapped::EVENT_ID, Cow::Owned(id));
+        } else if out.get(mapped::EVENT_ID).is_none() {
+            out.set(mapped::EVENT_ID, Cow::Owned(self.id_of(raw, None)));
         }
         out.set_attribute("source", v.source.clone());
         for (name, sources) in &v.attrs {
             if let Some(x) = sources
                 .iter()
-                .find_map(|s| s.read(root).filter(|x| !x.is_empty()))
+                .find_map(|s| s.read(&rec, env).filter(|x| !x.is_empty()))
             {
                 out.set_attribute(name, x.into_owned());
             }
         }
         if self.unmapped == Unmapped::Keep {
             let named = out.attributes.len();
-            let mut kept = 0;
-            for (k, val) in root.entries() {
-                if kept == MAX_KEPT {
-                    break;
-                }
-                if v.read_keys.iter().any(|r| r == k)
-                    || out.attributes[..named].iter().any(|(n, _)| n == k)
-                    || !(self.keep.is_empty() || self.keep.iter().any(|x| x == k))
-                {
-                    continue;
-                }
-                kept += 1;
-                let mut s = match val {
-                    Node::Null => continue,
-                    Node::Str(s) => s.to_string(),
-                    other => other.to_string(),
-                };
-                if s.len() > MAX_KEPT_BYTES {
-                    let mut end = MAX_KEPT_BYTES;
-                    while !s.is_char_boundary(end) {
-                        end -= 1;
+            let mut kept = Vec::new();
+            let root = &self.envelope[env];
+            if root.rest.is_empty() && !self.shape.is_leaf(root.node) {
+                // The root's entries as the parse listed them: each key once (its last value).
+                let entries = &rec.entries;
+                for (i, (node, k, child, entry)) in entries.iter().enumerate() {
+                    if kept.len() == MAX_KEPT {
+                        break;
                     }
-                    s.truncate(end);
+                    if *node != root.node
+                        || child.is_some_and(|c| v.read_nodes[c])
+                        || !self.wants(k, &out.attributes[..named])
+                        || entries[i + 1..]
+                            .iter()
+                            .any(|later| later.0 == root.node && later.1 == *k)
+                    {
+                        continue;
+                    }
+                    kept.push((k.as_ref(), rec.entry_value(entry)));
                 }
-                out.set_attribute(k, s);
+            } else if let Some(node) = rec.value(root) {
+                for (k, val) in node.entries() {
+                    if kept.len() == MAX_KEPT {
+                        break;
+                    }
+                    if v.read_keys.iter().any(|r| r == k)
+                        || !self.wants(k, &out.attributes[..named])
+                    {
+                        continue;
+                    }
+                    kept.push((k, Some(Cow::Borrowed(val))));
+                }
+            }
+            let kept: Vec<(String, String)> = kept
+                .into_iter()
+                .filter_map(|(k, val)| Some((k.to_owned(), kept_text(&*val?)?)))
+                .collect();
+            for (k, s) in kept {
+                out.set_attribute(&k, s);
             }
         }
         Ok(out)
@@ -432,113 +340,22 @@ impl Mapping {
     }
 }
 
-/// The contract fields a mapping found in one record, as text borrowed from the record or the
-/// mapping where it can be, the time parsed, and its attributes (each name once).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mapped<'a> {
-    pub fields: Vec<(&'static str, Cow<'a, str>)>,
-    pub ts: Option<DateTime<Utc>>,
-    pub attributes: Vec<(String, String)>,
-}
-
-impl<'a> Mapped<'a> {
-    /// A field's text (`ts` has none: it is [`Mapped::ts`]).
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, v)| v.as_ref())
-    }
-
-    fn has(&self, field: &str) -> bool {
-        match field {
-            "ts" => self.ts.is_some(),
-            _ => self.get(field).is_some(),
+/// An unmapped field's attribute value: a string as it is, anything else as JSON, cut to
+/// [`MAX_KEPT_BYTES`]; null is not kept.
+fn kept_text(val: &Node<'_>) -> Option<String> {
+    let mut s = match val {
+        Node::Null => return None,
+        Node::Str(s) => s.to_string(),
+        other => other.to_string(),
+    };
+    if s.len() > MAX_KEPT_BYTES {
+        let mut end = MAX_KEPT_BYTES;
+        while !s.is_char_boundary(end) {
+            end -= 1;
         }
+        s.truncate(end);
     }
-
-    /// Removes a field, giving its value.
-    fn take(&mut self, field: &str) -> Option<Cow<'a, str>> {
-        let i = self.fields.iter().position(|(f, _)| *f == field)?;
-        Some(self.fields.swap_remove(i).1)
-    }
-
-    /// Sets an attribute, replacing an earlier value of the same name.
-    fn set_attribute(&mut self, name: &str, value: String) {
-        match self.attributes.iter_mut().find(|(n, _)| n == name) {
-            Some((_, v)) => *v = value,
-            None => self.attributes.push((name.to_owned(), value)),
-        }
-    }
-
-    /// The contract's JSON object: every field a string (`ts` in RFC 3339 UTC) but a numeric
-    /// `record_count`.
-    pub fn to_contract(&self) -> Map<String, Value> {
-        let mut out = Map::new();
-        if let Some(t) = self.ts {
-            out.insert("ts".into(), Value::String(crate::time::rfc3339(t)));
-        }
-        for (field, val) in &self.fields {
-            let json = match *field {
-                "record_count" => val
-                    .parse::<u64>()
-                    .map_or_else(|_| Value::String(val.to_string()), Value::from),
-                _ => Value::String(val.to_string()),
-            };
-            out.insert((*field).to_owned(), json);
-        }
-        let attrs = self
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        out.insert("attributes".into(), Value::Object(attrs));
-        out
-    }
-
-    /// The native decoder's checks on the fields, without writing them out as JSON: the same event
-    /// (or rejection) as [`validate`] of [`Mapped::to_contract`] (a test holds them equal).
-    pub fn validate(self) -> Result<Event, Rejection> {
-        use super::fields::Text;
-        let Mapped {
-            fields,
-            ts,
-            mut attributes,
-        } = self;
-        let mut parts = super::event::Parts::default();
-        let mut count = None;
-        for (field, val) in fields {
-            let slot = match field {
-                "event_id" => &mut parts.event_id,
-                "user_id" => &mut parts.user_id,
-                "action" => &mut parts.action,
-                "tenant" => &mut parts.tenant,
-                "object_type" => &mut parts.object_type,
-                "ip" => &mut parts.ip,
-                "user_agent" => &mut parts.user_agent,
-                "session_id" => &mut parts.session_id,
-                "outcome" => &mut parts.outcome,
-                "record_count" => {
-                    count = Some(val);
-                    continue;
-                }
-                _ => continue,
-            };
-            *slot = Some(Text::Str(val));
-        }
-        parts.ts_utc = ts;
-        let count = || match count.as_deref().map(|v| (v, v.parse::<u64>())) {
-            None => Ok(0),
-            Some((_, Ok(n))) if n <= super::event::MAX_RECORD_COUNT => Ok(n),
-            Some((_, Ok(n))) => super::event::record_count_text(&n.to_string()),
-            Some((v, Err(_))) => super::event::record_count_text(
-                &serde_json::to_string(v).expect("a string serialises"),
-            ),
-        };
-        // In key order, as the contract object's (sorted) map writes them.
-        attributes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        super::event::build(parts, count, || Ok(attributes))
-    }
+    Some(s)
 }
 
 /// A mapped object through the native decoder: the event it would store.

@@ -135,3 +135,60 @@ fn an_allowlist_keeps_only_the_unmapped_fields_it_names() {
     let both = Mapping::parse(&format!("unmapped = \"drop\"\nkeep = [\"n\"]\n{SMALL}"));
     assert!(both.unwrap_err()[0].contains("`keep`"));
 }
+
+#[test]
+fn a_field_another_variant_reads_is_kept_whole_and_a_repeated_key_counts_once() {
+    let m = Mapping::parse(
+        r#"name = "two"
+[discriminator]
+path = "k"
+[fields]
+ts = [{ path = "t", time = "epoch_s" }]
+user_id = [{ path = "u" }]
+[[variant]]
+name = "a"
+eq = ["a"]
+[variant.fields]
+action = [{ path = "obj.a" }, { const = "none" }]
+[[variant]]
+name = "b"
+eq = ["b"]
+[variant.fields]
+action = [{ const = "view" }]
+"#,
+    )
+    .unwrap();
+    let attrs = |raw: &[u8]| {
+        let e = m.decode(raw, 1 << 20, &ctx()).unwrap();
+        (e.action, e.attributes)
+    };
+    let (action, kept) = attrs(
+        br#"{"k":"b","t":1767605400,"u":"x","obj":{"z":[1,"2"],"a":"read by a"},"w":{"q":null}}"#,
+    );
+    assert_eq!(action, "view");
+    assert_eq!(
+        kept,
+        [
+            (
+                "obj".to_owned(),
+                r#"{"a":"read by a","z":[1,"2"]}"#.to_owned()
+            ),
+            ("source".to_owned(), "two/b".to_owned()),
+            ("w".to_owned(), r#"{"q":null}"#.to_owned()),
+        ]
+    );
+    // The last of a repeated key counts, and nothing of the earlier one is left.
+    let (action, kept) =
+        attrs(br#"{"k":"a","t":1767605400,"u":"x","obj":{"a":"first"},"n":1,"obj":{"b":2},"n":2}"#);
+    assert_eq!(action, "none");
+    assert_eq!(
+        kept,
+        [
+            ("n".to_owned(), "2".to_owned()),
+            ("source".to_owned(), "two/a".to_owned())
+        ]
+    );
+    let (action, _) =
+        attrs(br#"{"k":"a","t":1767605400,"u":"x","obj":{"b":2},"obj":{"a":"last"}}"#);
+    assert_eq!(action, "last");
+}

@@ -15,6 +15,9 @@ pub enum Node<'a> {
     U64(u64),
     I64(i64),
     F64(f64),
+    /// An integer as the record wrote it (the same text as `U64`/`I64` would write: the shape's
+    /// parse keeps an integer's digits instead of converting them back and forth).
+    Num(&'a str),
     Str(Cow<'a, str>),
     Arr(Vec<Node<'a>>),
     /// In record order; a repeated key: the last one counts (as `serde_json::Value` reads it).
@@ -72,6 +75,7 @@ impl fmt::Display for Node<'_> {
             Node::Bool(b) => write!(f, "{b}"),
             Node::U64(n) => write!(f, "{n}"),
             Node::I64(n) => write!(f, "{n}"),
+            Node::Num(s) => f.write_str(s),
             Node::F64(x) => match serde_json::Number::from_f64(*x) {
                 Some(n) => write!(f, "{n}"),
                 None => f.write_str("null"),
@@ -106,7 +110,7 @@ impl fmt::Display for Node<'_> {
 }
 
 /// An object key, borrowed when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
+pub(super) struct Key<'a>(pub Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

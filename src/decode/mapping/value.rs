@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use regex::Regex;
 use std::borrow::Cow;
 
+use super::shape::{At, Parsed, Shape};
 use super::tree::Node;
 
 use super::spec::SourceSpec;
@@ -59,6 +60,7 @@ pub fn text<'a>(v: &Node<'a>) -> Option<Cow<'a, str>> {
     match v {
         Node::Str(Cow::Borrowed(s)) => Some(Cow::Borrowed(s)),
         Node::Str(Cow::Owned(s)) => Some(Cow::Owned(s.clone())),
+        Node::Num(s) => Some(Cow::Borrowed(s)),
         Node::U64(_) | Node::I64(_) | Node::F64(_) | Node::Bool(_) => {
             Some(Cow::Owned(v.to_string()))
         }
@@ -95,6 +97,8 @@ pub enum TimeFormat {
 #[derive(Debug)]
 pub struct Source {
     paths: Vec<Vec<Step>>,
+    /// Where each path's value is, per envelope candidate (see [`Source::resolve`]).
+    at: Vec<Vec<At>>,
     concat: bool,
     sep: String,
     constant: Option<String>,
@@ -156,6 +160,7 @@ impl Source {
         };
         (errs.len() == before).then(|| Source {
             paths,
+            at: Vec::new(),
             concat: !s.concat.is_empty(),
             sep: s.sep.clone(),
             constant: s.constant.clone(),
@@ -182,20 +187,41 @@ impl Source {
         })
     }
 
-    /// The value from `root`, transformed; `None` or `""` means "try the next source". Borrowed
-    /// from the record or the mapping unless a transform built it.
-    pub fn read<'a>(&'a self, root: &Node<'a>) -> Option<Cow<'a, str>> {
+    /// Adds the source's paths below each envelope root to the shape.
+    pub fn shape(&self, shape: &mut Shape, roots: &[usize]) {
+        for r in roots {
+            for p in &self.paths {
+                shape.add_leaf(*r, p);
+            }
+        }
+    }
+
+    /// Where the paths' values are, below each envelope root (once the shape is complete).
+    pub fn resolve(&mut self, shape: &Shape, roots: &[At]) {
+        self.at = self
+            .paths
+            .iter()
+            .map(|p| roots.iter().map(|r| shape.at(r, p)).collect())
+            .collect();
+    }
+
+    /// The value of path `i` below envelope root `env`.
+    fn value<'r, 'a>(&self, rec: &'r Parsed<'a>, env: usize, i: usize) -> Option<&'r Node<'a>> {
+        rec.value(&self.at[i][env])
+    }
+
+    /// The value from the record below envelope root `env`, transformed; `None` or `""` means
+    /// "try the next source". Borrowed from the record or the mapping unless a transform built it.
+    pub fn read<'a>(&'a self, rec: &Parsed<'a>, env: usize) -> Option<Cow<'a, str>> {
         let mut v: Cow<'a, str> = match (&self.constant, self.concat) {
             (Some(c), _) => Cow::Borrowed(c),
             (None, true) => {
-                let parts: Option<Vec<Cow<str>>> = self
-                    .paths
-                    .iter()
-                    .map(|p| get(root, p).and_then(text))
+                let parts: Option<Vec<Cow<str>>> = (0..self.paths.len())
+                    .map(|i| self.value(rec, env, i).and_then(text))
                     .collect();
                 Cow::Owned(parts?.join(&self.sep))
             }
-            (None, false) => text(get(root, &self.paths[0])?)?,
+            (None, false) => text(self.value(rec, env, 0)?)?,
         };
         if self.count_list {
             let n = v.split(',').filter(|s| !s.trim().is_empty()).count();
@@ -245,6 +271,11 @@ pub fn parse_time(s: &str, f: TimeFormat, tz: Tz) -> Option<DateTime<Utc>> {
         TimeFormat::EpochS => epoch(s.parse().ok()?, false),
         TimeFormat::EpochMsLocal => local(epoch(s.parse().ok()?, true)?.naive_utc()),
         TimeFormat::Compact => local(NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S%.f").ok()?),
+        TimeFormat::Auto if s.parse::<i64>().is_ok() => {
+            // Epoch seconds or milliseconds (no date format is digits alone: skip trying them).
+            let n: i64 = s.parse().ok()?;
+            epoch(n, n > 100_000_000_000)
+        }
         TimeFormat::Rfc3339 | TimeFormat::Auto => {
             if let Ok(t) = DateTime::parse_from_rfc3339(s) {
                 return Some(t.with_timezone(&Utc));
@@ -337,52 +368,77 @@ mod tests {
         Source::compile(&spec, "t", &mut errs).unwrap_or_else(|| panic!("{errs:?}"))
     }
 
+    /// A source read from one record (the record itself its root).
+    impl Source {
+        fn read_from(mut self, json: &str) -> Option<String> {
+            let mut shape = Shape::default();
+            let root = shape.add_root(&[]);
+            self.shape(&mut shape, &[root]);
+            self.resolve(
+                &shape,
+                &[At {
+                    node: root,
+                    rest: Vec::new(),
+                }],
+            );
+            let rec = shape.parse(json).unwrap();
+            self.read(&rec, 0).map(Cow::into_owned)
+        }
+    }
+
     #[test]
     fn transforms_apply_in_order_and_unknown_values_pass_through() {
-        let v = Node::parse(
-            r#"{"op": "ReportExported", "n": "a, b,c", "d": "导出了42条客户", "s": 2, "x": "Other"}"#,
-        )
-        .unwrap();
-        assert_eq!(src("path = 'n'\ncount_list = true").read(&v).unwrap(), "3");
+        let v = r#"{"op": "ReportExported", "n": "a, b,c", "d": "导出了42条客户", "s": 2, "x": "Other"}"#;
         assert_eq!(
-            src("path = 'n'\nfirst_of_list = true").read(&v).unwrap(),
+            src("path = 'n'\ncount_list = true").read_from(v).unwrap(),
+            "3"
+        );
+        assert_eq!(
+            src("path = 'n'\nfirst_of_list = true")
+                .read_from(v)
+                .unwrap(),
             "a"
         );
         assert_eq!(
             src("path = 'd'\ncapture = '导出了(\\d+)条'")
-                .read(&v)
+                .read_from(v)
                 .unwrap(),
             "42"
         );
         assert_eq!(
             src("path = 's'\nmap = { '1' = 'login', '2' = 'login_failed' }")
-                .read(&v)
+                .read_from(v)
                 .unwrap(),
             "login_failed"
         );
         assert_eq!(
-            src("path = 'x'\nmap = { '1' = 'login' }").read(&v).unwrap(),
+            src("path = 'x'\nmap = { '1' = 'login' }")
+                .read_from(v)
+                .unwrap(),
             "Other"
         );
         assert_eq!(
             src("path = 'op'\nmap_prefix = { 'Report' = 'r' }")
-                .read(&v)
+                .read_from(v)
                 .unwrap(),
             "r"
         );
         assert_eq!(
             src("path = 'op'\nmap_regex = [['Exp', 'export']]")
-                .read(&v)
+                .read_from(v)
                 .unwrap(),
             "export"
         );
         assert_eq!(
-            src("concat = ['op', 's']\nsep = ':'").read(&v).unwrap(),
+            src("concat = ['op', 's']\nsep = ':'").read_from(v).unwrap(),
             "ReportExported:2"
         );
-        assert_eq!(src("concat = ['op', 'missing']").read(&v), None);
-        assert_eq!(src("const = 'view'").read(&v).unwrap(), "view");
-        assert_eq!(src("path = 's'\nprefix = 'wk:'").read(&v).unwrap(), "wk:2");
+        assert_eq!(src("concat = ['op', 'missing']").read_from(v), None);
+        assert_eq!(src("const = 'view'").read_from(v).unwrap(), "view");
+        assert_eq!(
+            src("path = 's'\nprefix = 'wk:'").read_from(v).unwrap(),
+            "wk:2"
+        );
         let mut errs = Vec::new();
         let bad: SourceSpec =
             toml::from_str("path = 'a'\nconst = 'b'\ncapture = '('\ntime = 'julian'").unwrap();
