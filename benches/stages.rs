@@ -131,7 +131,10 @@ fn main() {
     if only == "memory" {
         return;
     }
-    let n = 500_000;
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500_000);
     let gen = Generator::new(GenOptions {
         users: 2_000,
         ..GenOptions::default()

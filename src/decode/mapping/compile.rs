@@ -6,7 +6,8 @@ use regex::Regex;
 use super::super::event::FIELDS;
 use super::shape::{At, Shape};
 use super::spec::{SourceSpec, Unmapped, REQUIRED};
-use super::value::{parse_path, Source, Step};
+use super::tree::{parse_path, Step};
+use super::value::Source;
 use super::{contract_fields, mapped, Mapping, MappingSpec, Test, Variant};
 
 impl Mapping {
@@ -192,6 +193,17 @@ fn shape_of(
         for c in shape.children(r.node) {
             if variants.iter().any(|v| !v.read_nodes[c]) {
                 shape.set_maybe_kept(c);
+            }
+        }
+    }
+    if let ([root], Some((false, [Step::Key(k)]))) = (
+        &root_at[..],
+        discriminator.first().map(|(raw, p)| (*raw, &p[..])),
+    ) {
+        if root.rest.is_empty() && !shape.is_leaf(root.node) {
+            if let Some(key) = shape.child(root.node, k) {
+                let reads = variants.iter().map(|v| v.read_nodes.clone()).collect();
+                shape.set_early(root.node, key, reads);
             }
         }
     }

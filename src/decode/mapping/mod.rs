@@ -123,6 +123,19 @@ enum Test {
     Regex(Regex),
 }
 
+impl Test {
+    /// Whether a variant takes a record whose discriminator is `key`.
+    fn accepts(&self, key: Option<&str>) -> bool {
+        match (self, key) {
+            (Test::Any, _) => true,
+            (_, None) => false,
+            (Test::Eq(vals), Some(k)) => vals.iter().any(|x| x == k),
+            (Test::Prefix(p), Some(k)) => k.starts_with(p.as_str()),
+            (Test::Regex(r), Some(k)) => r.is_match(k),
+        }
+    }
+}
+
 impl Mapping {
     /// A built-in mapping by name.
     pub fn preset(name: &str) -> Option<Result<Mapping, Vec<String>>> {
@@ -177,10 +190,17 @@ impl Mapping {
         ctx: &'a InputContext,
     ) -> Result<Mapped<'a>, Rejection> {
         let text_in = precheck(raw, max_bytes)?;
-        let rec = self
-            .shape
-            .parse(text_in)
-            .map_err(|e| Rejection::new(RejectCode::InvalidJson, e.to_string()))?;
+        let bad = |e: serde_json::Error| Rejection::new(RejectCode::InvalidJson, e.to_string());
+        let choose = |n: &Node<'_>| {
+            let key = text(n)?;
+            self.variants
+                .iter()
+                .position(|v| v.test.accepts(Some(&key)))
+        };
+        let mut rec = self.shape.parse(text_in, Some(&choose)).map_err(bad)?;
+        if rec.unsure {
+            rec = self.shape.parse(text_in, None).map_err(bad)?;
+        }
         let env = self
             .envelope
             .iter()
@@ -197,13 +217,7 @@ impl Mapping {
         let v =
             self.variants
                 .iter()
-                .find(|v| match (&v.test, key.as_deref()) {
-                    (Test::Any, _) => true,
-                    (_, None) => false,
-                    (Test::Eq(vals), Some(k)) => vals.iter().any(|x| x == k),
-                    (Test::Prefix(p), Some(k)) => k.starts_with(p.as_str()),
-                    (Test::Regex(r), Some(k)) => r.is_match(k),
-                })
+                .find(|v| v.test.accepts(key.as_deref()))
                 .ok_or_else(|| {
                     self.unmapped(format!(
                         "no variant accepts {}",

@@ -11,14 +11,21 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::tree::{Key, Node};
-use super::value::{get, Step};
+use super::tree::{get, Key, Node, Step};
 
 /// A trie of paths; node 0 is the record.
 #[derive(Debug)]
 pub struct Shape {
     nodes: Vec<ShapeNode>,
+    /// With one envelope root whose discriminator is one of its keys: `(root, key node)`, and what
+    /// each variant reads (by node). Once the key is parsed the variant is known, and a root's
+    /// entry the variant reads needs no raw copy.
+    early: Option<(usize, usize)>,
+    reads: Vec<Vec<bool>>,
 }
+
+/// Chooses the variant from the discriminator's value (see [`Shape::parse`]).
+pub type Choose<'c> = &'c dyn Fn(&Node<'_>) -> Option<usize>;
 
 #[derive(Debug, Default)]
 struct ShapeNode {
@@ -43,6 +50,8 @@ impl Default for Shape {
     fn default() -> Self {
         Shape {
             nodes: vec![ShapeNode::default()],
+            early: None,
+            reads: Vec::new(),
         }
     }
 }
@@ -59,6 +68,12 @@ impl Shape {
     /// Marks a root's child some variant does not read.
     pub fn set_maybe_kept(&mut self, node: usize) {
         self.nodes[node].maybe_kept = true;
+    }
+
+    /// The variant can be chosen once `key` of `root` is parsed; `reads[variant][node]`.
+    pub fn set_early(&mut self, root: usize, key: usize, reads: Vec<Vec<bool>>) {
+        self.early = Some((root, key));
+        self.reads = reads;
     }
 
     /// No entries are listed (`unmapped = "drop"`).
@@ -164,11 +179,18 @@ impl Shape {
             .map(|(_, i)| *i)
     }
 
-    /// Parses one record along the shape.
-    pub fn parse<'a>(&self, text: &'a str) -> serde_json::Result<Parsed<'a>> {
+    /// Parses one record along the shape; `choose` (with an early discriminator) names the
+    /// variant its value selects.
+    pub fn parse<'a>(
+        &self,
+        text: &'a str,
+        choose: Option<Choose>,
+    ) -> serde_json::Result<Parsed<'a>> {
         let mut out = Parsed {
             slots: Vec::with_capacity(self.nodes.len()),
             entries: Vec::new(),
+            variant: None,
+            unsure: false,
         };
         out.slots.resize_with(self.nodes.len(), || Slot::Absent);
         let mut de = serde_json::Deserializer::from_str(text);
@@ -176,6 +198,7 @@ impl Shape {
             shape: self,
             node: 0,
             out: &mut out,
+            choose: choose.filter(|_| self.early.is_some()),
         }
         .deserialize(&mut de)?;
         de.end()?;
@@ -207,6 +230,10 @@ pub struct Parsed<'a> {
     slots: Vec<Slot<'a>>,
     /// `(root node, key, child node, value)` of every envelope root's entries, in record order.
     pub entries: Vec<(usize, Cow<'a, str>, Option<usize>, Entry<'a>)>,
+    /// The variant chosen while parsing.
+    variant: Option<usize>,
+    /// The discriminator or its root came twice: parse again without choosing early.
+    pub unsure: bool,
 }
 
 impl<'a> Parsed<'a> {
@@ -254,6 +281,7 @@ struct Seed<'s, 'p, 'a> {
     shape: &'s Shape,
     node: usize,
     out: &'p mut Parsed<'a>,
+    choose: Option<Choose<'s>>,
 }
 
 impl<'s, 'p, 'a> Seed<'s, 'p, 'a> {
@@ -261,6 +289,9 @@ impl<'s, 'p, 'a> Seed<'s, 'p, 'a> {
     fn forget(&mut self, node: usize) {
         self.out.slots[node] = Slot::Absent;
         self.out.entries.retain(|e| e.0 != node);
+        if let Some((root, key)) = self.shape.early {
+            self.out.unsure |= node == root || node == key;
+        }
         let n = &self.shape.nodes[node];
         for c in n
             .keys
@@ -277,6 +308,27 @@ impl<'s, 'p, 'a> Seed<'s, 'p, 'a> {
             shape: self.shape,
             node,
             out: self.out,
+            choose: self.choose,
+        }
+    }
+
+    /// After the child `c` of `root` was parsed: when it is the discriminator, the variant.
+    fn chosen(&mut self, root: usize, c: usize) {
+        if let (Some(choose), Some((r, key))) = (self.choose, self.shape.early) {
+            if (r, key) == (root, c) {
+                if let Slot::Value(v) = &self.out.slots[c] {
+                    self.out.variant = choose(v);
+                }
+            }
+        }
+    }
+
+    /// Whether a root's child may be kept: some variant (the chosen one, once known) does not
+    /// read it.
+    fn maybe_kept(&self, root: usize, c: usize) -> bool {
+        match (self.out.variant, self.shape.early) {
+            (Some(v), Some((r, _))) if r == root => !self.shape.reads[v][c],
+            _ => self.shape.nodes[c].maybe_kept,
         }
     }
 }
@@ -317,12 +369,14 @@ impl<'de: 'a, 's, 'p, 'a> Visitor<'de> for Seed<'s, 'p, 'a> {
                     a.next_value::<IgnoredAny>()?;
                 }
                 (false, Some(c)) => a.next_value_seed(self.child(c))?,
-                // Every variant reads it: never kept, not listed.
-                (true, Some(c)) if !shape.nodes[c].maybe_kept => {
-                    a.next_value_seed(self.child(c))?
+                // Read by every variant (or by the chosen one): never kept, not listed.
+                (true, Some(c)) if !self.maybe_kept(node, c) => {
+                    a.next_value_seed(self.child(c))?;
+                    self.chosen(node, c);
                 }
                 (true, Some(c)) if shape.nodes[c].leaf => {
                     a.next_value_seed(self.child(c))?;
+                    self.chosen(node, c);
                     self.out.entries.push((node, k, Some(c), Entry::Slot(c)));
                 }
                 (true, c) => {
@@ -389,7 +443,8 @@ impl<'de: 'a, 's, 'p, 'a> Visitor<'de> for Seed<'s, 'p, 'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::value::{parse_path, text};
+    use super::super::tree::parse_path;
+    use super::super::value::text;
     use super::*;
 
     #[test]
@@ -432,16 +487,19 @@ mod tests {
             rest: Vec::new(),
         };
         let rec = shape
-            .parse(r#"{"a":{"b":[0,{"x":[7]}],"skip":{"deep":[1,2]}},"c":"v","d":[{}]}"#)
+            .parse(
+                r#"{"a":{"b":[0,{"x":[7]}],"skip":{"deep":[1,2]}},"c":"v","d":[{}]}"#,
+                None,
+            )
             .unwrap();
         let at = |s: &str| shape.at(&top, &p(s));
         assert_eq!(rec.value(&at("c")), Some(&Node::Str(Cow::Borrowed("v"))));
         assert_eq!(rec.value(&at("a.b[1].x[0]")), Some(&Node::U64(7)));
         assert!(rec.is_object(&at("a")));
         assert!(!rec.is_object(&at("c")));
-        assert!(shape.parse(r#"{"a":1} x"#).is_err());
+        assert!(shape.parse(r#"{"a":1} x"#, None).is_err());
         assert!(
-            shape.parse(r#"{"a":{"skip":[1,}}"#).is_err(),
+            shape.parse(r#"{"a":{"skip":[1,}}"#, None).is_err(),
             "skipped values are still checked"
         );
     }

@@ -191,4 +191,8 @@ action = [{ const = "view" }]
     let (action, _) =
         attrs(br#"{"k":"a","t":1767605400,"u":"x","obj":{"b":2},"obj":{"a":"last"}}"#);
     assert_eq!(action, "last");
+    // The discriminator twice: the last one chooses, and what the first one's variant read is kept.
+    let (action, kept) = attrs(br#"{"k":"a","t":1767605400,"u":"x","obj":{"a":"x"},"k":"b"}"#);
+    assert_eq!(action, "view");
+    assert_eq!(kept[0], ("obj".to_owned(), r#"{"a":"x"}"#.to_owned()));
 }

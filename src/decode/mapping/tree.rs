@@ -1,4 +1,4 @@
-//! A borrowed JSON tree for mappings: strings point into the record (owned only when they had
+//! A borrowed JSON tree for mappings, and the paths into it: strings point into the record (owned only when they had
 //! escapes), objects are vectors of entries. One allocation per object or array, none per string —
 //! a fifth of what `serde_json::Value` costs on a CRM record, and mappings only read a few paths.
 
@@ -6,6 +6,48 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// One step of a path: an object key or an array index.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// `a.b[0].c` → steps; `""` is the value itself.
+pub fn parse_path(p: &str) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    for part in p.split('.').filter(|s| !s.is_empty()) {
+        let (key, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            steps.push(Step::Key(key.to_owned()));
+        }
+        while let Some(r) = rest.strip_prefix('[') {
+            let end = r
+                .find(']')
+                .ok_or_else(|| format!("`{p}`: `[` without `]`"))?;
+            let n = r[..end]
+                .parse()
+                .map_err(|_| format!("`{p}`: `[{}]` is not an index", &r[..end]))?;
+            steps.push(Step::Index(n));
+            rest = &r[end + 1..];
+        }
+        if !rest.is_empty() {
+            return Err(format!("`{p}`: unexpected `{rest}`"));
+        }
+    }
+    Ok(steps)
+}
+
+pub fn get<'v, 'a>(v: &'v Node<'a>, path: &[Step]) -> Option<&'v Node<'a>> {
+    path.iter().try_fold(v, |v, s| match s {
+        Step::Key(k) => v.key(k),
+        Step::Index(i) => v.index(*i),
+    })
+}
 
 /// One JSON value.
 #[derive(Debug, Clone, PartialEq)]

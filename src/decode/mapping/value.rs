@@ -7,51 +7,9 @@ use regex::Regex;
 use std::borrow::Cow;
 
 use super::shape::{At, Parsed, Shape};
-use super::tree::Node;
+use super::tree::{parse_path, Node, Step};
 
 use super::spec::SourceSpec;
-
-/// One step of a path: an object key or an array index.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Step {
-    Key(String),
-    Index(usize),
-}
-
-/// `a.b[0].c` → steps; `""` is the value itself.
-pub fn parse_path(p: &str) -> Result<Vec<Step>, String> {
-    let mut steps = Vec::new();
-    for part in p.split('.').filter(|s| !s.is_empty()) {
-        let (key, mut rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !key.is_empty() {
-            steps.push(Step::Key(key.to_owned()));
-        }
-        while let Some(r) = rest.strip_prefix('[') {
-            let end = r
-                .find(']')
-                .ok_or_else(|| format!("`{p}`: `[` without `]`"))?;
-            let n = r[..end]
-                .parse()
-                .map_err(|_| format!("`{p}`: `[{}]` is not an index", &r[..end]))?;
-            steps.push(Step::Index(n));
-            rest = &r[end + 1..];
-        }
-        if !rest.is_empty() {
-            return Err(format!("`{p}`: unexpected `{rest}`"));
-        }
-    }
-    Ok(steps)
-}
-
-pub fn get<'v, 'a>(v: &'v Node<'a>, path: &[Step]) -> Option<&'v Node<'a>> {
-    path.iter().try_fold(v, |v, s| match s {
-        Step::Key(k) => v.key(k),
-        Step::Index(i) => v.index(*i),
-    })
-}
 
 /// A value's text: strings as they are (borrowed from the record when it had no escapes), numbers
 /// and booleans as JSON writes them; null, objects and arrays have none (an array of scalars joins
@@ -304,6 +262,7 @@ pub fn parse_time(s: &str, f: TimeFormat, tz: Tz) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tree::get;
     use super::*;
 
     fn t(s: &str, f: TimeFormat, tz: &str) -> String {
@@ -381,7 +340,7 @@ mod tests {
                     rest: Vec::new(),
                 }],
             );
-            let rec = shape.parse(json).unwrap();
+            let rec = shape.parse(json, None).unwrap();
             self.read(&rec, 0).map(Cow::into_owned)
         }
     }
