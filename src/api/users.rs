@@ -54,17 +54,14 @@ pub async fn timeline(
     let p = Params::new(q.as_deref(), &["since", "until", "limit"])?;
     let limit = p.limit(500, 5000)?;
     let (since, until) = (p.time("since")?, p.time("until")?);
-    let directory = timed(&state, state.store.user_directory(&user)).await?;
-    let events: Vec<EventOut> = timed(&state, state.store.user_events(&user, since, until, limit))
-        .await?
-        .into_iter()
-        .map(EventOut::from)
-        .collect();
-    let alerts = with_status(
-        &state,
-        timed(&state, state.store.user_alerts(&user, since, until, 1000)).await?,
-    )
-    .await?;
+    // The three reads are independent: in flight together, a page waits for the slowest.
+    let (directory, events, alerts) = tokio::try_join!(
+        timed(&state, state.store.user_directory(&user)),
+        timed(&state, state.store.user_events(&user, since, until, limit)),
+        timed(&state, state.store.user_alerts(&user, since, until, 1000)),
+    )?;
+    let events: Vec<EventOut> = events.into_iter().map(EventOut::from).collect();
+    let alerts = with_status(&state, alerts).await?;
     let truncated = events.len() as u64 == limit;
     let mut items: Vec<(String, u8, TimelineItem)> = events
         .into_iter()

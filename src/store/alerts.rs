@@ -146,7 +146,7 @@ impl Store {
     }
 
     pub async fn alert(&self, alert_id: &str) -> Result<Option<AlertRow>> {
-        self.query("SELECT ?fields FROM alerts FINAL WHERE alert_id = ? LIMIT 1")
+        self.narrow_query("SELECT ?fields FROM alerts FINAL PREWHERE alert_id = ? LIMIT 1")
             .bind(alert_id)
             .fetch_optional()
             .await
@@ -165,7 +165,7 @@ impl Store {
             return Ok(HashMap::new());
         }
         let rows: Vec<AlertRow> = self
-            .query("SELECT ?fields FROM alerts FINAL WHERE has(?, alert_id)")
+            .query("SELECT ?fields FROM alerts FINAL PREWHERE has(?, alert_id)")
             .bind(ids)
             .fetch_all()
             .await?;
@@ -180,12 +180,12 @@ impl Store {
         until: Option<DateTime<Utc>>,
         limit: u64,
     ) -> Result<Vec<AlertRow>> {
-        let mut sql = Sql::new("SELECT ?fields FROM alerts FINAL WHERE user_id = ?");
+        let mut sql = Sql::new("SELECT ?fields FROM alerts FINAL PREWHERE user_id = ? WHERE 1");
         sql.push("", [Arg::S(user_id.to_owned())])
             .since(since)
             .until(until);
         sql.push(" ORDER BY ts, ts_ms, alert_id LIMIT ?", [Arg::U64(limit)]);
-        sql.query(self).fetch_all().await
+        sql.narrow_query(self).fetch_all().await
     }
 
     /// Alerts whose trigger is at or after `since` (unix seconds): suppression state after a restart.
@@ -224,10 +224,12 @@ impl Store {
 
     /// Every status change of an alert, oldest first.
     pub async fn status_history(&self, alert_id: &str) -> Result<Vec<StatusRow>> {
-        self.query("SELECT ?fields FROM alert_status_history WHERE alert_id = ? ORDER BY at_ms")
-            .bind(alert_id)
-            .fetch_all()
-            .await
+        self.narrow_query(
+            "SELECT ?fields FROM alert_status_history WHERE alert_id = ? ORDER BY at_ms",
+        )
+        .bind(alert_id)
+        .fetch_all()
+        .await
     }
 
     pub async fn insert_status(&self, row: &StatusRow) -> Result<()> {

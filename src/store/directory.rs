@@ -105,7 +105,7 @@ impl Store {
 
     /// One user's versions, by effective time (then arrival).
     pub async fn user_directory(&self, user_id: &str) -> Result<Vec<DirectoryRow>> {
-        self.query("SELECT ?fields FROM directory FINAL WHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts")
+        self.narrow_query("SELECT ?fields FROM directory FINAL PREWHERE user_id = ? ORDER BY ifNull(effective_ts, toDateTime(0)), ingest_ts")
             .bind(user_id)
             .fetch_all()
             .await

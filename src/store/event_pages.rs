@@ -151,7 +151,11 @@ impl Store {
                 ""
             },
         );
-        let mut q = self.query(&format!("SELECT ?fields FROM events{prewhere} WHERE ts >= toDateTime(?) AND ts <= toDateTime(?) AND has(?, event_id){tenant} ORDER BY ts DESC, ts_ms DESC, event_id DESC{ONE_PER_KEY}"));
+        let read = match f.user_id {
+            Some(_) => Store::narrow_query,
+            None => Store::query,
+        };
+        let mut q = read(self, &format!("SELECT ?fields FROM events{prewhere} WHERE ts >= toDateTime(?) AND ts <= toDateTime(?) AND has(?, event_id){tenant} ORDER BY ts DESC, ts_ms DESC, event_id DESC{ONE_PER_KEY}"));
         if let Some(u) = &f.user_id {
             q = q.bind(u);
         }
@@ -203,7 +207,11 @@ impl Store {
                 " ORDER BY ts DESC, ts_ms DESC, event_id DESC LIMIT ?",
                 [Arg::U64(n)],
             );
-            let raw: Vec<EventKey> = sql.query(self).fetch_all().await?;
+            let q = match f.user_id {
+                Some(_) => sql.narrow_query(self),
+                None => sql.query(self),
+            };
+            let raw: Vec<EventKey> = q.fetch_all().await?;
             let last = (raw.len() as u64) < n || n >= 1 << 24;
             let mut seen = HashSet::new();
             let keys: Vec<EventKey> = raw
@@ -259,7 +267,7 @@ impl Store {
         ids: &[String],
         (lo, hi): (u32, u32),
     ) -> Result<Vec<EventRow>> {
-        self.query(&format!("SELECT ?fields FROM events{USER_PREWHERE} WHERE tenant = ? AND has(?, event_id) AND ts >= toDateTime(?) AND ts <= toDateTime(?) ORDER BY ts, ts_ms, event_id{ONE_PER_KEY}"))
+        self.narrow_query(&format!("SELECT ?fields FROM events{USER_PREWHERE} WHERE tenant = ? AND has(?, event_id) AND ts >= toDateTime(?) AND ts <= toDateTime(?) ORDER BY ts, ts_ms, event_id{ONE_PER_KEY}"))
             .bind(user_id)
             .bind(tenant)
             .bind(ids)

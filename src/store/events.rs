@@ -235,7 +235,7 @@ impl Store {
             &format!(" ORDER BY ts, ts_ms, event_id{ONE_PER_KEY} LIMIT ?"),
             [Arg::U64(limit)],
         );
-        sql.query(self).fetch_all().await
+        sql.narrow_query(self).fetch_all().await
     }
 
     /// Event time (unix seconds) of the newest stored event; 0 when there is none.

@@ -139,7 +139,15 @@ impl Sql {
 
     /// The query with every argument bound, under the store's per-query limits.
     pub fn query(&self, store: &Store) -> clickhouse::query::Query {
-        let mut q = store.query(&self.text);
+        self.bound(store.query(&self.text))
+    }
+
+    /// [`Sql::query`] as a [`Store::narrow_query`].
+    pub fn narrow_query(&self, store: &Store) -> clickhouse::query::Query {
+        self.bound(store.narrow_query(&self.text))
+    }
+
+    fn bound(&self, mut q: clickhouse::query::Query) -> clickhouse::query::Query {
         for a in &self.args {
             q = match a {
                 Arg::S(v) => q.bind(v.as_str()),
