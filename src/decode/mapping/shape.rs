@@ -85,19 +85,7 @@ impl Shape {
     pub fn add(&mut self, from: usize, path: &[Step]) -> usize {
         let mut at = from;
         for step in path {
-            let next = match step {
-                Step::Key(k) => self.nodes[at]
-                    .keys
-                    .iter()
-                    .find(|(c, _)| c == k)
-                    .map(|(_, i)| *i),
-                Step::Index(n) => self.nodes[at]
-                    .items
-                    .iter()
-                    .find(|(c, _)| c == n)
-                    .map(|(_, i)| *i),
-            };
-            at = match next {
+            at = match self.next(at, step) {
                 Some(i) => i,
                 None => {
                     let i = self.nodes.len();
@@ -138,20 +126,9 @@ impl Shape {
         }
         let mut node = from.node;
         for (i, step) in path.iter().enumerate() {
-            let child = match step {
-                Step::Key(k) => self.nodes[node]
-                    .keys
-                    .iter()
-                    .find(|(c, _)| c == k)
-                    .map(|(_, i)| *i),
-                Step::Index(n) => self.nodes[node]
-                    .items
-                    .iter()
-                    .find(|(c, _)| c == n)
-                    .map(|(_, i)| *i),
-            };
-            let child = child.expect("every path was added to the shape");
-            node = child;
+            node = self
+                .next(node, step)
+                .expect("every path was added to the shape");
             if self.nodes[node].leaf {
                 return At {
                     node,
@@ -170,13 +147,30 @@ impl Shape {
         self.nodes[node].keys.iter().map(|(_, i)| *i).collect()
     }
 
-    /// The child of an envelope root `root` for its key `key`.
-    pub fn child(&self, root: usize, key: &str) -> Option<usize> {
-        self.nodes[root]
+    /// The child of `node` for its key `key`.
+    pub fn child(&self, node: usize, key: &str) -> Option<usize> {
+        self.nodes[node]
             .keys
             .iter()
             .find(|(c, _)| c == key)
             .map(|(_, i)| *i)
+    }
+
+    /// The child of `node` for its item `i`.
+    fn item(&self, node: usize, i: usize) -> Option<usize> {
+        self.nodes[node]
+            .items
+            .iter()
+            .find(|(c, _)| *c == i)
+            .map(|(_, c)| *c)
+    }
+
+    /// The child of `node` one step on.
+    fn next(&self, node: usize, step: &Step) -> Option<usize> {
+        match step {
+            Step::Key(k) => self.child(node, k),
+            Step::Index(i) => self.item(node, *i),
+        }
     }
 
     /// Parses one record along the shape; `choose` (with an early discriminator) names the
@@ -363,7 +357,7 @@ impl<'de: 'a, 's, 'p, 'a> Visitor<'de> for Seed<'s, 'p, 'a> {
         let shape = self.shape;
         let n = &shape.nodes[node];
         while let Some(Key(k)) = a.next_key::<Key>()? {
-            let child = n.keys.iter().find(|(c, _)| *c == k).map(|(_, i)| *i);
+            let child = shape.child(node, &k);
             match (n.root, child) {
                 (false, None) => {
                     a.next_value::<IgnoredAny>()?;
@@ -397,10 +391,9 @@ impl<'de: 'a, 's, 'p, 'a> Visitor<'de> for Seed<'s, 'p, 'a> {
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut a: A) -> Result<(), A::Error> {
         self.out.slots[self.node] = Slot::Arr;
-        let n = &self.shape.nodes[self.node];
         let mut i = 0;
         loop {
-            let more = match n.items.iter().find(|(c, _)| *c == i).map(|(_, c)| *c) {
+            let more = match self.shape.item(self.node, i) {
                 Some(c) => a.next_element_seed(self.child(c))?.is_some(),
                 None => a.next_element::<IgnoredAny>()?.is_some(),
             };
