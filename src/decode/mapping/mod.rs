@@ -6,7 +6,8 @@
 //! without a required field, is a dead letter `unmapped` naming the mapping and the field.
 //!
 //! Layout: `spec` (the file format) → `compile` (checks, and the `shape`: a trie of every path the
-//! mapping reads, which guides a one-pass parse that builds values only at the paths' ends) →
+//! mapping reads, which guides a one-pass parse that builds values only at the paths' ends; a
+//! byte-level pass, `shape::scan`, reads the plain records and leaves the rest to serde's) →
 //! `value` (sources and their transforms) → `mapped` (the fields found, checked as an event).
 //! `tree` is the JSON value type the parse gives at a path's end.
 

@@ -13,6 +13,8 @@ use serde_json::value::RawValue;
 
 use super::tree::{get, Key, Node, Step};
 
+mod scan;
+
 /// A trie of paths; node 0 is the record.
 #[derive(Debug)]
 pub struct Shape {
@@ -22,6 +24,8 @@ pub struct Shape {
     /// entry the variant reads needs no raw copy.
     early: Option<(usize, usize)>,
     reads: Vec<Vec<bool>>,
+    /// Room for a record's root entries (none when no root lists them).
+    entries_hint: usize,
 }
 
 /// Chooses the variant from the discriminator's value (see [`Shape::parse`]).
@@ -52,6 +56,7 @@ impl Default for Shape {
             nodes: vec![ShapeNode::default()],
             early: None,
             reads: Vec::new(),
+            entries_hint: 0,
         }
     }
 }
@@ -79,6 +84,7 @@ impl Shape {
     /// No entries are listed (`unmapped = "drop"`).
     pub fn list_no_entries(&mut self) {
         self.nodes.iter_mut().for_each(|n| n.root = false);
+        self.entries_hint = 0;
     }
 
     /// Adds `path` below node `from`; the node it ends at.
@@ -111,6 +117,7 @@ impl Shape {
     pub fn add_root(&mut self, path: &[Step]) -> usize {
         let n = self.add(0, path);
         self.nodes[n].root = true;
+        self.entries_hint = 16;
         n
     }
 
@@ -174,19 +181,25 @@ impl Shape {
     }
 
     /// Parses one record along the shape; `choose` (with an early discriminator) names the
-    /// variant its value selects.
+    /// variant its value selects. A byte-level pass first; what it is not sure of, serde's.
     pub fn parse<'a>(
         &self,
         text: &'a str,
         choose: Option<Choose>,
     ) -> serde_json::Result<Parsed<'a>> {
-        let mut out = Parsed {
-            slots: Vec::with_capacity(self.nodes.len()),
-            entries: Vec::new(),
-            variant: None,
-            unsure: false,
-        };
-        out.slots.resize_with(self.nodes.len(), || Slot::Absent);
+        match scan::parse(self, text, choose) {
+            Some(p) => Ok(p),
+            None => self.parse_serde(text, choose),
+        }
+    }
+
+    /// The parse by serde's visitors: every record, and every error's text.
+    fn parse_serde<'a>(
+        &self,
+        text: &'a str,
+        choose: Option<Choose>,
+    ) -> serde_json::Result<Parsed<'a>> {
+        let mut out = Parsed::empty(self);
         let mut de = serde_json::Deserializer::from_str(text);
         Seed {
             shape: self,
@@ -201,7 +214,7 @@ impl Shape {
 }
 
 /// What a trie node found in a record.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Slot<'a> {
     Absent,
     /// An object or array on a path's way (its parts are in the nodes below).
@@ -212,14 +225,14 @@ pub enum Slot<'a> {
 }
 
 /// An entry of an envelope root: its value as raw JSON, or in a leaf's slot.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Entry<'a> {
-    Raw(&'a RawValue),
+    Raw(&'a str),
     Slot(usize),
 }
 
 /// One record, parsed along a [`Shape`].
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Parsed<'a> {
     slots: Vec<Slot<'a>>,
     /// `(root node, key, child node, value)` of every envelope root's entries, in record order.
@@ -231,6 +244,17 @@ pub struct Parsed<'a> {
 }
 
 impl<'a> Parsed<'a> {
+    fn empty(shape: &Shape) -> Parsed<'a> {
+        let mut slots = Vec::with_capacity(shape.nodes.len());
+        slots.resize_with(shape.nodes.len(), || Slot::Absent);
+        Parsed {
+            slots,
+            entries: Vec::with_capacity(shape.entries_hint),
+            variant: None,
+            unsure: false,
+        }
+    }
+
     /// The value at `at` (`None` for an object or array on a path's way).
     pub fn value(&self, at: &At) -> Option<&Node<'a>> {
         match &self.slots[at.node] {
@@ -254,7 +278,7 @@ impl<'a> Parsed<'a> {
                 Slot::Value(v) => Some(Cow::Borrowed(v)),
                 _ => None,
             },
-            Entry::Raw(raw) => Node::parse(raw.get()).ok().map(Cow::Owned),
+            Entry::Raw(raw) => Node::parse(raw).ok().map(Cow::Owned),
         }
     }
 }
@@ -382,7 +406,7 @@ impl<'de: 'a, 's, 'p, 'a> Visitor<'de> for Seed<'s, 'p, 'a> {
                             .deserialize(&mut de)
                             .map_err(de::Error::custom)?;
                     }
-                    self.out.entries.push((node, k, c, Entry::Raw(raw)));
+                    self.out.entries.push((node, k, c, Entry::Raw(raw.get())));
                 }
             }
         }
@@ -435,65 +459,4 @@ impl<'de: 'a, 's, 'p, 'a> Visitor<'de> for Seed<'s, 'p, 'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::tree::parse_path;
-    use super::super::value::text;
-    use super::*;
-
-    #[test]
-    fn a_borrowed_leaf_reads_like_the_parsed_value() {
-        for raw in [
-            "12",
-            "-3",
-            "-0",
-            "0",
-            "1.5",
-            "1e3",
-            "9999999999999999999",
-            "18446744073709551615",
-            "99999999999999999999",
-            "-9223372036854775808",
-            "-99999999999999999999",
-            r#""plain""#,
-            r#""a\nb""#,
-            r#""é""#,
-            "[1,\"2\"]",
-            r#"{"b":1,"a":2}"#,
-            "true",
-            "null",
-        ] {
-            let (fast, full) = (leaf(raw).unwrap(), Node::parse(raw).unwrap());
-            assert_eq!(fast.to_string(), full.to_string(), "{raw}");
-            assert_eq!(text(&fast), text(&full), "{raw}");
-        }
-    }
-
-    #[test]
-    fn the_parse_fills_the_paths_and_skips_the_rest() {
-        let mut shape = Shape::default();
-        let root = shape.add_root(&[]);
-        let p = |s: &str| parse_path(s).unwrap();
-        shape.add_leaf(root, &p("a.b[1]"));
-        shape.add_leaf(root, &p("c"));
-        let top = At {
-            node: 0,
-            rest: Vec::new(),
-        };
-        let rec = shape
-            .parse(
-                r#"{"a":{"b":[0,{"x":[7]}],"skip":{"deep":[1,2]}},"c":"v","d":[{}]}"#,
-                None,
-            )
-            .unwrap();
-        let at = |s: &str| shape.at(&top, &p(s));
-        assert_eq!(rec.value(&at("c")), Some(&Node::Str(Cow::Borrowed("v"))));
-        assert_eq!(rec.value(&at("a.b[1].x[0]")), Some(&Node::U64(7)));
-        assert!(rec.is_object(&at("a")));
-        assert!(!rec.is_object(&at("c")));
-        assert!(shape.parse(r#"{"a":1} x"#, None).is_err());
-        assert!(
-            shape.parse(r#"{"a":{"skip":[1,}}"#, None).is_err(),
-            "skipped values are still checked"
-        );
-    }
-}
+mod tests;
