@@ -1,14 +1,17 @@
 //! Act stage: what custos does once alerts are stored — publish them to Kafka ([`publish`]) and, for
 //! detectors with `response = "lock"`, decide and dispatch account lockouts with safety rails
-//! ([`lockout`], [`dispatch`]). Runs after ClickHouse confirmed the batch.
+//! ([`lockout`], [`dispatch`]), and notify people by the `[[notify]]` routes ([`notify`]). Runs after
+//! ClickHouse confirmed the batch.
 
 pub mod decision;
 pub mod dispatch;
 pub mod lockout;
+pub mod notify;
 pub mod publish;
 pub mod takeover;
 
 pub use lockout::Responder;
+pub use notify::Notifier;
 pub use publish::{alert_json, AlertPublisher};
 
 use crate::store::alerts::AlertRow;
@@ -19,6 +22,7 @@ use crate::store::writer::OnStored;
 pub struct Act {
     pub publisher: Option<AlertPublisher>,
     pub responder: Option<Responder>,
+    pub notifier: Option<Notifier>,
 }
 
 impl OnStored for Act {
@@ -35,6 +39,9 @@ impl OnStored for Act {
                 r.submit(a.clone()).await;
             }
         }
+        if let Some(n) = &self.notifier {
+            n.submit(alerts);
+        }
     }
 
     /// On shutdown: deliver what is queued.
@@ -44,6 +51,9 @@ impl OnStored for Act {
         }
         if let Some(r) = &self.responder {
             r.drain(std::time::Duration::from_secs(5)).await;
+        }
+        if let Some(n) = &self.notifier {
+            n.drain(std::time::Duration::from_secs(5)).await;
         }
     }
 }

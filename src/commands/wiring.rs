@@ -20,6 +20,14 @@ pub fn engine(cfg: &Config) -> anyhow::Result<Engine> {
     Ok(Engine::new(specs, WorkTime::from_config(&cfg.detectors)))
 }
 
+/// Where people reach the API: `[api] public_url`, else `http://<listen>`.
+pub fn public_url(cfg: &Config) -> String {
+    match cfg.api.public_url.as_str() {
+        "" => format!("http://{}", cfg.api.listen),
+        url => url.to_owned(),
+    }
+}
+
 /// The enrich, detect and act stages for this configuration, with state rehydrated from `store`
 /// (directory, the last window of exports, recent alerts). `publish` sends alerts to Kafka.
 pub async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Result<Stages> {
@@ -48,9 +56,23 @@ pub async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Resul
     let responder =
         crate::act::Responder::start(&cfg.response, &cfg.kafka, store.clone(), publish, true)
             .await?;
+    let notifier = crate::act::Notifier::start(
+        &cfg.notify,
+        crate::act::notify::Context {
+            store: store.clone(),
+            public_url: public_url(cfg),
+            titles: engine
+                .detectors()
+                .map(|d| (d.id.clone(), d.title.clone()))
+                .collect(),
+        },
+        true,
+    )
+    .await?;
     let act = Arc::new(crate::act::Act {
         publisher,
         responder: Some(responder),
+        notifier,
     });
     Ok(Stages {
         enrich: Box::new(enrich),

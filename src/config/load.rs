@@ -76,6 +76,7 @@ pub(crate) fn load_from(
             "demo" => config.demo = section(&name, value, &mut problems),
             "log" => config.log = section(&name, value, &mut problems),
             "mappings" => config.mappings = section(&name, value, &mut problems),
+            "notify" => config.notify = routes(value, &mut problems),
             other => problems.push(format!(
                 "unknown section [{other}] (known: {})",
                 defaults
@@ -92,6 +93,19 @@ pub(crate) fn load_from(
     } else {
         Err(ConfigError { problems })
     }
+}
+
+/// `[[notify]]`: each route parsed alone, so every bad key of every route is named.
+fn routes(value: Value, problems: &mut Vec<String>) -> Vec<super::NotifyRoute> {
+    let Value::Array(items) = value else {
+        problems.push("notify: must be an array of tables ([[notify]])".into());
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| section(&format!("notify #{}", i + 1), v, problems))
+        .collect()
 }
 
 /// Parses one section; on failure tries each key alone so that every bad key is named.

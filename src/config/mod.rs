@@ -2,10 +2,12 @@
 //! struct with `deny_unknown_fields` and defaults; [`load`] reports every problem at once.
 
 mod load;
+pub mod notify;
 mod secret;
 
 pub use load::{load, ConfigError};
 pub mod redact;
+pub use notify::NotifyRoute;
 pub use secret::Secret;
 
 use std::collections::BTreeMap;
@@ -51,6 +53,8 @@ pub struct Config {
     pub demo: DemoConfig,
     pub log: LogConfig,
     pub mappings: MappingsConfig,
+    /// `[[notify]]` routes (docs/notifications.md); none: alerts are only stored and published.
+    pub notify: Vec<NotifyRoute>,
 }
 
 /// `[mappings]`: where the team's own mapping files live (docs/sources.md).
@@ -338,6 +342,9 @@ pub struct ApiConfig {
     pub max_export_secs: u64,
     /// An export whose client has not taken the next chunk for this long is stopped (its slots freed).
     pub export_send_timeout_secs: u64,
+    /// Where people reach this API (and its console), e.g. `https://custos.example.com`: the base of
+    /// the alert links in notifications ("" = `http://<listen>`).
+    pub public_url: String,
 }
 
 impl Default for ApiConfig {
@@ -355,6 +362,7 @@ impl Default for ApiConfig {
             max_exports: 4,
             max_export_secs: 3600,
             export_send_timeout_secs: 30,
+            public_url: String::new(),
         }
     }
 }
@@ -680,6 +688,11 @@ impl Config {
         if r.max_locks == 0 || r.window.secs() == 0 {
             p.push("[response] max_locks must be ≥ 1 and window a duration like 10m".into());
         }
+        let url = &self.api.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            p.push("[api] public_url: must be empty or start with http:// or https://".into());
+        }
+        notify::validate(&self.notify, &mut p);
         p
     }
 }

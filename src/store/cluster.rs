@@ -9,6 +9,7 @@ pub fn shard_key(table: &str) -> Option<&'static str> {
     Some(match table {
         "events" | "alerts" | "actions" | "directory" => "cityHash64(user_id)",
         "dead_letters" => "cityHash64(dl_id)",
+        "notifications" => "cityHash64(notification_id)",
         "alert_status_history" => "cityHash64(alert_id)",
         "api_audit" => "cityHash64(request_id)",
         _ => return None,

@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "008_audit_decoded",
         sql: include_str!("../../schemas/clickhouse/008_audit_decoded.sql"),
     },
+    Migration {
+        version: 9,
+        name: "009_notifications",
+        sql: include_str!("../../schemas/clickhouse/009_notifications.sql"),
+    },
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -16,6 +16,7 @@ pub mod directory;
 mod event_pages;
 pub mod events;
 pub mod migrate;
+pub mod notifications;
 mod pos;
 pub mod query;
 pub mod retention;

@@ -16,6 +16,7 @@ fn plan(cfg: &RetentionConfig) -> Vec<(&'static str, u32)> {
         ("alerts", cfg.events_days),
         ("alert_status_history", cfg.events_days),
         ("actions", cfg.events_days),
+        ("notifications", cfg.events_days),
         ("api_audit", cfg.api_audit_days),
     ]
 }
