@@ -35,6 +35,10 @@ export GEOIP_REAL_CITY_DB
 python3 -c 'import chdb' 2>/dev/null || python3 -m pip install -q chdb==4.4.0 >&2 \
   || python3 -m pip install -q --break-system-packages chdb==4.4.0 >&2
 
+# aiosmtpd (PyPI), a real SMTP server for the e-mail notification test (tests/notify.rs).
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd==1.4.6 >&2 \
+  || python3 -m pip install -q --break-system-packages aiosmtpd==1.4.6 >&2
+
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@" || status=$?

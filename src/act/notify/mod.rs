@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::NotifyRoute;
 use crate::store::alerts::AlertRow;
@@ -43,8 +43,14 @@ pub struct Context {
 
 /// Handle on the routes' tasks.
 pub struct Notifier {
-    routes: Vec<(Arc<NotifyRoute>, mpsc::Sender<AlertRow>)>,
+    routes: Vec<(Arc<NotifyRoute>, mpsc::Sender<Job>)>,
     inflight: Arc<Semaphore>,
+}
+
+enum Job {
+    Alert(AlertRow),
+    /// Answered once every job before it is decided.
+    Barrier(oneshot::Sender<()>),
 }
 
 struct Route {
@@ -103,16 +109,25 @@ impl Notifier {
     pub fn submit(&self, alerts: &[AlertRow]) {
         for a in alerts.iter().filter(|a| a.version == 1) {
             for (cfg, tx) in &self.routes {
-                if route::takes(cfg, a) && tx.try_send(a.clone()).is_err() {
+                if route::takes(cfg, a) && tx.try_send(Job::Alert(a.clone())).is_err() {
                     tracing::warn!(route = %cfg.name, alert_id = %a.alert_id, "notification queue full; the alert is notified at the next start");
                 }
             }
         }
     }
 
-    /// Waits until deliveries in flight end (or `timeout`).
+    /// Waits until every route decided what it was given and deliveries in flight end (or
+    /// `timeout`).
     pub async fn drain(&self, timeout: Duration) {
-        let all = self.inflight.acquire_many(TOTAL);
+        let all = async {
+            for (_, tx) in &self.routes {
+                let (done, wait) = oneshot::channel();
+                if tx.send(Job::Barrier(done)).await.is_ok() {
+                    let _ = wait.await;
+                }
+            }
+            let _ = self.inflight.acquire_many(TOTAL).await;
+        };
         if tokio::time::timeout(timeout, all).await.is_err() {
             tracing::warn!(
                 "notifications still in flight at exit; they stay unfinished in `notifications` and the next start resumes them"
@@ -122,8 +137,15 @@ impl Notifier {
 }
 
 impl Route {
-    async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<AlertRow>) {
-        while let Some(a) = rx.recv().await {
+    async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Job>) {
+        while let Some(job) = rx.recv().await {
+            let a = match job {
+                Job::Alert(a) => a,
+                Job::Barrier(done) => {
+                    let _ = done.send(());
+                    continue;
+                }
+            };
             if let Err(e) = self.clone().decide(&a).await {
                 tracing::error!(route = %self.cfg.name, alert_id = %a.alert_id, error = format!("{e:#}"), "notification decision failed; the next start retries it");
             }
@@ -148,13 +170,19 @@ impl Route {
                 let id = route::notification_id(&self.cfg.name, &a.alert_id);
                 let row = self.row(&id, a, "pending", 0, "", (now_ms() / 1000) as u32);
                 self.record(&row).await;
-                tokio::spawn(self.clone().deliver(row, vec![a.clone()], None));
+                let busy = self.busy().await;
+                tokio::spawn(self.clone().deliver(row, vec![a.clone()], None, busy));
             }
         }
         Ok(())
     }
 
-    async fn recover(self: Arc<Self>, tx: &mpsc::Sender<AlertRow>) -> anyhow::Result<()> {
+    /// One delivery in flight (what `drain` waits for), taken before its task is spawned.
+    async fn busy(&self) -> Option<OwnedSemaphorePermit> {
+        self.inflight.clone().acquire_owned().await.ok()
+    }
+
+    async fn recover(self: Arc<Self>, tx: &mpsc::Sender<Job>) -> anyhow::Result<()> {
         let since = ((now_ms() / 1000) as u32).saturating_sub(RESUME_SECS);
         let store = &self.ctx.store;
         for row in store
@@ -177,13 +205,14 @@ impl Route {
                         continue;
                     };
                     tracing::warn!(route = %self.cfg.name, alert_id = %a.alert_id, attempts = row.attempts, "resuming a notification left unfinished by a previous run");
-                    tokio::spawn(self.clone().deliver(row, vec![a], None));
+                    let busy = self.busy().await;
+                    tokio::spawn(self.clone().deliver(row, vec![a], None, busy));
                 }
             }
         }
         for a in store.unnotified_alerts(&self.cfg.name, RESUME_SECS).await? {
             if route::takes(&self.cfg, &a) {
-                let _ = tx.try_send(a);
+                let _ = tx.try_send(Job::Alert(a));
             }
         }
         Ok(())
@@ -215,7 +244,8 @@ impl Route {
                 (String::new(), String::new(), String::new());
             row.severity = route::worst(&alerts).to_owned();
             me.record(&row).await;
-            me.clone().deliver(row, alerts, Some(period)).await;
+            let busy = me.busy().await;
+            me.clone().deliver(row, alerts, Some(period), busy).await;
         });
     }
 
@@ -236,11 +266,9 @@ impl Route {
         row: NotificationRow,
         alerts: Vec<AlertRow>,
         period: Option<Period>,
+        _busy: Option<OwnedSemaphorePermit>,
     ) {
         let Ok(_slot) = self.slots.clone().acquire_owned().await else {
-            return;
-        };
-        let Ok(_busy) = self.inflight.clone().acquire_owned().await else {
             return;
         };
         let mut items = Vec::with_capacity(alerts.len());
