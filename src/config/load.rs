@@ -58,7 +58,9 @@ pub(crate) fn load_from(
         Ok(Value::Table(t)) => t,
         _ => unreachable!("Config serializes to a table"),
     };
-    apply_env(&mut root, &defaults, env, &mut problems);
+    let (routes_env, env): (Vec<_>, Vec<_>) = env.partition(|(k, _)| k.starts_with(ROUTE_ENV));
+    apply_env(&mut root, &defaults, env.into_iter(), &mut problems);
+    apply_route_env(&mut root, routes_env, &mut problems);
     // Every secret the configuration holds is masked in whatever custos prints from now on.
     super::redact::register_tree(&Value::Table(root.clone()));
 
@@ -134,6 +136,58 @@ fn section<T: DeserializeOwned + Default>(
                 }
             }
             T::deserialize(Value::Table(good)).unwrap_or_default()
+        }
+    }
+}
+
+const ROUTE_ENV: &str = "CUSTOS_NOTIFY_";
+
+/// `CUSTOS_NOTIFY_SOC_WECOM_URL=…` → `url` of the `[[notify]]` route named `soc-wecom` (its name
+/// upper-cased, `-` as `_`): how a route's URL, secret or SMTP password stays out of the file.
+fn apply_route_env(root: &mut Table, vars: Vec<(String, String)>, problems: &mut Vec<String>) {
+    let mut vars = vars;
+    vars.sort();
+    for (var, raw) in vars {
+        let rest = &var[ROUTE_ENV.len()..];
+        let routes = match root.get_mut("notify") {
+            Some(Value::Array(items)) => items,
+            _ => {
+                problems.push(format!("{var}: the config file has no [[notify]] route"));
+                continue;
+            }
+        };
+        let env_name = |t: &Table| {
+            t.get("name")
+                .and_then(Value::as_str)
+                .map(|n| n.to_ascii_uppercase().replace('-', "_"))
+        };
+        // The longest matching name, so `SOC` and `SOC_MAIL` routes are told apart.
+        let found = routes
+            .iter_mut()
+            .filter_map(Value::as_table_mut)
+            .filter_map(|t| env_name(t).map(|n| (n, t)))
+            .filter(|(n, _)| rest.starts_with(&format!("{n}_")))
+            .max_by_key(|(n, _)| n.len());
+        let Some((name, table)) = found else {
+            problems.push(format!("{var}: no [[notify]] route has this name"));
+            continue;
+        };
+        let key = rest[name.len() + 1..].to_ascii_lowercase();
+        let default = Value::try_from(super::NotifyRoute::default())
+            .ok()
+            .and_then(|v| v.get(&key).cloned());
+        if default.is_none() {
+            problems.push(format!("{var}: a [[notify]] route has no `{key}`"));
+            continue;
+        }
+        match typed(default.as_ref(), &raw) {
+            Ok(v) => {
+                table.insert(key, v);
+            }
+            Err(why) => problems.push(format!(
+                "{var}: {}",
+                why.replace(raw.as_str(), super::redact::MASK)
+            )),
         }
     }
 }
@@ -247,6 +301,50 @@ mod tests {
         .unwrap();
         assert_eq!(c.pipeline.batch_rows, 7);
         assert_eq!(c.clickhouse.password.expose(), "123");
+    }
+
+    #[test]
+    fn a_routes_secrets_come_from_the_environment_by_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let routes = "[[notify]]\nname = \"soc\"\nchannel = \"slack\"\n\n[[notify]]\nname = \"soc-mail\"\nchannel = \"email\"\nto = [\"a@b.c\"]\nfrom = \"c@b.c\"\nsmtp_host = \"mail.b.c\"\nsmtp_user = \"u\"\n";
+        std::fs::write(&p, routes).unwrap();
+        let c = load_from(
+            Some(&p),
+            env(&[
+                (
+                    "CUSTOS_NOTIFY_SOC_URL",
+                    "https://hooks.slack.com/services/T/B/X",
+                ),
+                ("CUSTOS_NOTIFY_SOC_MAIL_SMTP_PASSWORD", "pw"),
+                ("CUSTOS_NOTIFY_SOC_MAIL_SMTP_PORT", "465"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.notify[0].url.expose(),
+            "https://hooks.slack.com/services/T/B/X"
+        );
+        assert_eq!(c.notify[1].smtp_password.expose(), "pw");
+        assert_eq!(c.notify[1].smtp_port, 465);
+        let e = load_from(
+            Some(&p),
+            env(&[
+                ("CUSTOS_NOTIFY_NOPE_URL", "x"),
+                ("CUSTOS_NOTIFY_SOC_URLS", "x"),
+            ]),
+        )
+        .unwrap_err()
+        .problems
+        .join("\n");
+        assert!(
+            e.contains("CUSTOS_NOTIFY_NOPE_URL: no [[notify]] route has this name"),
+            "{e}"
+        );
+        assert!(
+            e.contains("CUSTOS_NOTIFY_SOC_URLS: a [[notify]] route has no `urls`"),
+            "{e}"
+        );
     }
 
     #[test]
