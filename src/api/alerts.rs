@@ -17,6 +17,7 @@ use super::views::EventOut;
 use crate::config::Role;
 use crate::model::AlertStatus;
 use crate::store::alerts::{AlertFilter, AlertRow, StatusRow};
+use crate::store::notifications::NotificationRow;
 use crate::time::rfc3339_cols;
 
 /// An alert as the API shows it.
@@ -73,6 +74,36 @@ impl From<StatusRow> for StatusChange {
     }
 }
 
+/// One notification about an alert (its current state; `notifications` holds every transition).
+#[derive(Serialize, ToSchema)]
+pub struct NotificationOut {
+    pub notification_id: String,
+    pub route: String,
+    pub channel: String,
+    /// pending, retrying, delivered, failed (queued: waiting in a digest).
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: String,
+    /// RFC 3339, UTC.
+    pub requested_at: String,
+    pub updated_at: String,
+}
+
+impl From<NotificationRow> for NotificationOut {
+    fn from(r: NotificationRow) -> Self {
+        NotificationOut {
+            requested_at: rfc3339_cols(r.requested_at, 0),
+            updated_at: rfc3339_cols((r.at_ms / 1000) as u32, (r.at_ms % 1000) as u16),
+            notification_id: r.notification_id,
+            route: r.route,
+            channel: r.channel,
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct AlertDetail {
     #[serde(flatten)]
@@ -81,6 +112,8 @@ pub struct AlertDetail {
     pub evidence: Vec<EventOut>,
     /// Every status change, oldest first.
     pub history: Vec<StatusChange>,
+    /// Who was told, on which route, and how it went (docs/notifications.md).
+    pub notifications: Vec<NotificationOut>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -244,7 +277,13 @@ pub async fn get_one(
     .into_iter()
     .map(EventOut::from)
     .collect();
-    let hist = timed(&state, state.store.status_history(&id)).await?;
+    let (hist, notes) = timed(&state, async {
+        tokio::try_join!(
+            state.store.status_history(&id),
+            state.store.alert_notifications(&id)
+        )
+    })
+    .await?;
     let status = hist
         .last()
         .and_then(|h| h.status.parse().ok())
@@ -257,6 +296,7 @@ pub async fn get_one(
             alert: AlertOut::new(a, status),
             evidence,
             history,
+            notifications: notes.into_iter().map(NotificationOut::from).collect(),
         }),
     )
         .into_response())
