@@ -129,7 +129,11 @@ pub fn validate(routes: &[NotifyRoute], p: &mut Vec<String>) {
                     "smtp_user/smtp_password: both or neither",
                 );
             }
-            _ => {
+            channel => {
+                check(
+                    channel != Channel::Webhook || r.secret.expose().len() >= 16,
+                    "secret: a webhook route signs its messages: at least 16 characters",
+                );
                 let url = r.url.expose();
                 check(
                     url.starts_with("https://")
@@ -190,6 +194,7 @@ mod tests {
         let text = p.join("\n");
         for want in [
             "`soc`: url: must be https://",
+            "`soc`: secret: a webhook route signs its messages",
             "`soc`: name: used by an earlier route",
             "`soc`: to: an e-mail route needs recipients",
             "`soc`: to/from: must be e-mail addresses",
