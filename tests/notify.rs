@@ -105,40 +105,122 @@ async fn receivers(hang_first: bool) -> (String, Arc<Mutex<Got>>) {
     (format!("http://{addr}/hook"), got)
 }
 
-/// A real SMTP server (aiosmtpd) storing each message in a maildir.
+/// A real SMTP server (aiosmtpd, `tests/smtp/server.py`): STARTTLS and AUTH required, with a
+/// certificate from a CA made here (`openssl`), each message stored in a maildir.
 struct Smtp {
     child: Child,
     port: u16,
     maildir: std::path::PathBuf,
+    ca: std::path::PathBuf,
+}
+
+const SMTP_USER: &str = "custos";
+const SMTP_PASSWORD: &str = "smtp-password-of-the-relay";
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Smtp {
     fn start(dir: &std::path::Path) -> Smtp {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=custos test CA",
+                "-days",
+                "2",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        );
+        std::fs::write(dir.join("leaf.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "cert.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "leaf.ext",
+            ],
+        );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let maildir = dir.join("maildir");
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox", maildir.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/server.py");
+        let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+        let mut child = Command::new("python3")
+            .args([
+                script,
+                &port.to_string(),
+                maildir.to_str().unwrap(),
+                &p("cert.pem"),
+                &p("key.pem"),
+                SMTP_USER,
+                SMTP_PASSWORD,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
             .spawn()
-            .expect("python3 -m aiosmtpd (tests/run.sh installs it)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "aiosmtpd did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            .expect("python3 tests/smtp/server.py (tests/run.sh installs aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP server did not start");
         Smtp {
             child,
             port,
             maildir,
+            ca: dir.join("ca.pem"),
         }
     }
 
@@ -159,7 +241,8 @@ impl Drop for Smtp {
     }
 }
 
-fn routes_toml(hooks: &str, smtp_port: u16, dead: bool) -> String {
+fn routes_toml(hooks: &str, smtp: &Smtp, dead: bool) -> String {
+    let (smtp_port, ca) = (smtp.port, smtp.ca.display());
     let mut t = format!(
         "[kafka]\nalerts_topic = \"\"\n\n[api]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://custos.example.com\"\n\n\
          [[notify]]\nname = \"soc-webhook\"\nchannel = \"webhook\"\nurl = \"{hooks}/webhook\"\nsecret = \"{SECRET}\"\n\n\
@@ -167,7 +250,8 @@ fn routes_toml(hooks: &str, smtp_port: u16, dead: bool) -> String {
          [[notify]]\nname = \"soc-wecom\"\nchannel = \"wecom\"\nurl = \"{hooks}/wecom\"\n\n\
          [[notify]]\nname = \"soc-dingtalk\"\nchannel = \"dingtalk\"\nurl = \"{hooks}/dingtalk\"\nsecret = \"{DING_SECRET}\"\n\n\
          [[notify]]\nname = \"soc-mail\"\nchannel = \"email\"\nto = [\"soc@example.com\", \"ciso@example.com\"]\nfrom = \"custos@example.com\"\n\
-         smtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsmtp_tls = \"none\"\n\n"
+         smtp_host = \"localhost\"\nsmtp_port = {smtp_port}\nsmtp_tls = \"starttls\"\nsmtp_ca_file = \"{ca}\"\n\
+         smtp_user = \"{SMTP_USER}\"\nsmtp_password = \"{SMTP_PASSWORD}\"\n\n"
     );
     if dead {
         t.push_str("[[notify]]\nname = \"dead\"\nchannel = \"slack\"\nurl = \"http://127.0.0.1:1/x\"\nmax_attempts = 2\n\n");
@@ -214,7 +298,7 @@ async fn every_route_gets_each_serious_alert_once_and_replays_send_nothing() {
     let (hooks, got) = receivers(false).await;
     let tmp = tempfile::tempdir().unwrap();
     let smtp = Smtp::start(tmp.path());
-    let env = TestEnv::new(&ch_url(), &routes_toml(&hooks, smtp.port, true));
+    let env = TestEnv::new(&ch_url(), &routes_toml(&hooks, &smtp, true));
     let (e, d) = departed(&env, "mallory");
     for run in 0..2 {
         let out = replay(&env, &e, &d).output().unwrap();

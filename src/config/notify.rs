@@ -45,6 +45,8 @@ pub struct NotifyRoute {
     pub smtp_host: String,
     pub smtp_port: u16,
     pub smtp_tls: SmtpTls,
+    /// PEM root certificate(s) of a private mail relay's CA ("" = the public web PKI roots).
+    pub smtp_ca_file: String,
     pub smtp_user: String,
     pub smtp_password: Secret,
     /// One delivery attempt's limit.
@@ -69,6 +71,7 @@ impl Default for NotifyRoute {
             smtp_host: String::new(),
             smtp_port: 587,
             smtp_tls: SmtpTls::Starttls,
+            smtp_ca_file: String::new(),
             smtp_user: String::new(),
             smtp_password: Secret::default(),
             timeout_ms: 10_000,
@@ -123,6 +126,10 @@ pub fn validate(routes: &[NotifyRoute], p: &mut Vec<String>) {
                 check(
                     r.smtp_tls != SmtpTls::None || is_loopback(&r.smtp_host),
                     "smtp_tls: `none` only for a server on this machine (127.0.0.1, ::1, localhost)",
+                );
+                check(
+                    r.smtp_ca_file.is_empty() || std::path::Path::new(&r.smtp_ca_file).is_file(),
+                    "smtp_ca_file: no such file",
                 );
                 check(
                     r.smtp_user.is_empty() == r.smtp_password.expose().is_empty(),

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::Sha256;
 
@@ -36,13 +37,34 @@ impl Sender {
                 .context("building the notification HTTP client")?;
             return Ok(Sender::Http(client));
         }
-        let builder = match r.smtp_tls {
-            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&r.smtp_host)
-                .context("smtp_host")?,
-            SmtpTls::Tls => {
+        let builder = match (r.smtp_tls, r.smtp_ca_file.as_str()) {
+            (SmtpTls::None, _) => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&r.smtp_host)
+            }
+            (SmtpTls::Starttls, "") => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&r.smtp_host)
+                    .context("smtp_host")?
+            }
+            (SmtpTls::Tls, "") => {
                 AsyncSmtpTransport::<Tokio1Executor>::relay(&r.smtp_host).context("smtp_host")?
             }
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&r.smtp_host),
+            (mode, ca) => {
+                // A private relay: its CA instead of the public roots.
+                let pem =
+                    std::fs::read(ca).with_context(|| format!("reading smtp_ca_file {ca}"))?;
+                let params = TlsParameters::builder(r.smtp_host.clone())
+                    .add_root_certificate(
+                        Certificate::from_pem(&pem)
+                            .context("smtp_ca_file: not a PEM certificate")?,
+                    )
+                    .build_rustls()
+                    .context("smtp_ca_file")?;
+                let tls = match mode {
+                    SmtpTls::Tls => Tls::Wrapper(params),
+                    _ => Tls::Required(params),
+                };
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&r.smtp_host).tls(tls)
+            }
         };
         let mut builder = builder.port(r.smtp_port).timeout(Some(timeout));
         if !r.smtp_user.is_empty() {
