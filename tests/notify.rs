@@ -464,3 +464,68 @@ async fn a_sigkill_mid_delivery_still_gives_one_message_per_alert_and_route() {
         env.u64("SELECT uniqExact(notification_id) FROM notifications WHERE status = 'delivered'");
     assert_eq!(delivered, serious);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_route_sends_one_message_per_period_listing_its_alerts() {
+    if skip_without_servers() {
+        return;
+    }
+    let (hooks, got) = receivers(false).await;
+    let env = TestEnv::new(
+        &ch_url(),
+        &format!(
+            "[kafka]\nalerts_topic = \"\"\n\n[[notify]]\nname = \"hourly\"\nchannel = \"webhook\"\nurl = \"{hooks}/webhook\"\nsecret = \"{SECRET}\"\nmin_severity = \"medium\"\ndigest = \"10s\"\n"
+        ),
+    );
+    let (e, d) = departed(&env, "eve");
+    let out = replay(&env, &e, &d).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let taken = env
+        .u64("SELECT count() FROM alerts FINAL WHERE severity IN ('medium', 'high', 'critical')");
+    assert!(taken >= 3, "{taken}");
+    let queued = env.u64("SELECT uniqExact(alert_id) FROM notifications WHERE status = 'queued'");
+    assert_eq!(queued, taken, "each alert queued into its period's digest");
+    // Once the period is over, the next start delivers its digest; a third run adds nothing.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    for _ in 0..2 {
+        let out = replay(&env, &e, &d).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let g = got.lock().unwrap();
+    let mut listed = Vec::new();
+    for (_, _, body) in &g.accepted {
+        assert!(body["period"]["from"].is_string(), "{body}");
+        assert!(
+            body["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("custos digest: "),
+            "{body}"
+        );
+        for a in body["alerts"].as_array().unwrap() {
+            listed.push(a["alert_id"].as_str().unwrap().to_owned());
+        }
+    }
+    let distinct: std::collections::HashSet<_> = listed.iter().collect();
+    assert_eq!(
+        listed.len() as u64,
+        taken,
+        "every alert listed once: {listed:?}"
+    );
+    assert_eq!(distinct.len(), listed.len());
+    assert!(
+        g.accepted.len() <= 2,
+        "one digest per period (the run may straddle two)"
+    );
+    let delivered =
+        env.u64("SELECT uniqExact(notification_id) FROM notifications WHERE status = 'delivered'");
+    assert_eq!(delivered, g.accepted.len() as u64);
+}

@@ -105,8 +105,8 @@ pub fn validate(routes: &[NotifyRoute], p: &mut Vec<String>) {
             "name: used by an earlier route",
         );
         check(
-            r.digest.as_ref().is_none_or(|d| d.secs() >= 60),
-            "digest: must be at least 1m",
+            r.digest.as_ref().is_none_or(|d| d.secs() >= 10),
+            "digest: must be at least 10s",
         );
         check(r.timeout_ms >= 100, "timeout_ms: must be at least 100");
         check(

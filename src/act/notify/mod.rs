@@ -224,9 +224,14 @@ impl Route {
             return;
         }
         let me = self.clone();
+        // A period already over is in flight from now on (a finite command's drain waits for it).
+        let ended = period.end * 1000 <= now_ms();
+        let early = ended
+            .then(|| self.inflight.clone().try_acquire_owned().ok())
+            .flatten();
         tokio::spawn(async move {
             let wait = (period.end * 1000).saturating_sub(now_ms()) + 1_000;
-            tokio::time::sleep(Duration::from_millis(wait)).await;
+            tokio::time::sleep(Duration::from_millis(if ended { 0 } else { wait })).await;
             let alerts = loop {
                 match me.digest_alerts(&id).await {
                     Ok(a) => break a,
@@ -244,7 +249,10 @@ impl Route {
                 (String::new(), String::new(), String::new());
             row.severity = route::worst(&alerts).to_owned();
             me.record(&row).await;
-            let busy = me.busy().await;
+            let busy = match early {
+                Some(b) => Some(b),
+                None => me.busy().await,
+            };
             me.clone().deliver(row, alerts, Some(period), busy).await;
         });
     }
