@@ -154,6 +154,8 @@ async fn every_route_checks_token_and_role() {
         "/api/v1/users/u00002/timeline".into(),
         "/api/v1/stats?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z".into(),
         "/api/v1/openapi.json".into(),
+        // Auditors read the lock history too.
+        "/api/v1/actions".into(),
     ];
     let mut requests = 1;
     for path in &gets {
@@ -1120,4 +1122,82 @@ async fn pages_over_many_months_and_evidence_far_from_or_without_its_alert() {
     assert_eq!(st, StatusCode::OK, "{none}");
     assert_eq!(none["evidence"], serde_json::json!([]));
     tokio::task::block_in_place(|| env.sql("SYSTEM START MERGES events"));
+}
+
+/// What triage asked of the API: comma lists, dates without a time, `stats` over the data's own
+/// last month when no time is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comma_lists_dates_and_stats_over_the_datas_own_range() {
+    if skip_without_servers() {
+        return;
+    }
+    let env = TestEnv::new(&ch_url(), "");
+    tokio::task::block_in_place(|| load(&env, 20_000));
+    let api = start(&env).await;
+    let count = |v: &Value| v["items"].as_array().unwrap().len();
+    let (st, both) = api
+        .get(
+            "/api/v1/alerts?severity=high,critical&limit=1000",
+            Some(&api.auditor),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{both}");
+    let (_, high) = api
+        .get(
+            "/api/v1/alerts?severity=high&limit=1000",
+            Some(&api.auditor),
+        )
+        .await;
+    let (_, critical) = api
+        .get(
+            "/api/v1/alerts?severity=critical&limit=1000",
+            Some(&api.auditor),
+        )
+        .await;
+    assert!(
+        count(&high) > 0 && count(&critical) > 0,
+        "{high} {critical}"
+    );
+    assert_eq!(count(&both), count(&high) + count(&critical));
+    assert!(both["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| ["high", "critical"].contains(&a["severity"].as_str().unwrap())));
+    let (st, err) = api
+        .get("/api/v1/alerts?severity=high,urgent", Some(&api.auditor))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        err["message"].as_str().unwrap().contains("`severity`"),
+        "{err}"
+    );
+    // A date is its day's start for `since` and its end for `until` (exclusive next midnight).
+    let newest = env.sql("SELECT toDate(max(ts)) FROM events");
+    let (st, day) = api
+        .get(
+            &format!("/api/v1/events?since={newest}&until={newest}&limit=1000"),
+            Some(&api.auditor),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{day}");
+    let want = env.u64(&format!(
+        "SELECT count() FROM (SELECT DISTINCT event_id FROM events WHERE toDate(ts) = '{newest}')"
+    ));
+    assert_eq!(count(&day) as u64, want.min(1000), "the whole day {newest}");
+    // No time: the 30 days up to the newest event, which is not now.
+    let (st, stats) = api.get("/api/v1/stats", Some(&api.auditor)).await;
+    assert_eq!(st, StatusCode::OK, "{stats}");
+    let events: u64 = stats["events_per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["events"].as_u64().unwrap())
+        .sum();
+    assert!(events > 0, "historical data shows: {stats}");
+    assert!(
+        stats["until"].as_str().unwrap().starts_with(&newest[..7]),
+        "{} vs {newest}",
+        stats["until"]
+    );
 }

@@ -174,13 +174,13 @@ pub(crate) async fn with_status(
 
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts",
     params(
-        ("detector" = Option<String>, Query, description = "off_hours_login, bulk_export, orphaned_account, ..."),
+        ("detector" = Option<String>, Query, description = "off_hours_login, bulk_export, orphaned_account, ...; a comma list for any of them"),
         ("subject" = Option<String>, Query, description = "whom the alert is about: its subject (an IP for password_spray), else its user"),
-        ("user_id" = Option<String>, Query), ("severity" = Option<String>, Query, description = "low, medium, high, critical"),
+        ("user_id" = Option<String>, Query), ("severity" = Option<String>, Query, description = "low, medium, high, critical; a comma list (high,critical) for any of them"),
         ("status" = Option<String>, Query, description = "open, acknowledged, resolved, false_positive"),
         ("tenant" = Option<String>, Query),
-        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339; trigger event time at or after"),
-        ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339; trigger event time before"),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339 or a date (its start, UTC); trigger event time at or after"),
+        ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339, or a date (through its end, UTC); trigger event time before"),
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 100"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
@@ -224,10 +224,10 @@ pub async fn list(
         }
     }
     let filter = AlertFilter {
-        detector: p.string("detector"),
+        detector: p.strings("detector"),
         subject: p.string("subject"),
         user_id: p.string("user_id"),
-        severity: p.choice("severity")?,
+        severity: p.choices("severity")?,
         status: p.choice("status")?,
         tenant: p.string("tenant"),
         since: p.time("since")?,

@@ -49,12 +49,18 @@ impl Params {
         self.map.get(k).map(String::as_str)
     }
 
+    /// An RFC 3339 time, or a date (`2026-01-06`): its start, UTC — for `until` (exclusive) its
+    /// end, so `since=2026-07-01&until=2026-09-30` is the whole quarter.
     pub fn time(&self, k: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
         self.typed(k)
             .map(|v| {
-                DateTime::parse_from_rfc3339(v)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| ApiError::BadRequest(format!("`{k}` must be an RFC 3339 time with an offset, like 2026-01-06T00:00:00Z")))
+                let date = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok().map(|d| {
+                    let d = if k == "until" { d.succ_opt().unwrap_or(d) } else { d };
+                    d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+                });
+                date.map(Ok)
+                    .unwrap_or_else(|| DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)))
+                    .map_err(|_| ApiError::BadRequest(format!("`{k}` must be an RFC 3339 time with an offset, like 2026-01-06T00:00:00Z, or a date, like 2026-01-06")))
                     .and_then(|t| {
                         // Stored times are 1970..2106 (ClickHouse DateTime): outside, a query would
                         // silently wrap.
@@ -112,6 +118,33 @@ impl Params {
                     .map_err(|e| ApiError::BadRequest(format!("`{k}`: {e}")))
             })
             .transpose()
+    }
+
+    /// A comma list of a closed set's values (`severity=high,critical`); empty when not given.
+    pub fn choices<T: std::str::FromStr<Err = String>>(&self, k: &str) -> Result<Vec<T>, ApiError> {
+        self.typed(k)
+            .map(|v| {
+                v.split(',')
+                    .map(|one| {
+                        one.trim()
+                            .parse::<T>()
+                            .map_err(|e| ApiError::BadRequest(format!("`{k}`: {e}")))
+                    })
+                    .collect()
+            })
+            .unwrap_or(Ok(Vec::new()))
+    }
+
+    /// A comma list of texts; empty when not given.
+    pub fn strings(&self, k: &str) -> Vec<String> {
+        self.str(k)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// An owned copy of a text parameter, if given and not empty.

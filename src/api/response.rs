@@ -160,7 +160,7 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Admin)?;
+    caller.require(Role::Auditor)?;
     let p = Params::new(
         q.as_deref(),
         &[

@@ -4,7 +4,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -99,8 +99,8 @@ pub struct Stats {
 }
 
 #[utoipa::path(get, path = "/api/v1/stats", tag = "stats",
-    params(("since" = Option<String>, Query, format = DateTime, description = "RFC 3339, default 30 days before `until`"),
-        ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339, default now"),
+    params(("since" = Option<String>, Query, format = DateTime, description = "RFC 3339 or a date, default 30 days before `until`"),
+        ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339 or a date (through its end); default: just after the newest stored event when no time is given, now when only `since` is"),
         ("tenant" = Option<String>, Query)),
     responses((status = 200, body = Stats), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
     security(("bearer" = [])))]
@@ -111,8 +111,21 @@ pub async fn stats(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Auditor)?;
     let p = Params::new(q.as_deref(), &["since", "until", "tenant"])?;
-    let until = p.time("until")?.unwrap_or_else(Utc::now);
-    let since = p.time("since")?.unwrap_or(until - Duration::days(30));
+    let (since, until) = (p.time("since")?, p.time("until")?);
+    // No time given: the 30 days up to the newest stored event (a history loaded into an idle
+    // system shows its own last month, not an empty one).
+    let until = match (since, until) {
+        (_, Some(u)) => u,
+        (None, None) => {
+            let newest = timed(&state, state.store.newest_event_secs()).await?;
+            match newest {
+                0 => Utc::now(),
+                s => DateTime::from_timestamp(i64::from(s) + 1, 0).unwrap_or_else(Utc::now),
+            }
+        }
+        (Some(_), None) => Utc::now(),
+    };
+    let since = since.unwrap_or(until - Duration::days(30));
     if since >= until {
         return Err(ApiError::BadRequest(
             "`since` must be before `until`".into(),

@@ -77,11 +77,13 @@ pub struct StatusRow {
 /// What an alerts query may be narrowed by.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
-    pub detector: Option<String>,
+    /// Any of these (empty: all).
+    pub detector: Vec<String>,
     /// The alert's subject: its `subject` when it has one, else its user.
     pub subject: Option<String>,
     pub user_id: Option<String>,
-    pub severity: Option<Severity>,
+    /// Any of these (empty: all).
+    pub severity: Vec<Severity>,
     pub status: Option<AlertStatus>,
     pub tenant: Option<String>,
     pub since: Option<DateTime<Utc>>,
@@ -111,9 +113,10 @@ impl Store {
                 [Arg::S(subject.clone())],
             );
         }
-        sql.eq("detector", f.detector.as_deref())
+        let severities: Vec<String> = f.severity.iter().map(|s| s.as_str().to_owned()).collect();
+        sql.any_of("detector", &f.detector)
             .eq("user_id", f.user_id.as_deref())
-            .eq("severity", f.severity.map(|s| s.as_str()))
+            .any_of("severity", &severities)
             .eq("tenant", f.tenant.as_deref());
         sql.since(f.since).until(f.until).after(after, "alert_id");
         match f.status {

@@ -94,6 +94,21 @@ impl Sql {
         self
     }
 
+    /// ` AND column IN (…)` when any values are given (one: `= ?`).
+    pub fn any_of(&mut self, column: &str, values: &[String]) -> &mut Self {
+        match values {
+            [] => self,
+            [one] => self.eq(column, Some(one)),
+            many => {
+                let marks = vec!["?"; many.len()].join(", ");
+                self.push(
+                    &format!(" AND {column} IN ({marks})"),
+                    many.iter().map(|v| Arg::S(v.clone())),
+                )
+            }
+        }
+    }
+
     /// ` AND` event time at or after `t` (millisecond precision).
     pub fn since(&mut self, t: Option<DateTime<Utc>>) -> &mut Self {
         if let Some(t) = t {
