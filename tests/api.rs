@@ -1201,3 +1201,62 @@ async fn comma_lists_dates_and_stats_over_the_datas_own_range() {
         stats["until"]
     );
 }
+
+/// A timeline around an alert holds the user's events, alerts, lock actions and status changes
+/// interleaved; paged by its cursor, every item is on exactly one page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeline_around_an_alert_pages_the_merged_stream_by_cursor() {
+    if skip_without_servers() {
+        return;
+    }
+    let env = TestEnv::new(&ch_url(), "");
+    tokio::task::block_in_place(|| load(&env, 20_000));
+    let api = start(&env).await;
+    let row = env.sql("SELECT alert_id, user_id FROM alerts FINAL WHERE response = 'lock' AND alert_id IN (SELECT alert_id FROM actions) ORDER BY alert_id LIMIT 1");
+    let (alert, user) = row.split_once('\t').expect("a lock alert with its action");
+    let (st, _) = api
+        .post(
+            &format!("/api/v1/alerts/{alert}/status"),
+            Some(&api.analyst),
+            serde_json::json!({"status": "acknowledged", "note": "on it"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let base = format!("/api/v1/users/{user}/timeline?around={alert}&window=6h");
+    let (st, whole) = api
+        .get(&format!("{base}&limit=5000"), Some(&api.auditor))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{whole}");
+    let all = whole["items"].as_array().unwrap().clone();
+    let kinds: std::collections::HashSet<&str> =
+        all.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    for k in ["event", "alert", "action", "status"] {
+        assert!(kinds.contains(k), "{k} in {kinds:?}");
+    }
+    assert!(whole["next_cursor"].is_null());
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..1000 {
+        let (st, page) = api
+            .get(&format!("{base}&limit=3{cursor}"), Some(&api.auditor))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        paged.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all, "pages hold every item once, in order");
+    let (st, _) = api
+        .get(&format!("{base}&since=2026-01-01"), Some(&api.auditor))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = api
+        .get(
+            &format!("/api/v1/users/{user}/timeline?around=nope"),
+            Some(&api.auditor),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}

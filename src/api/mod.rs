@@ -14,6 +14,7 @@ mod params;
 mod response;
 mod router;
 mod state;
+mod timeline;
 mod trail;
 mod users;
 mod views;

@@ -9,7 +9,7 @@ use axum::{middleware, Router};
 
 use super::error::ApiError;
 use super::state::AppState;
-use super::{alerts, events, health, layers, openapi, response, trail, users};
+use super::{alerts, events, health, layers, openapi, response, timeline, trail, users};
 use crate::shutdown::Shutdown;
 
 /// The whole router: `/api/v1/*` behind tokens; health and metrics open or not per config; every
@@ -20,7 +20,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts/{alert_id}", get(alerts::get_one))
         .route("/api/v1/alerts/{alert_id}/status", post(alerts::set_status))
         .route("/api/v1/events", get(events::list))
-        .route("/api/v1/users/{user_id}/timeline", get(users::timeline))
+        .route("/api/v1/users/{user_id}/timeline", get(timeline::timeline))
         .route("/api/v1/stats", get(users::stats))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/users/{user_id}/lock", post(response::lock))

@@ -198,6 +198,38 @@ impl Store {
     }
 
     /// One page of actions' current states, newest request first.
+    /// The actions on `user_id` requested in `[since, until)` (epoch seconds) without an alert
+    /// (manual locks and unlocks), current states, oldest first.
+    pub async fn user_actions(
+        &self,
+        user_id: &str,
+        since: u32,
+        until: u32,
+        limit: u64,
+    ) -> Result<Vec<ActionRow>> {
+        let sql = format!(
+            "{STATE} AND user_id = ? AND alert_id = '' AND requested_at >= toDateTime(?) AND requested_at < toDateTime(?) \
+             GROUP BY action_id ORDER BY req, action_id LIMIT ?"
+        );
+        self.narrow_query(&sql)
+            .bind(user_id)
+            .bind(since)
+            .bind(until)
+            .bind(limit)
+            .fetch_all()
+            .await
+    }
+
+    /// The actions decided for any of `alert_ids`, current states, oldest first.
+    pub async fn alerts_actions(&self, alert_ids: Vec<String>) -> Result<Vec<ActionRow>> {
+        if alert_ids.is_empty() {
+            return Ok(Vec::new()); // 18.16 refuses `has([], …)`
+        }
+        let sql =
+            format!("{STATE} AND has(?, alert_id) GROUP BY action_id ORDER BY req, action_id");
+        self.narrow_query(&sql).bind(alert_ids).fetch_all().await
+    }
+
     pub async fn actions_page(
         &self,
         f: &ActionFilter,

@@ -235,6 +235,19 @@ impl Store {
         .await
     }
 
+    /// Every status change of any of `alert_ids`, oldest first.
+    pub async fn alerts_status_changes(&self, alert_ids: Vec<String>) -> Result<Vec<StatusRow>> {
+        if alert_ids.is_empty() {
+            return Ok(Vec::new()); // 18.16 refuses `has([], …)`
+        }
+        self.narrow_query(
+            "SELECT ?fields FROM alert_status_history WHERE has(?, alert_id) ORDER BY at_ms, alert_id",
+        )
+        .bind(alert_ids)
+        .fetch_all()
+        .await
+    }
+
     pub async fn insert_status(&self, row: &StatusRow) -> Result<()> {
         self.insert_rows("alert_status_history", std::slice::from_ref(row))
             .await
