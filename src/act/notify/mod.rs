@@ -48,7 +48,7 @@ pub struct Notifier {
 }
 
 enum Job {
-    Alert(AlertRow),
+    Alert(Box<AlertRow>),
     /// Answered once every job before it is decided.
     Barrier(oneshot::Sender<()>),
 }
@@ -109,7 +109,7 @@ impl Notifier {
     pub fn submit(&self, alerts: &[AlertRow]) {
         for a in alerts.iter().filter(|a| a.version == 1) {
             for (cfg, tx) in &self.routes {
-                if route::takes(cfg, a) && tx.try_send(Job::Alert(a.clone())).is_err() {
+                if route::takes(cfg, a) && tx.try_send(Job::Alert(Box::new(a.clone()))).is_err() {
                     tracing::warn!(route = %cfg.name, alert_id = %a.alert_id, "notification queue full; the alert is notified at the next start");
                 }
             }
@@ -140,7 +140,7 @@ impl Route {
     async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Job>) {
         while let Some(job) = rx.recv().await {
             let a = match job {
-                Job::Alert(a) => a,
+                Job::Alert(a) => *a,
                 Job::Barrier(done) => {
                     let _ = done.send(());
                     continue;
@@ -212,7 +212,7 @@ impl Route {
         }
         for a in store.unnotified_alerts(&self.cfg.name, RESUME_SECS).await? {
             if route::takes(&self.cfg, &a) {
-                let _ = tx.try_send(Job::Alert(a));
+                let _ = tx.try_send(Job::Alert(Box::new(a)));
             }
         }
         Ok(())
