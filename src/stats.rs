@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 #[derive(Debug, Default)]
@@ -24,6 +26,8 @@ pub struct Stats {
     /// Set while this instance has held no partition for longer than 3 × the session timeout
     /// (for readiness: a consumer left without work is not silently idle).
     pub kafka_unassigned: std::sync::atomic::AtomicBool,
+    /// Dead letters stored, by rejection code (events and directory records together).
+    pub rejected_by_code: std::sync::Mutex<BTreeMap<String, u64>>,
 }
 
 /// The counts of one batch, added to [`Stats`] once ClickHouse confirmed it.
@@ -45,11 +49,21 @@ pub struct Summary {
     pub read: u64,
     pub stored: u64,
     pub rejected: u64,
+    /// `rejected` (and rejected directory records) by code: `invalid_json`, `missing_field`, …
+    pub rejected_by_code: BTreeMap<String, u64>,
     pub duplicates: u64,
     pub alerts: u64,
 }
 
 impl Stats {
+    /// Counts stored dead letters by code.
+    pub fn add_codes<'a>(&self, codes: impl Iterator<Item = &'a str>) {
+        let mut by = self.rejected_by_code.lock().expect("stats lock");
+        for c in codes {
+            *by.entry(c.to_owned()).or_default() += 1;
+        }
+    }
+
     pub fn add(&self, t: &Tally) {
         self.read.fetch_add(t.read, Relaxed);
         self.stored.fetch_add(t.stored, Relaxed);
@@ -68,6 +82,7 @@ impl Stats {
             read: self.read.load(Relaxed),
             stored: self.stored.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
+            rejected_by_code: self.rejected_by_code.lock().expect("stats lock").clone(),
             duplicates: self.duplicates.load(Relaxed),
             alerts: self.alerts.load(Relaxed),
         }

@@ -547,6 +547,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/api/v1/stats", "get"),
         ("/api/v1/openapi.json", "get"),
         ("/api/v1/audit", "get"),
+        ("/api/v1/dead_letters", "get"),
     ] {
         let op = &paths[p][m];
         assert!(op.is_object(), "{p} {m} missing");
@@ -563,7 +564,7 @@ async fn the_openapi_document_covers_every_route() {
     ] {
         assert!(paths[p][m].is_object(), "{p} {m} missing");
     }
-    assert_eq!(paths.len(), 12);
+    assert_eq!(paths.len(), 13);
     for (p, item) in paths {
         for (m, op) in item.as_object().unwrap() {
             for code in ["401", "403"] {
@@ -1259,4 +1260,81 @@ async fn a_timeline_around_an_alert_pages_the_merged_stream_by_cursor() {
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+/// Auditors read what was refused: each record's code, message, position and bytes, and the
+/// counts per code of everything the filter matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_with_counts_per_code() {
+    if skip_without_servers() {
+        return;
+    }
+    let env = TestEnv::new(&ch_url(), "");
+    let input = env.path("bad.jsonl");
+    let good = r#"{"event_id":"g1","ts":"2026-01-06T10:00:00Z","user_id":"u1","action":"view"}"#;
+    std::fs::write(
+        &input,
+        format!("{good}\n{{broken\n[1,2]\n{{\"event_id\":\"x\",\"ts\":\"2026-01-06T10:00:00Z\",\"action\":\"view\"}}\n{{nope\n"),
+    )
+    .unwrap();
+    let out = env
+        .custos(&["replay", "--input", input.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let api = start(&env).await;
+    let (st, page) = api.get("/api/v1/dead_letters", Some(&api.auditor)).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 4, "{page}");
+    assert_eq!(
+        page["counts"], summary["rejected_by_code"],
+        "the replay's summary and the API agree"
+    );
+    assert_eq!(page["counts"]["invalid_json"], 2, "{page}");
+    let first = &page["items"][0];
+    assert!(
+        first["file_line"].as_u64().unwrap() >= 2 && first["raw"].is_string(),
+        "{first}"
+    );
+    // One code, one page at a time.
+    let (_, only) = api
+        .get("/api/v1/dead_letters?code=invalid_json", Some(&api.auditor))
+        .await;
+    assert_eq!(only["total"], 2);
+    assert!(only["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["error_code"] == "invalid_json"));
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let (_, p) = api
+            .get(
+                &format!("/api/v1/dead_letters?limit=1{cursor}"),
+                Some(&api.auditor),
+            )
+            .await;
+        for d in p["items"].as_array().unwrap() {
+            assert!(
+                seen.insert(d["dl_id"].as_str().unwrap().to_owned()),
+                "repeated {d}"
+            );
+        }
+        match p["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4);
+    assert_eq!(
+        api.get("/api/v1/dead_letters", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -90,7 +90,11 @@ fn replay_stores_each_valid_event_once_and_dead_letters_every_bad_line() {
     let path = path.to_str().unwrap();
 
     let first = summary(&env.custos(&["replay", "--input", path]).output().unwrap());
-    let expected = serde_json::json!({"read": lines.len(), "stored": valid, "rejected": bad.len(), "duplicates": 50, "alerts": 0});
+    let mut by_code = std::collections::BTreeMap::<&str, u64>::new();
+    for (_, code) in &bad {
+        *by_code.entry(code).or_default() += 1;
+    }
+    let expected = serde_json::json!({"read": lines.len(), "stored": valid, "rejected": bad.len(), "rejected_by_code": by_code, "duplicates": 50, "alerts": 0});
     assert_eq!(first, expected);
     assert_eq!(env.u64("SELECT uniqExact(event_id) FROM events"), valid);
     env.sql("OPTIMIZE TABLE events FINAL");
@@ -204,7 +208,7 @@ fn stdin_input_and_crlf_lines_work() {
     // The 02:14 UTC login is outside the default working hours (Mon-Fri 09:00-18:00 UTC).
     assert_eq!(
         s,
-        serde_json::json!({"read": 3, "stored": 2, "rejected": 1, "duplicates": 0, "alerts": 1})
+        serde_json::json!({"read": 3, "stored": 2, "rejected": 1, "rejected_by_code": {"invalid_json": 1}, "duplicates": 0, "alerts": 1})
     );
     assert_eq!(
         env.sql("SELECT hex(raw), file_path, file_line FROM dead_letters"),

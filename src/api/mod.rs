@@ -5,6 +5,7 @@
 mod alerts;
 mod audit;
 pub mod auth;
+mod dead_letters;
 mod error;
 mod events;
 mod health;

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{alerts, events, response, timeline, trail, users};
+use super::{alerts, dead_letters, events, response, timeline, trail, users};
 
 struct Bearer;
 
@@ -50,7 +50,7 @@ impl Modify for Bearer {
 #[openapi(
     info(title = "custos API", description = "Alerts, events, timelines and exports for security analysts and auditors. Every request is recorded in api_audit."),
     paths(
-        alerts::list, alerts::get_one, alerts::set_status, events::list, timeline::timeline, users::stats,
+        alerts::list, alerts::get_one, alerts::set_status, events::list, timeline::timeline, users::stats, dead_letters::list,
         response::lock, response::unlock, response::list, response::reset_breaker, trail::list, document
     ),
     modifiers(&Bearer)

@@ -9,7 +9,9 @@ use axum::{middleware, Router};
 
 use super::error::ApiError;
 use super::state::AppState;
-use super::{alerts, events, health, layers, openapi, response, timeline, trail, users};
+use super::{
+    alerts, dead_letters, events, health, layers, openapi, response, timeline, trail, users,
+};
 use crate::shutdown::Shutdown;
 
 /// The whole router: `/api/v1/*` behind tokens; health and metrics open or not per config; every
@@ -27,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/users/{user_id}/unlock", post(response::unlock))
         .route("/api/v1/actions", get(response::list))
         .route("/api/v1/audit", get(trail::list))
+        .route("/api/v1/dead_letters", get(dead_letters::list))
         .route(
             "/api/v1/response/reset-breaker",
             post(response::reset_breaker),

@@ -82,6 +82,7 @@ pub async fn run<A: OnStored>(
         act.on_stored(&batch.alerts).await;
         acker.ack(&batch.acks);
         stats.add(&batch.tally);
+        stats.add_codes(batch.dead_letters.iter().map(|d| d.error_code.as_str()));
         tracing::debug!(
             events = batch.events.len(),
             dead_letters = batch.dead_letters.len(),
