@@ -39,6 +39,11 @@ python3 -c 'import chdb' 2>/dev/null || python3 -m pip install -q chdb==4.4.0 >&
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd==1.4.6 >&2 \
   || python3 -m pip install -q --break-system-packages aiosmtpd==1.4.6 >&2
 
+# ocsf-json-schema (PyPI: the OCSF schema's JSON schemas) and jsonschema, to validate the OCSF
+# Detection Findings custos publishes (tests/kafka_ocsf.rs).
+python3 -c 'import ocsf_json_schema, jsonschema' 2>/dev/null || python3 -m pip install -q ocsf-json-schema==1.2.0 jsonschema >&2 \
+  || python3 -m pip install -q --break-system-packages ocsf-json-schema==1.2.0 jsonschema >&2
+
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@" || status=$?

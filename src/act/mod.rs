@@ -7,6 +7,7 @@ pub mod decision;
 pub mod dispatch;
 pub mod lockout;
 pub mod notify;
+pub mod ocsf;
 pub mod publish;
 pub mod takeover;
 

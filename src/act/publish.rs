@@ -1,5 +1,6 @@
-//! Publishes stored alerts as JSON to `[kafka] alerts_topic`, keyed by user. At-least-once:
-//! consumers deduplicate by `alert_id` (and keep the highest `version`).
+//! Publishes stored alerts as JSON to `[kafka] alerts_topic`, keyed by user — custos' own form or
+//! OCSF Detection Findings (`alerts_format`). At-least-once: consumers deduplicate by `alert_id`
+//! (OCSF: `finding_info.uid`) and keep the highest `version`.
 
 use std::time::Duration;
 
@@ -7,13 +8,18 @@ use anyhow::Context;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
-use crate::config::KafkaConfig;
+use std::collections::HashMap;
+
+use crate::config::{AlertsFormat, KafkaConfig};
 use crate::store::alerts::AlertRow;
 
 /// Publishes alerts as JSON to `[kafka] alerts_topic`, keyed by user.
 pub struct AlertPublisher {
     producer: ThreadedProducer<DefaultProducerContext>,
     topic: String,
+    format: AlertsFormat,
+    /// Detector titles by id (OCSF findings carry them).
+    titles: HashMap<String, String>,
 }
 
 impl AlertPublisher {
@@ -35,13 +41,32 @@ impl AlertPublisher {
         Ok(Some(AlertPublisher {
             producer,
             topic: cfg.alerts_topic.clone(),
+            format: cfg.alerts_format,
+            titles: HashMap::new(),
         }))
+    }
+
+    /// Detector titles for the records that carry them.
+    pub fn with_titles(mut self, titles: HashMap<String, String>) -> Self {
+        self.titles = titles;
+        self
+    }
+
+    /// An alert as this topic's format writes it.
+    pub fn payload(&self, a: &AlertRow) -> String {
+        match self.format {
+            AlertsFormat::Custos => alert_json(a),
+            AlertsFormat::Ocsf => {
+                let title = self.titles.get(&a.detector).unwrap_or(&a.detector);
+                super::ocsf::detection_finding(a, title).to_string()
+            }
+        }
     }
 
     /// Enqueues the alerts (librdkafka delivers and retries in the background).
     pub fn publish(&self, alerts: &[AlertRow]) {
         for a in alerts {
-            let payload = alert_json(a);
+            let payload = self.payload(a);
             let mut record = BaseRecord::to(&self.topic)
                 .key(&a.user_id)
                 .payload(&payload);

@@ -20,6 +20,14 @@ pub fn engine(cfg: &Config) -> anyhow::Result<Engine> {
     Ok(Engine::new(specs, WorkTime::from_config(&cfg.detectors)))
 }
 
+/// Each detector's title by id.
+fn titles(engine: &Engine) -> std::collections::HashMap<String, String> {
+    engine
+        .detectors()
+        .map(|d| (d.id.clone(), d.title.clone()))
+        .collect()
+}
+
 /// Where people reach the API: `[api] public_url`, else `http://<listen>`.
 pub fn public_url(cfg: &Config) -> String {
     match cfg.api.public_url.as_str() {
@@ -49,7 +57,7 @@ pub async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Resul
         "detectors ready (state restored from ClickHouse)"
     );
     let publisher = if publish {
-        crate::act::AlertPublisher::build(&cfg.kafka)?
+        crate::act::AlertPublisher::build(&cfg.kafka)?.map(|p| p.with_titles(titles(&engine)))
     } else {
         None
     };
@@ -61,10 +69,7 @@ pub async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Resul
         crate::act::notify::Context {
             store: store.clone(),
             public_url: public_url(cfg),
-            titles: engine
-                .detectors()
-                .map(|d| (d.id.clone(), d.title.clone()))
-                .collect(),
+            titles: titles(&engine),
         },
         true,
     )

@@ -35,6 +35,11 @@ closed_set! {
 }
 
 closed_set! {
+    /// `[kafka] alerts_format`: how alerts are written on the alerts topic.
+    pub enum AlertsFormat { Custos = "custos", Ocsf = "ocsf" }
+}
+
+closed_set! {
     /// `[log] format`.
     pub enum LogFormat { Text = "text", Json = "json" }
 }
@@ -128,6 +133,9 @@ pub struct KafkaConfig {
     pub session_timeout_ms: u64,
     /// Alerts are published here as JSON, keyed by user ("" disables publishing).
     pub alerts_topic: String,
+    /// `custos` (the alert as the API shows it) or `ocsf` (an OCSF 1.3 Detection Finding, class
+    /// 2004: docs/integrations.md).
+    pub alerts_format: AlertsFormat,
     /// Extra librdkafka properties passed as is (e.g. `"security.protocol" = "ssl"`).
     pub librdkafka: BTreeMap<String, String>,
 }
@@ -190,6 +198,7 @@ impl Default for KafkaConfig {
             client_id: "custos".into(),
             session_timeout_ms: 10_000,
             alerts_topic: "custos.alerts".into(),
+            alerts_format: AlertsFormat::Custos,
             librdkafka: BTreeMap::new(),
         }
     }
