@@ -69,12 +69,10 @@ fn published_alerts_are_detection_findings_the_ocsf_schema_accepts() {
             "keyed by user"
         );
         let id = f["finding_info"]["uid"].as_str().unwrap();
-        assert_eq!(
-            env.u64(&format!(
-                "SELECT count() FROM alerts WHERE alert_id = '{id}'"
-            )) >= 1,
-            true
-        );
+        let stored = env.u64(&format!(
+            "SELECT count() FROM alerts WHERE alert_id = '{id}'"
+        ));
+        assert!(stored >= 1, "finding {id} is a stored alert");
         detectors.insert(
             f["finding_info"]["analytic"]["uid"]
                 .as_str()
