@@ -44,6 +44,19 @@ python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd==
 python3 -c 'import ocsf_json_schema, jsonschema' 2>/dev/null || python3 -m pip install -q ocsf-json-schema==1.2.0 jsonschema >&2 \
   || python3 -m pip install -q --break-system-packages ocsf-json-schema==1.2.0 jsonschema >&2
 
+# Headless Chromium (Debian's package) and playwright-core (npm; it downloads no browser) for the
+# console test (tests/console.rs), kept under target/.
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+if ! command -v chromium >/dev/null 2>&1; then
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >&2
+fi
+if [ ! -d target/console-test/node_modules/playwright-core ]; then
+  mkdir -p target/console-test
+  npm install --prefix target/console-test --silent --no-audit --no-fund playwright-core@1.64.1 >&2
+fi
+
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@" || status=$?

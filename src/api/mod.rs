@@ -5,6 +5,7 @@
 mod alerts;
 mod audit;
 pub mod auth;
+pub mod console;
 mod dead_letters;
 mod error;
 mod events;

@@ -66,6 +66,8 @@ pub fn router(state: AppState) -> Router {
             layers::record,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        // The console's static files: outside the audit (they carry no data; its API calls are audited).
+        .merge(super::console::routes())
         .with_state(state)
 }
 
