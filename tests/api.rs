@@ -1196,6 +1196,16 @@ async fn comma_lists_dates_and_stats_over_the_datas_own_range() {
         .map(|d| d["events"].as_u64().unwrap())
         .sum();
     assert!(events > 0, "historical data shows: {stats}");
+    let by_country: u64 = stats["events_per_country"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["events"].as_u64().unwrap())
+        .sum();
+    assert!(
+        by_country > 0 && by_country <= events,
+        "{by_country} of {events}"
+    );
     assert!(
         stats["until"].as_str().unwrap().starts_with(&newest[..7]),
         "{} vs {newest}",

@@ -17,9 +17,16 @@ fn an_analyst_triages_an_alert_in_the_console() {
         return;
     }
     let (token, lines) = custos::api::auth::new_token("analyst-console", "analyst").unwrap();
+    // The demo City DB, so evidence and the overview show where events came from.
+    let geo = tempfile::tempdir().unwrap();
+    let city = geo.path().join("city.mmdb");
+    custos::gen::geodb::write_demo_city_db(&city).unwrap();
     let env = TestEnv::new(
         &ch_url(),
-        &format!("[api]\nlisten = \"127.0.0.1:0\"\n{lines}\n"),
+        &format!(
+            "[geoip]\ncity_db = [\"{}\"]\n\n[api]\nlisten = \"127.0.0.1:0\"\n{lines}\n",
+            city.display()
+        ),
     );
     let (ev, dir) = (env.path("ev.jsonl"), env.path("dir.jsonl"));
     let gen = [

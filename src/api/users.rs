@@ -14,7 +14,7 @@ use super::params::Params;
 use super::state::{timed, AppState};
 use crate::config::Role;
 use crate::store::alerts::DayDetectorCount;
-use crate::store::events::DayCount;
+use crate::store::events::{CountryCount, DayCount};
 
 #[derive(Serialize, ToSchema)]
 pub struct Stats {
@@ -22,6 +22,8 @@ pub struct Stats {
     pub until: String,
     pub events_per_day: Vec<DayCount>,
     pub alerts_per_day: Vec<DayDetectorCount>,
+    /// The 20 countries most events came from (`country_iso` '' = not located).
+    pub events_per_country: Vec<CountryCount>,
 }
 
 #[utoipa::path(get, path = "/api/v1/stats", tag = "stats",
@@ -57,17 +59,15 @@ pub async fn stats(
             "`since` must be before `until`".into(),
         ));
     }
-    let events_per_day = timed(
-        &state,
-        state.store.events_per_day(p.str("tenant"), since, until),
-    )
-    .await?;
-    let alerts_per_day = timed(
-        &state,
-        state.store.alerts_per_day(p.str("tenant"), since, until),
-    )
-    .await?;
-    let n = (events_per_day.len() + alerts_per_day.len()) as i64;
+    // Independent reads, in flight together.
+    let tenant = p.str("tenant");
+    let store = &state.store;
+    let (events_per_day, alerts_per_day, events_per_country) = tokio::try_join!(
+        timed(&state, store.events_per_day(tenant, since, until)),
+        timed(&state, store.alerts_per_day(tenant, since, until)),
+        timed(&state, store.events_per_country(tenant, since, until, 20)),
+    )?;
+    let n = (events_per_day.len() + alerts_per_day.len() + events_per_country.len()) as i64;
     let fmt = crate::time::rfc3339;
     Ok((
         Extension(RowCount::new(n)),
@@ -76,6 +76,7 @@ pub async fn stats(
             until: fmt(until),
             events_per_day,
             alerts_per_day,
+            events_per_country,
         }),
     )
         .into_response())

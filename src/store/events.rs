@@ -294,3 +294,34 @@ pub struct DayCount {
     pub day: String,
     pub events: u64,
 }
+
+/// Events from one country (`country_iso` '' = no geo-IP answer).
+#[derive(Debug, Row, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CountryCount {
+    pub country_iso: String,
+    pub country: String,
+    pub events: u64,
+}
+
+impl Store {
+    /// Events per country in `[since, until)` (each stored event once), most first, at most `top`.
+    pub async fn events_per_country(
+        &self,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        top: u64,
+    ) -> Result<Vec<CountryCount>> {
+        let mut sql = Sql::new(
+            "SELECT country_iso, any(country), uniqExact(event_id) AS n FROM events WHERE 1",
+        );
+        sql.eq("tenant", tenant)
+            .since(Some(since))
+            .until(Some(until))
+            .push(
+                " GROUP BY country_iso ORDER BY n DESC, country_iso LIMIT ?",
+                [Arg::U64(top)],
+            );
+        sql.query(self).fetch_all().await
+    }
+}

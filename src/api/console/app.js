@@ -35,8 +35,8 @@ async function api(path, opts = {}) {
 
 const sev = (s) => el("span", { class: "sev sev-" + s }, s);
 const when = (t) => (t || "").replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC");
-const flag = (iso) => iso && iso.length === 2
-  ? String.fromCodePoint(...[...iso.toUpperCase()].map((c) => 0x1f1e6 + c.charCodeAt(0) - 65)) : "";
+// The country code as a small badge (flag emoji need a font many systems lack).
+const flag = (iso) => (iso ? el("span", { class: "cc" }, iso.toUpperCase()) : "");
 const qs = (o) => Object.entries(o).filter(([, v]) => v !== "" && v !== undefined && v !== null)
   .map(([k, v]) => encodeURIComponent(k) + "=" + encodeURIComponent(v)).join("&");
 
@@ -129,7 +129,7 @@ async function alertDetail(id) {
   }
   const evidence = table(["Time", "Action", "Object", "Records", "IP", "Where", "ASN"], a.evidence.map((e) => ({
     cells: [when(e.ts), e.action, e.object_type || "", e.record_count, e.ip || "",
-      [flag(e.country_iso), " ", [e.city, e.country].filter(Boolean).join(", ")].join(""), e.asn_org || (e.asn ? "AS" + e.asn : "")],
+      el("span", {}, flag(e.country_iso), " ", [e.city, e.country].filter(Boolean).join(", ")), [e.asn ? "AS" + e.asn : "", e.as_org].filter(Boolean).join(" ")],
   })));
   const actions = tl.items.filter((i) => i.kind === "action" && i.alert_id === id);
   const note = el("input", { id: "note", placeholder: "note (why)" });
@@ -201,7 +201,7 @@ async function events(params) {
   const r = await api("/api/v1/events?" + qs({ ...f, limit: 100 }));
   main().replaceChildren(el("h1", {}, "Events"), form, el("p", {}, exp("csv"), " ", exp("ndjson")),
     table(["Time", "User", "Action", "Object", "Records", "IP", "Where"], r.items.map((e) => ({
-      cells: [when(e.ts), e.user_id, e.action, e.object_type || "", e.record_count, e.ip || "", [flag(e.country_iso), e.city, e.country].filter(Boolean).join(" ")],
+      cells: [when(e.ts), e.user_id, e.action, e.object_type || "", e.record_count, e.ip || "", el("span", {}, flag(e.country_iso), " ", [e.city, e.country].filter(Boolean).join(", "))],
     }))));
 }
 
@@ -232,23 +232,32 @@ async function lockouts() {
 
 async function overview() {
   const [s, a] = await Promise.all([api("/api/v1/stats"), api("/api/v1/alerts?limit=1000")]);
-  const bars = (rows) => {
+  const bars = (head, rows) => {
     const max = Math.max(1, ...rows.map((r) => r.n));
-    return table(["", "", ""], rows.map((r) => {
+    return table(head, rows.map((r) => {
       const b = el("span", { class: "bar" }); b.style.width = Math.round(240 * r.n / max) + "px";
       return { cells: [r.label, b, r.n] };
     }));
   };
-  const byDetector = {};
-  for (const d of s.alerts_per_day) byDetector[d.detector] = (byDetector[d.detector] || 0) + d.alerts;
+  // Alerts per day per detector: a day × detector table.
+  const detectors = [...new Set(s.alerts_per_day.map((d) => d.detector))].sort();
+  const days = [...new Set(s.alerts_per_day.map((d) => d.day))].sort();
+  const cell = (day, det) => (s.alerts_per_day.find((d) => d.day === day && d.detector === det) || {}).alerts || "";
+  const perDay = days.length
+    ? table(["Day", ...detectors], days.map((day) => ({ cells: [day, ...detectors.map((det) => cell(day, det))] })))
+    : el("p", { class: "muted" }, "No alerts in this period.");
   const byUser = {};
   for (const x of a.items) byUser[x.subject] = (byUser[x.subject] || 0) + 1;
-  const top = (o) => Object.entries(o).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([label, n]) => ({ label, n }));
+  const top = Object.entries(byUser).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([label, n]) => ({ label, n }));
+  const countries = s.events_per_country.map((c) => ({
+    label: c.country_iso ? el("span", {}, flag(c.country_iso), " ", c.country || c.country_iso) : "not located", n: c.events,
+  }));
   main().replaceChildren(el("h1", {}, "Overview"), el("p", { class: "muted" }, when(s.since) + " – " + when(s.until)),
+    el("div", { class: "card" }, el("h2", {}, "Alerts per day and detector"), perDay),
     el("div", { class: "row" },
-      el("div", { class: "card" }, el("h2", {}, "Alerts per detector"), bars(top(byDetector))),
-      el("div", { class: "card" }, el("h2", {}, "Top users by alerts"), bars(top(byUser)))),
-    el("div", { class: "card" }, el("h2", {}, "Events per day"), bars(s.events_per_day.map((d) => ({ label: d.day, n: d.events })))));
+      el("div", { class: "card" }, el("h2", {}, "Top users by alerts"), bars(["User", "", "Alerts"], top)),
+      el("div", { class: "card" }, el("h2", {}, "Events per country"), bars(["Country", "", "Events"], countries))),
+    el("div", { class: "card" }, el("h2", {}, "Events per day"), bars(["Day", "", "Events"], s.events_per_day.map((d) => ({ label: d.day, n: d.events })))));
 }
 
 // --- routing -----------------------------------------------------------------------------------
