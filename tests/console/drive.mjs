@@ -33,7 +33,15 @@ await page.goto(base + "/#/alerts?severity=high%2Ccritical");
 await page.waitForSelector("tbody tr.clickable");
 await page.click("tbody tr.clickable");
 await page.waitForSelector("#set-status");
-const alertId = decodeURIComponent(page.url().split("#/alert/")[1]);
+const alertId = decodeURIComponent(page.url().split("#/alerts/")[1]);
+// The link a notification carries, opened in a new tab: sign in there, land on the alert.
+const tab = await browser.newPage();
+tab.on("pageerror", (e) => problems.push("page error: " + e.message));
+await tab.goto(base + "/#/alerts/" + encodeURIComponent(alertId));
+await tab.fill("#token", token);
+await tab.click("#signin");
+await tab.waitForSelector("#set-status");
+await tab.close();
 await page.selectOption("#new-status", "acknowledged");
 await page.fill("#note", "checked in the console test");
 await page.click("#set-status");

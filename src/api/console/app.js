@@ -107,7 +107,7 @@ async function alerts(params) {
       cells: [when(a.ts), sev(a.severity), a.detector, a.subject, a.summary, a.status],
     }));
     body.append(table(["Time", "Severity", "Detector", "Who", "Summary", "Status"], rows,
-      (row) => { location.hash = "#/alert/" + encodeURIComponent(row.id); }));
+      (row) => { location.hash = "#/alerts/" + encodeURIComponent(row.id); }));
     cursor = r.next_cursor;
     more.remove();
     if (cursor) body.append(el("p", {}, more));
@@ -270,7 +270,8 @@ async function route() {
   main().replaceChildren(el("p", { class: "muted" }, "Loading…"));
   try {
     const [, page, arg] = path.split("/");
-    if (page === "alert") await alertDetail(decodeURIComponent(arg));
+    // `#/alerts/<id>` is the link notifications carry (`[api] public_url`).
+    if (page === "alerts" && arg) await alertDetail(decodeURIComponent(arg));
     else if (page === "timeline") await timeline(decodeURIComponent(arg), params);
     else if (page === "events") await events(params);
     else if (page === "lockouts") await lockouts();
