@@ -11,7 +11,7 @@ pub mod message;
 pub mod route;
 pub mod send;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,9 +20,9 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use crate::config::NotifyRoute;
 use crate::store::alerts::AlertRow;
 use crate::store::notifications::NotificationRow;
-use crate::store::Store;
 use crate::time::now_ms;
 use message::Notice;
+pub use route::Context;
 use route::Period;
 
 /// Alerts waiting for a route's decision task; beyond it they wait for the next start's recovery.
@@ -31,15 +31,6 @@ const QUEUE: usize = 10_000;
 const IN_FLIGHT: usize = 4;
 /// A restart resumes what was requested within this long, and notifies alerts stored within it.
 const RESUME_SECS: u32 = 7 * 86_400;
-
-/// What the notifier looks things up with.
-pub struct Context {
-    pub store: Store,
-    /// The console's base, e.g. `https://custos.example.com`.
-    pub public_url: String,
-    /// Each detector's title by id.
-    pub titles: HashMap<String, String>,
-}
 
 /// Handle on the routes' tasks.
 pub struct Notifier {

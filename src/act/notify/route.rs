@@ -1,16 +1,26 @@
 //! Which alerts a route takes, the ids that make each decision once, digest periods, backoff, and
-//! the lookups that turn a stored alert into a message's [`Item`].
+//! the lookups (with the notifier's [`Context`]) that turn a stored alert into a message's [`Item`].
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
 
 use super::message::Item;
-use super::Context;
 use crate::config::NotifyRoute;
 use crate::model::{stable_id, Severity};
 use crate::store::alerts::AlertRow;
+use crate::store::Store;
+
+/// What the notifier looks things up with.
+pub struct Context {
+    pub store: Store,
+    /// The console's base, e.g. `https://custos.example.com`.
+    pub public_url: String,
+    /// Each detector's title by id.
+    pub titles: HashMap<String, String>,
+}
 
 /// The severity floor, then the detector and tenant filters (empty: any).
 pub fn takes(r: &NotifyRoute, a: &AlertRow) -> bool {
