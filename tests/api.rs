@@ -1196,6 +1196,10 @@ async fn comma_lists_dates_and_stats_over_the_datas_own_range() {
         .map(|d| d["events"].as_u64().unwrap())
         .sum();
     assert!(events > 0, "historical data shows: {stats}");
+    assert!(stats.get("events_per_country").is_none(), "only on request");
+    let (_, stats) = api
+        .get("/api/v1/stats?include=countries", Some(&api.auditor))
+        .await;
     let by_country: u64 = stats["events_per_country"]
         .as_array()
         .unwrap()

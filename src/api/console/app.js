@@ -231,7 +231,7 @@ async function lockouts() {
 // --- overview ----------------------------------------------------------------------------------
 
 async function overview() {
-  const [s, a] = await Promise.all([api("/api/v1/stats"), api("/api/v1/alerts?limit=1000")]);
+  const [s, a] = await Promise.all([api("/api/v1/stats?include=countries"), api("/api/v1/alerts?limit=1000")]);
   const bars = (head, rows) => {
     const max = Math.max(1, ...rows.map((r) => r.n));
     return table(head, rows.map((r) => {
