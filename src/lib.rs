@@ -22,12 +22,13 @@
 //! 3. [`metrics`]: Prometheus metrics.
 //! 4. The stages that need no storage: [`source`] (Kafka, JSONL files, acknowledgements),
 //!    [`decode`] (the contracts; rejections carry stable codes), [`enrich`] (geo-IP, network
-//!    class), [`directory`] (the in-memory view of the HR feed), [`gen`] (synthetic CRM traffic).
+//!    class), [`directory`] (the in-memory view of the HR feed), [`gen`] (synthetic CRM traffic),
+//!    [`privacy`] (de-identification of the personal data events carry, right after decoding).
 //! 5. [`store`]: every SQL statement — schema migrations, one module per table family with its row
 //!    type, retention, and the retrying batched writer.
 //! 6. [`detect`]: the engine and the detector-kind registry, in event time; rebuilt from `store`.
 //! 7. [`act`]: what happens once alerts are stored: the lockout decision (a pure function), its
-//!    safety rails and dispatch, alerts published to Kafka.
+//!    safety rails and dispatch, alerts published to Kafka (custos' form or OCSF), notifications.
 //! 8. [`pipeline`]: wires the stages with bounded channels; [`api`]: the query API over `store`.
 //! 9. [`commands`]: one module per `custos` command and its arguments.
 //! 10. [`cli`]: parses the command line, loads config, sets up logging.
@@ -49,6 +50,7 @@ pub mod gen;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod privacy;
 pub mod shutdown;
 pub mod source;
 pub mod stats;

@@ -40,6 +40,8 @@ pub struct Stages {
     pub reloader: Option<crate::enrich::Reloader>,
     /// How event records are written when not in custos' own contract (`--format`, `[[kafka.inputs]]`).
     pub formats: Formats,
+    /// `[privacy]`: applied to every decoded event and dead letter before anything else sees it.
+    pub privacy: Option<Arc<crate::privacy::Redactor>>,
 }
 
 /// A mapping and the input it reads (see [`crate::decode::mapping`]).
@@ -82,6 +84,7 @@ impl Stages {
             act: Arc::default(),
             reloader: None,
             formats: Formats::default(),
+            privacy: None,
         }
     }
 }
@@ -243,6 +246,9 @@ impl Processor {
                             b.tally.duplicates += 1;
                             return;
                         }
+                        if let Some(p) = &self.stages.privacy {
+                            p.event(&mut ev);
+                        }
                         self.stages.enrich.enrich(&mut ev);
                         self.alerts.clear();
                         self.stages
@@ -257,8 +263,13 @@ impl Processor {
                     }
                     Err(rej) => {
                         b.tally.rejected += 1;
-                        b.dead_letters
-                            .push(dead_letter(env, rej, now, self.dead_letter_max));
+                        b.dead_letters.push(dead_letter(
+                            env,
+                            rej,
+                            now,
+                            self.dead_letter_max,
+                            self.stages.privacy.as_deref(),
+                        ));
                     }
                 }
             }
@@ -272,8 +283,13 @@ impl Processor {
                     }
                     Err(rej) => {
                         b.tally.directory_rejected += 1;
-                        b.dead_letters
-                            .push(dead_letter(env, rej, now, self.dead_letter_max));
+                        b.dead_letters.push(dead_letter(
+                            env,
+                            rej,
+                            now,
+                            self.dead_letter_max,
+                            self.stages.privacy.as_deref(),
+                        ));
                     }
                 }
             }
@@ -288,6 +304,7 @@ fn dead_letter(
     rej: crate::decode::Rejection,
     now: u32,
     max: usize,
+    privacy: Option<&crate::privacy::Redactor>,
 ) -> DeadLetterRow {
     tracing::debug!(stream = env.stream.as_str(), position = %env.pos.key(), code = %rej.code, "record rejected");
     let mut d = DeadLetter {
@@ -310,6 +327,11 @@ fn dead_letter(
             d.raw.len()
         );
         d.raw.truncate(max);
+    }
+    // De-identified last: the id and the length note are of the bytes received.
+    if let Some(p) = privacy {
+        d.raw = p.bytes(std::mem::take(&mut d.raw));
+        d.message = p.text(&d.message).into_owned();
     }
     let mut row = DeadLetterRow::new(d, now);
     row.dl_id = id;

@@ -1352,3 +1352,63 @@ async fn dead_letters_are_listed_with_counts_per_code() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// `[privacy] action = "hash"`: the events API finds a customer's events by the token
+/// `custos privacy token` prints (the stored rows hold no clear value).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_found_by_a_privacy_token() {
+    if skip_without_servers() {
+        return;
+    }
+    let env = TestEnv::new(
+        &ch_url(),
+        "[privacy]\naction = \"hash\"\nkey = \"an-api-test-privacy-key-0123\"\n",
+    );
+    let input = env.path("pii.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"event_id":"c1","ts":"2026-01-06T10:00:00Z","user_id":"u1","action":"update","attributes":{"note":"call 138-1234-5678 back"}}"#,
+            "\n",
+            r#"{"event_id":"c2","ts":"2026-01-06T10:05:00Z","user_id":"u2","action":"view","attributes":{"phone":"13812345678"}}"#,
+            "\n",
+            r#"{"event_id":"c3","ts":"2026-01-06T10:06:00Z","user_id":"u2","action":"view","attributes":{"phone":"13912345678"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = env
+        .custos(&["replay", "--input", input.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = env
+        .custos(&["privacy", "token", "13812345678"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    let api = start(&env).await;
+    let (st, page) = api
+        .get(
+            &format!("/api/v1/events?attribute={token}&limit=100"),
+            Some(&api.auditor),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    let mut ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["c1", "c2"],
+        "both spellings of the number, not the other number"
+    );
+}

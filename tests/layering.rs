@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["model"],
     &["config", "shutdown", "stats"],
     &["metrics"],
-    &["decode", "directory", "enrich", "source", "gen"],
+    &["decode", "directory", "enrich", "source", "gen", "privacy"],
     &["store"],
     &["detect"],
     &["act"],

@@ -43,6 +43,7 @@ const FILTERS: &[&str] = &[
     "since",
     "until",
     "min_records",
+    "attribute",
     "limit",
     "cursor",
     "format",
@@ -57,6 +58,7 @@ fn filter(p: &Params) -> Result<EventFilter, ApiError> {
         country_iso: p.string("country_iso"),
         tenant: p.string("tenant"),
         min_records: p.u64("min_records")?,
+        attribute: p.string("attribute"),
         since: p.time("since")?,
         until: p.time("until")?,
     })
@@ -69,6 +71,7 @@ fn filter(p: &Params) -> Result<EventFilter, ApiError> {
         ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339; event time at or after"),
         ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339; event time before"),
         ("min_records" = Option<u64>, Query, description = "record_count at least"),
+        ("attribute" = Option<String>, Query, description = "text any attribute value contains, e.g. a `custos privacy token` (hmac:…)"),
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 100 (ignored by exports)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("format" = Option<String>, Query, description = "json (paged, default), csv or ndjson (the whole result, streamed, oldest first)"),

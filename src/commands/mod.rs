@@ -67,6 +67,11 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenCommand,
     },
+    /// De-identification (`[privacy]`, docs/privacy.md).
+    Privacy {
+        #[command(subcommand)]
+        action: PrivacyCommand,
+    },
     /// Write synthetic CRM events and a matching directory (JSONL; `.gz` paths are gzipped), or produce them to Kafka.
     Gen(GenArgs),
     /// Create the database and tables (idempotent).
@@ -77,6 +82,13 @@ pub enum Command {
         #[arg(long)]
         probe: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PrivacyCommand {
+    /// Print the `hash` token of VALUE (`hmac:<hex>`, with the `[privacy]` key): search events for
+    /// it to find everything done with that phone number, ID, card or address.
+    Token { value: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +140,17 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             println!("{token}");
             eprintln!("# paste into custos.toml:");
             eprintln!("{lines}");
+            Ok(())
+        }
+        Command::Privacy {
+            action: PrivacyCommand::Token { value },
+        } => {
+            let r = crate::privacy::Redactor::build(&cfg.privacy)?
+                .context("[privacy] is disabled (enabled = false)")?;
+            let token = r.token(&value).context(
+                "[privacy] has no key: set key_file or CUSTOS_PRIVACY_KEY (e.g. `openssl rand -hex 32`)",
+            )?;
+            println!("{token}");
             Ok(())
         }
         Command::Gen(args) => gen::run(cfg, args).await,

@@ -86,6 +86,7 @@ pub async fn stages(cfg: &Config, store: &Store, publish: bool) -> anyhow::Resul
         act,
         reloader,
         formats: Default::default(),
+        privacy: crate::privacy::Redactor::build(&cfg.privacy)?.map(Arc::new),
     })
 }
 

@@ -79,6 +79,7 @@ pub(crate) fn load_from(
             "log" => config.log = section(&name, value, &mut problems),
             "mappings" => config.mappings = section(&name, value, &mut problems),
             "notify" => config.notify = routes(value, &mut problems),
+            "privacy" => config.privacy = section(&name, value, &mut problems),
             other => problems.push(format!(
                 "unknown section [{other}] (known: {})",
                 defaults

@@ -3,6 +3,7 @@
 
 mod load;
 pub mod notify;
+pub mod privacy;
 mod secret;
 
 pub use load::{load, ConfigError};
@@ -60,6 +61,8 @@ pub struct Config {
     pub mappings: MappingsConfig,
     /// `[[notify]]` routes (docs/notifications.md); none: alerts are only stored and published.
     pub notify: Vec<NotifyRoute>,
+    /// `[privacy]`: de-identification (docs/privacy.md); on by default.
+    pub privacy: privacy::PrivacyConfig,
 }
 
 /// `[mappings]`: where the team's own mapping files live (docs/sources.md).
@@ -702,6 +705,7 @@ impl Config {
             p.push("[api] public_url: must be empty or start with http:// or https://".into());
         }
         notify::validate(&self.notify, &mut p);
+        privacy::validate(&self.privacy, &mut p);
         p
     }
 }

@@ -136,6 +136,8 @@ pub struct EventFilter {
     pub country_iso: Option<String>,
     pub tenant: Option<String>,
     pub min_records: Option<u64>,
+    /// Text any attribute value contains (a `hmac:` token of `[privacy] action = "hash"`, say).
+    pub attribute: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
@@ -182,6 +184,12 @@ impl EventFilter {
         }
         if let Some(n) = self.min_records {
             sql.push(" AND record_count >= ?", [Arg::U64(n)]);
+        }
+        if let Some(a) = &self.attribute {
+            sql.push(
+                " AND arrayExists(v -> position(v, ?) > 0, attr_values)",
+                [Arg::S(a.clone())],
+            );
         }
         sql.since(self.since).until(self.until);
         sql
