@@ -69,6 +69,12 @@ pub fn find(s: &str, kinds: &[Kind]) -> Vec<Found> {
     let mut i = 0;
     while i < b.len() {
         if numbers && b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            // Shorter than any identifier: passed over without building its digits.
+            let (span, count) = digit_span(b, i);
+            if count < 11 {
+                i = span;
+                continue;
+            }
             let (end, digits) = number_at(b, i);
             // Not part of a longer word: the next byte is no letter or digit (an ID's final X counted).
             if end == b.len() || !b[end].is_ascii_alphanumeric() {
@@ -104,6 +110,22 @@ pub fn find(s: &str, kinds: &[Kind]) -> Vec<Found> {
         i += 1;
     }
     out
+}
+
+/// Where the number at `i` ends and how many digits it has (separators as in [`number_at`]).
+fn digit_span(b: &[u8], i: usize) -> (usize, usize) {
+    let (mut j, mut n) = (i, 0);
+    while j < b.len() {
+        match b[j] {
+            b'0'..=b'9' => {
+                n += 1;
+                j += 1;
+            }
+            b' ' | b'-' if n > 0 && j + 1 < b.len() && b[j + 1].is_ascii_digit() => j += 1,
+            _ => break,
+        }
+    }
+    (j.max(i + 1), n)
 }
 
 /// The digits from `i` on, single spaces or dashes between them allowed (`138 1234 5678`,

@@ -158,21 +158,31 @@ impl Redactor {
     /// De-identifies an event in place: named fields whole, then every attribute value and the
     /// user agent scanned.
     pub fn event(&self, e: &mut Event) {
-        let mut kept = Vec::with_capacity(e.attributes.len());
-        for (k, v) in std::mem::take(&mut e.attributes) {
-            let named = self
+        let mut dropped = false;
+        for (k, v) in e.attributes.iter_mut() {
+            match self
                 .fields
                 .iter()
-                .find(|(n, _)| n.as_deref() == Some(k.as_str()));
-            let v = match named {
-                Some((_, action)) => self.whole(&v, *action),
-                None => Some(self.text(&v).into_owned()),
-            };
-            if let Some(v) = v {
-                kept.push((k, v));
+                .find(|(n, _)| n.as_deref() == Some(k.as_str()))
+            {
+                Some((_, action)) => match self.whole(v, *action) {
+                    Some(w) => *v = w,
+                    None => {
+                        k.clear(); // removed below
+                        dropped = true;
+                    }
+                },
+                None => {
+                    // Unchanged values stay where they are: no copy.
+                    if let Cow::Owned(t) = self.text(v) {
+                        *v = t;
+                    }
+                }
             }
         }
-        e.attributes = kept;
+        if dropped {
+            e.attributes.retain(|(k, _)| !k.is_empty());
+        }
         if let Some((_, action)) = self.fields.iter().find(|(n, _)| n.is_none()) {
             e.user_agent = self.whole(&e.user_agent, *action).unwrap_or_default();
         } else if let Cow::Owned(ua) = self.text(&e.user_agent) {
