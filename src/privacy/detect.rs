@@ -1,6 +1,7 @@
 //! Finding personal identifiers in text, each with a strict validator so ordinary numbers are left
 //! alone: mainland China mobile numbers, resident identity numbers (GB 11643, ISO 7064 MOD 11-2),
-//! bank card numbers (Luhn; UnionPay `62…` 16–19 digits) and e-mail addresses. Pure functions.
+//! bank card numbers (starting 2–6; Luhn, or UnionPay `62…` 16–19 digits) and e-mail addresses.
+//! Pure functions.
 
 use chrono::{Datelike, NaiveDate};
 
@@ -164,7 +165,11 @@ fn classify(d: &str, kinds: &[Kind]) -> Option<Kind> {
     if on(Kind::CnId) && n == 18 && cn_id_valid(d) {
         return Some(Kind::CnId);
     }
-    let card = (13..=19).contains(&n) && d.bytes().all(|c| c.is_ascii_digit());
+    // Card numbers start 2–6 (Mastercard 2-series, Amex/JCB/Diners, Visa, Mastercard, UnionPay and
+    // Discover): an epoch-milliseconds time (`17…`) that happens to pass Luhn is not one.
+    let card = (13..=19).contains(&n)
+        && d.bytes().all(|c| c.is_ascii_digit())
+        && (b'2'..=b'6').contains(&d.as_bytes()[0]);
     if on(Kind::BankCard) && card && (luhn(d) || (d.starts_with("62") && n >= 16)) {
         return Some(Kind::BankCard);
     }
@@ -306,6 +311,15 @@ mod tests {
         );
         assert!(kinds("user@localhost and a@b.c1").is_empty());
         assert!(kinds("amount 1234567890, ts 1767898620005").is_empty());
+        // Epoch milliseconds that pass Luhn are still not cards.
+        let luhn_times: Vec<String> = (1_767_898_620_000u64..1_767_898_620_100)
+            .map(|t| t.to_string())
+            .filter(|t| luhn(t))
+            .collect();
+        assert!(!luhn_times.is_empty());
+        assert!(luhn_times
+            .iter()
+            .all(|t| kinds(&format!("at {t}")).is_empty()));
         assert!(!may_hold("plain text with 12345 and no at-sign"));
     }
 
