@@ -28,25 +28,8 @@ fn an_analyst_triages_an_alert_in_the_console() {
             city.display()
         ),
     );
-    let (ev, dir) = (env.path("ev.jsonl"), env.path("dir.jsonl"));
-    let gen = [
-        "gen",
-        "--count",
-        "20000",
-        "--events",
-        ev.to_str().unwrap(),
-        "--directory",
-        dir.to_str().unwrap(),
-    ];
-    assert!(env.custos(&gen).status().unwrap().success());
-    let replay = [
-        "replay",
-        "--input",
-        ev.to_str().unwrap(),
-        "--directory",
-        dir.to_str().unwrap(),
-    ];
-    assert!(env.custos(&replay).status().unwrap().success());
+    let (ev, dir) = gen_files(&env, 20_000);
+    replay_files(&env, &ev, Some(&dir), &[]);
 
     let log = env.path("api.log");
     let mut api = env

@@ -24,36 +24,8 @@ fn published_alerts_are_detection_findings_the_ocsf_schema_accepts() {
             kafka.bootstrap()
         ),
     );
-    let (ev, dir) = (env.path("ev.jsonl"), env.path("dir.jsonl"));
-    let gen = env
-        .custos(&[
-            "gen",
-            "--count",
-            "20000",
-            "--events",
-            ev.to_str().unwrap(),
-            "--directory",
-            dir.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(gen.success());
-    let out = env
-        .custos(&[
-            "replay",
-            "--input",
-            ev.to_str().unwrap(),
-            "--directory",
-            dir.to_str().unwrap(),
-            "--publish-alerts",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ev, dir) = gen_files(&env, 20_000);
+    replay_files(&env, &ev, Some(&dir), &["--publish-alerts"]);
     let alerts = env.u64("SELECT count() FROM alerts") as usize;
     assert!(alerts > 3, "{alerts}");
     let records = consume_all(&kafka.bootstrap(), &topic, alerts, Duration::from_secs(30));

@@ -144,26 +144,9 @@ fn detectors_raise_the_same_alerts_with_privacy_on_and_off() {
     }
     let on = TestEnv::new(&ch_url(), "");
     let off = TestEnv::new(&ch_url(), "[privacy]\nenabled = false\n");
-    let (ev, dir) = (on.path("ev.jsonl"), on.path("dir.jsonl"));
-    let gen = [
-        "gen",
-        "--count",
-        "20000",
-        "--events",
-        ev.to_str().unwrap(),
-        "--directory",
-        dir.to_str().unwrap(),
-    ];
-    assert!(on.custos(&gen).status().unwrap().success());
-    let replay = [
-        "replay",
-        "--input",
-        ev.to_str().unwrap(),
-        "--directory",
-        dir.to_str().unwrap(),
-    ];
+    let (ev, dir) = gen_files(&on, 20_000);
     for env in [&on, &off] {
-        assert!(env.custos(&replay).status().unwrap().success());
+        replay_files(env, &ev, Some(&dir), &[]);
     }
     let alerts = |env: &TestEnv| {
         env.sql("SELECT alert_id, detector, user_id, severity, summary FROM alerts FINAL ORDER BY alert_id")

@@ -415,3 +415,41 @@ pub fn consume_all(
     }
     out
 }
+
+/// `custos gen --count N` into the test dir: (events file, directory file).
+pub fn gen_files(env: &TestEnv, count: u32) -> (PathBuf, PathBuf) {
+    let (ev, dir) = (env.path("ev.jsonl"), env.path("dir.jsonl"));
+    let c = count.to_string();
+    let args = [
+        "gen",
+        "--count",
+        &c,
+        "--events",
+        ev.to_str().unwrap(),
+        "--directory",
+        dir.to_str().unwrap(),
+    ];
+    assert!(env.custos(&args).status().unwrap().success(), "custos gen");
+    (ev, dir)
+}
+
+/// `custos replay` of `ev` (and `dir`) with `extra` arguments; fails the test on an error. Its
+/// summary line.
+pub fn replay_files(env: &TestEnv, ev: &Path, dir: Option<&Path>, extra: &[&str]) -> String {
+    let mut args = vec!["replay", "--input", ev.to_str().unwrap()];
+    if let Some(d) = dir {
+        args.extend(["--directory", d.to_str().unwrap()]);
+    }
+    args.extend(extra);
+    let out = env.custos(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}

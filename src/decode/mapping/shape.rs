@@ -180,6 +180,27 @@ impl Shape {
         }
     }
 
+    /// After the child `c` of `root` was parsed: when it is the discriminator, the variant (both
+    /// parses).
+    fn chosen(&self, choose: Option<Choose>, out: &mut Parsed<'_>, root: usize, c: usize) {
+        if let (Some(choose), Some((r, key))) = (choose, self.early) {
+            if (r, key) == (root, c) {
+                if let Slot::Value(v) = &out.slots[c] {
+                    out.variant = choose(v);
+                }
+            }
+        }
+    }
+
+    /// Whether a root's child may be kept: some variant (the chosen one, once known) does not
+    /// read it (both parses).
+    fn maybe_kept(&self, out: &Parsed<'_>, root: usize, c: usize) -> bool {
+        match (out.variant, self.early) {
+            (Some(v), Some((r, _))) if r == root => !self.reads[v][c],
+            _ => self.nodes[c].maybe_kept,
+        }
+    }
+
     /// Parses one record along the shape; `choose` (with an early discriminator) names the
     /// variant its value selects. A byte-level pass first; what it is not sure of, serde's.
     pub fn parse<'a>(
@@ -330,24 +351,12 @@ impl<'s, 'p, 'a> Seed<'s, 'p, 'a> {
         }
     }
 
-    /// After the child `c` of `root` was parsed: when it is the discriminator, the variant.
     fn chosen(&mut self, root: usize, c: usize) {
-        if let (Some(choose), Some((r, key))) = (self.choose, self.shape.early) {
-            if (r, key) == (root, c) {
-                if let Slot::Value(v) = &self.out.slots[c] {
-                    self.out.variant = choose(v);
-                }
-            }
-        }
+        self.shape.chosen(self.choose, &mut *self.out, root, c);
     }
 
-    /// Whether a root's child may be kept: some variant (the chosen one, once known) does not
-    /// read it.
     fn maybe_kept(&self, root: usize, c: usize) -> bool {
-        match (self.out.variant, self.shape.early) {
-            (Some(v), Some((r, _))) if r == root => !self.shape.reads[v][c],
-            _ => self.shape.nodes[c].maybe_kept,
-        }
+        self.shape.maybe_kept(&*self.out, root, c)
     }
 }
 

@@ -176,20 +176,11 @@ impl<'a> Scan<'_, '_, 'a> {
     }
 
     fn chosen(&mut self, root: usize, c: usize) {
-        if let (Some(choose), Some((r, key))) = (self.choose, self.shape.early) {
-            if (r, key) == (root, c) {
-                if let Slot::Value(v) = &self.out.slots[c] {
-                    self.out.variant = choose(v);
-                }
-            }
-        }
+        self.shape.chosen(self.choose, &mut self.out, root, c);
     }
 
     fn maybe_kept(&self, root: usize, c: usize) -> bool {
-        match (self.out.variant, self.shape.early) {
-            (Some(v), Some((r, _))) if r == root => !self.shape.reads[v][c],
-            _ => self.shape.nodes[c].maybe_kept,
-        }
+        self.shape.maybe_kept(&self.out, root, c)
     }
 
     /// A string without escapes or control characters, its quotes removed.
