@@ -180,18 +180,14 @@ impl Route {
             .unfinished_notifications(&self.cfg.name, since)
             .await?
         {
-            match (&self.cfg.digest, row.status.as_str()) {
-                (Some(span), "queued") => {
+            match &self.cfg.digest {
+                // A digest still collecting, or one whose delivery was under way: its period's
+                // alerts, once the period is over (a row's `alert_id` may be any of them).
+                Some(span) => {
                     let period = Period::of(row.requested_at as u64, span.secs());
                     self.schedule_digest(row.notification_id.clone(), period);
                 }
-                _ if row.alert_id.is_empty() => {
-                    // A digest whose delivery was under way: its alerts again.
-                    let span = self.cfg.digest.as_ref().map_or(3600, |s| s.secs());
-                    let period = Period::of(row.requested_at as u64, span);
-                    self.schedule_digest(row.notification_id.clone(), period);
-                }
-                _ => {
+                None => {
                     let Some(a) = store.alert(&row.alert_id).await? else {
                         continue;
                     };
