@@ -7,6 +7,8 @@
 #   deploy/clickhouse-local.sh stop DIR
 #
 # CLICKHOUSE_LOG_QUERIES=1 turns on system.query_log (tests/run.sh: the suite's queries are replayed on chDB).
+# CLICKHOUSE_HTTPS_PORT=PORT with CLICKHOUSE_TLS_CERT=cert.pem and CLICKHOUSE_TLS_KEY=key.pem (PEM files)
+# also serves HTTPS on PORT (tests/tls.rs); the url printed stays the plain-HTTP one.
 set -euo pipefail
 
 server_bin() {
@@ -35,6 +37,19 @@ ping_http() { # GET /ping without curl
   local reply
   reply=$( { exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /ping HTTP/1.0\r\n\r\n' >&3 && cat <&3; } 2>/dev/null ) || return 1
   [[ "$reply" == *"Ok."* ]]
+}
+
+https_config() { # the <https_port> and <openSSL> server settings, when CLICKHOUSE_HTTPS_PORT is set
+  [ -n "${CLICKHOUSE_HTTPS_PORT:-}" ] || return 0
+  : "${CLICKHOUSE_TLS_CERT:?CLICKHOUSE_HTTPS_PORT needs CLICKHOUSE_TLS_CERT}" "${CLICKHOUSE_TLS_KEY:?CLICKHOUSE_HTTPS_PORT needs CLICKHOUSE_TLS_KEY}"
+  cat <<XML
+  <https_port>$CLICKHOUSE_HTTPS_PORT</https_port>
+  <openSSL><server>
+    <certificateFile>$CLICKHOUSE_TLS_CERT</certificateFile><privateKeyFile>$CLICKHOUSE_TLS_KEY</privateKeyFile>
+    <verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile>
+    <cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols><preferServerCiphers>true</preferServerCiphers>
+  </server></openSSL>
+XML
 }
 
 start() {
@@ -66,6 +81,7 @@ start() {
   <mark_cache_size>268435456</mark_cache_size>
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <timezone>UTC</timezone>
+$(https_config)
 </yandex>
 XML
   cat > "$dir/users.xml" <<XML

@@ -25,6 +25,8 @@ pub struct Cli {
 
 /// Entry point used by `main.rs`.
 pub fn main() -> ExitCode {
+    // The one rustls crypto provider, before any TLS config is built (`crate::tls`).
+    crate::tls::provider();
     let cli = Cli::parse();
     let cfg = match config::load(cli.config.as_deref()) {
         Ok(c) => c,

@@ -19,14 +19,17 @@
 //!    closed sets (statuses, severities, actions) as enums.
 //! 2. [`config`]: `custos.toml` + environment, parsed into typed values, every problem at once;
 //!    [`shutdown`]: the broadcast stop signal; [`stats`]: pipeline counters.
-//! 3. [`metrics`]: Prometheus metrics.
+//! 3. [`metrics`]: Prometheus metrics; [`tls`]: the rustls crypto provider (ring, installed once), the
+//!    API's server config and ClickHouse's HTTPS client, from the configured PEM files.
 //! 4. The stages that need no storage: [`source`] (Kafka, JSONL files, acknowledgements),
 //!    [`decode`] (the contracts; rejections carry stable codes), [`enrich`] (geo-IP, network
 //!    class), [`directory`] (the in-memory view of the HR feed), [`gen`] (synthetic CRM traffic),
 //!    [`privacy`] (de-identification of the personal data events carry, right after decoding).
 //! 5. [`store`]: every SQL statement — schema migrations, one module per table family with its row
 //!    type, retention, and the retrying batched writer.
-//! 6. [`detect`]: the engine and the detector-kind registry, in event time; rebuilt from `store`.
+//! 6. [`detect`]: the engine and the detector-kind registry, in event time; rebuilt from `store`;
+//!    [`archive`]: signed, chained month archives (write, verify, restore), retention that archives
+//!    before it drops, and the signed seals of each closed day.
 //! 7. [`act`]: what happens once alerts are stored: the lockout decision (a pure function), its
 //!    safety rails and dispatch, alerts published to Kafka (custos' form or OCSF), notifications.
 //! 8. [`pipeline`]: wires the stages with bounded channels; [`api`]: the query API over `store`.
@@ -39,6 +42,7 @@
 
 pub mod act;
 pub mod api;
+pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -56,3 +60,4 @@ pub mod source;
 pub mod stats;
 pub mod store;
 pub mod time;
+pub mod tls;

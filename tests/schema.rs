@@ -8,7 +8,8 @@ use clickhouse::Row;
 use common::*;
 use custos::config::ClickHouseConfig;
 use custos::store::{
-    actions, alerts, audit, dead_letters, directory, events, migrate::migrate, Store,
+    actions, alerts, audit, dead_letters, directory, events, migrate::migrate, notifications,
+    seals, Store,
 };
 
 fn columns<T: Row>() -> Vec<String> {
@@ -36,6 +37,8 @@ async fn every_row_type_matches_its_table() {
         ("alert_status_history", columns::<alerts::StatusRow>()),
         ("actions", columns::<actions::ActionRow>()),
         ("api_audit", columns::<audit::AuditRow>()),
+        ("notifications", columns::<notifications::NotificationRow>()),
+        ("seals", columns::<seals::SealRow>()),
     ];
     for (table, fields) in tables {
         let described: Vec<String> =

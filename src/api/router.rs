@@ -90,7 +90,8 @@ pub async fn serve(
     serve_on(state, bind(listen).await?, shutdown, bound).await
 }
 
-/// [`serve`] on a listener already bound.
+/// [`serve`] on a listener already bound: HTTPS when `[api] tls_cert_file` is set, plain HTTP
+/// otherwise (with a warning when the address is not a loopback one).
 pub async fn serve_on(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -98,7 +99,12 @@ pub async fn serve_on(
     bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "API listening");
+    let tls = crate::tls::server_config(&state.cfg)?.map(tokio_rustls::TlsAcceptor::from);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, %scheme, "API listening");
+    if tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the API serves plain HTTP on a non-loopback address: tokens and data cross the network unencrypted (set [api] tls_cert_file and tls_key_file)");
+    }
     if let Some(tx) = bound {
         let _ = tx.send(addr);
     }
@@ -132,13 +138,24 @@ pub async fn serve_on(
                 .insert(axum::extract::ConnectInfo(peer));
             tower::ServiceExt::oneshot(app.clone(), req)
         });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = conn.await;
+            match tls {
+                None => serve_connection(stream, svc, header_timeout, watcher).await,
+                // The handshake within the header-read timeout: a slow client cannot hold a slot.
+                Some(acceptor) => {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, svc, header_timeout, watcher).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "API TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "API TLS handshake timed out"),
+                    }
+                }
+            }
             drop(slot);
         });
     }
@@ -151,4 +168,27 @@ pub async fn serve_on(
     }
     audit.flush().await;
     Ok(())
+}
+
+/// One connection, HTTP/1.1 with the header-read timeout, until it closes or shutdown ends it.
+async fn serve_connection<I, S>(
+    io: I,
+    svc: S,
+    header_timeout: Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), svc);
+    let _ = watcher.watch(conn).await;
 }

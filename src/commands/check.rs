@@ -57,7 +57,9 @@ async fn clickhouse(cfg: &Config) -> anyhow::Result<String> {
     let store = crate::store::Store::new(&cfg.clickhouse);
     tokio::time::timeout(Duration::from_secs(5), store.ping())
         .await
-        .map_err(|_| anyhow::anyhow!("no answer from {} within 5 s", cfg.clickhouse.url))??;
+        .map_err(|_| anyhow::anyhow!("no answer from {} within 5 s", cfg.clickhouse.url))?
+        // With the causes once each (`invalid peer certificate: UnknownIssuer`).
+        .map_err(|e| anyhow::anyhow!(crate::store::with_causes(&e)))?;
     Ok(format!(
         "{} answers (database `{}`)",
         cfg.clickhouse.url, cfg.clickhouse.database

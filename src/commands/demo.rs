@@ -64,7 +64,8 @@ pub async fn run(mut cfg: Config, limit: Option<u64>, publish: bool) -> anyhow::
     let (api_trigger, api_stop) = shutdown::channel();
     let api = super::wiring::spawn_api(&cfg, &store, stats.clone(), responder, api_stop).await?;
     eprintln!(
-        "demo: API on http://{} (create a token with `custos token new`)",
+        "demo: API on {}://{} (create a token with `custos token new`)",
+        super::wiring::api_scheme(&cfg),
         cfg.api.listen
     );
     let tx = pipeline.input;

@@ -1,5 +1,6 @@
 //! One module per CLI command; each builds the stages it needs from [`Config`] and runs them.
 
+mod archive;
 mod check;
 mod demo;
 mod detectors;
@@ -9,6 +10,7 @@ mod replay;
 mod serve;
 mod wiring;
 
+pub use archive::{ArchiveArgs, ArchiveCommand, VerifyArgs};
 pub use detectors::DetectorsCommand;
 pub use gen::GenArgs;
 pub use mappings::{FormatArgs, MappingsCommand};
@@ -58,8 +60,16 @@ pub enum Command {
     },
     /// Report terminated/suspended users who still show activity (alerts of `orphaned_account`).
     Sweep,
-    /// Drop data older than `[retention]` (monthly partitions); `serve` does this daily.
+    /// Drop data older than `[retention]` (monthly partitions; archived first with
+    /// `[retention] archive_dir`); `serve` does this daily.
     Retention,
+    /// Write a month as signed, chained archive files (`--month YYYY-MM --out DIR`), print the
+    /// public key, verify or restore an archive directory (docs/archives.md).
+    Archive(ArchiveArgs),
+    /// Seal every closed UTC day of events not sealed yet (`serve` does this daily, `replay` at its end).
+    Seal,
+    /// Recompute the seals of stored history and name every day that no longer matches.
+    Verify(VerifyArgs),
     /// Only the query API, over an existing database (read-only deployment for auditors; no Kafka).
     Api,
     /// API tokens.
@@ -128,7 +138,7 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             migrate(&store, true)
                 .await
                 .context("preparing the ClickHouse schema")?;
-            let dropped = crate::store::retention::apply(&store, &cfg.retention).await?;
+            let dropped = crate::archive::retention::run(&store, &cfg).await?;
             println!("{}", serde_json::json!({ "dropped": dropped }));
             Ok(())
         }
@@ -154,6 +164,9 @@ pub async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Gen(args) => gen::run(cfg, args).await,
+        Command::Archive(args) => archive::archive(cfg, args).await,
+        Command::Seal => archive::seal(cfg).await,
+        Command::Verify(args) => archive::verify(cfg, args).await,
         Command::Migrate => {
             let store = Store::new(&cfg.clickhouse);
             let n = migrate(&store, true)

@@ -48,6 +48,8 @@ pub async fn run(
     // A storage failure explains a reader failure ("pipeline stopped"), so report it first.
     stored.context("storing into ClickHouse")?;
     read?;
+    // Closed days the file filled are sealed at once (with `[archive] signing_key_file`).
+    super::archive::seal_if_configured(&cfg, &store).await;
     let s = stats.summary();
     if stats
         .directory_read

@@ -72,7 +72,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Daily housekeeping: the `orphaned_account` sweep and retention, a minute after start, then every 24 h.
+/// Daily housekeeping: the `orphaned_account` sweep, the seals of closed days and retention, a minute after start, then every 24 h.
 async fn daily_sweep(cfg: Config, store: Store, responder: Option<crate::act::Responder>) {
     let publisher = crate::act::AlertPublisher::build(&cfg.kafka).ok().flatten();
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -88,7 +88,8 @@ async fn daily_sweep(cfg: Config, store: Store, responder: Option<crate::act::Re
                 "sweep for departed accounts failed; next in 24 h"
             ),
         }
-        if let Err(e) = crate::store::retention::apply(&store, &cfg.retention).await {
+        super::archive::seal_if_configured(&cfg, &store).await;
+        if let Err(e) = crate::archive::retention::run(&store, &cfg).await {
             tracing::warn!(error = format!("{e:#}"), "retention failed; next in 24 h");
         }
     }

@@ -28,11 +28,20 @@ fn titles(engine: &Engine) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
-/// Where people reach the API: `[api] public_url`, else `http://<listen>`.
+/// Where people reach the API: `[api] public_url`, else `http://<listen>` (`https://` with TLS).
 pub fn public_url(cfg: &Config) -> String {
     match cfg.api.public_url.as_str() {
-        "" => format!("http://{}", cfg.api.listen),
+        "" => format!("{}://{}", api_scheme(cfg), cfg.api.listen),
         url => url.to_owned(),
+    }
+}
+
+/// `https` when the API serves TLS (`[api] tls_cert_file`), else `http`.
+pub fn api_scheme(cfg: &Config) -> &'static str {
+    if cfg.api.tls_cert_file.is_empty() {
+        "http"
+    } else {
+        "https"
     }
 }
 

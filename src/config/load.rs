@@ -78,6 +78,7 @@ pub(crate) fn load_from(
             "demo" => config.demo = section(&name, value, &mut problems),
             "log" => config.log = section(&name, value, &mut problems),
             "mappings" => config.mappings = section(&name, value, &mut problems),
+            "archive" => config.archive = section(&name, value, &mut problems),
             "notify" => config.notify = routes(value, &mut problems),
             "privacy" => config.privacy = section(&name, value, &mut problems),
             other => problems.push(format!(

@@ -1,6 +1,7 @@
 //! Configuration: `custos.toml` plus `CUSTOS_<SECTION>_<KEY>` environment overrides. Every section is a
 //! struct with `deny_unknown_fields` and defaults; [`load`] reports every problem at once.
 
+pub mod archive;
 mod load;
 pub mod notify;
 pub mod privacy;
@@ -8,6 +9,7 @@ mod secret;
 
 pub use load::{load, ConfigError};
 pub mod redact;
+pub mod tls;
 pub use notify::NotifyRoute;
 pub use secret::Secret;
 
@@ -63,6 +65,8 @@ pub struct Config {
     pub notify: Vec<NotifyRoute>,
     /// `[privacy]`: de-identification (docs/privacy.md); on by default.
     pub privacy: privacy::PrivacyConfig,
+    /// `[archive]`: the key that signs archives and seals (docs/archives.md).
+    pub archive: archive::ArchiveConfig,
 }
 
 /// `[mappings]`: where the team's own mapping files live (docs/sources.md).
@@ -77,8 +81,11 @@ pub struct MappingsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClickHouseConfig {
-    /// HTTP interface, e.g. `http://127.0.0.1:8123`.
+    /// HTTP interface, e.g. `http://127.0.0.1:8123`, or `https://…` (the server's `https_port`).
     pub url: String,
+    /// For an `https://` url: a PEM file of the CA certificate(s) (a private CA) trusted besides the
+    /// public web roots. Empty: the public roots only.
+    pub ca_file: String,
     pub database: String,
     pub user: String,
     pub password: Secret,
@@ -100,6 +107,7 @@ impl Default for ClickHouseConfig {
     fn default() -> Self {
         ClickHouseConfig {
             url: "http://127.0.0.1:8123".into(),
+            ca_file: String::new(),
             database: "custos".into(),
             user: "default".into(),
             password: Secret::default(),
@@ -328,6 +336,10 @@ pub struct TenantWorkTime {
 pub struct ApiConfig {
     /// Address the HTTP API listens on.
     pub listen: String,
+    /// HTTPS: the server's certificate chain and its private key, PEM files (both or neither).
+    /// Empty: plain HTTP (a warning at start when `listen` is not a loopback address).
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
     /// `/healthz` and `/readyz` without a token (for orchestrators).
     pub open_health: bool,
     /// `/metrics` without a token (for Prometheus).
@@ -355,7 +367,7 @@ pub struct ApiConfig {
     /// An export whose client has not taken the next chunk for this long is stopped (its slots freed).
     pub export_send_timeout_secs: u64,
     /// Where people reach this API (and its console), e.g. `https://custos.example.com`: the base of
-    /// the alert links in notifications ("" = `http://<listen>`).
+    /// the alert links in notifications ("" = `http(s)://<listen>`).
     pub public_url: String,
 }
 
@@ -363,6 +375,8 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: "127.0.0.1:8080".into(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
             open_health: true,
             open_metrics: true,
             query_timeout_secs: 30,
@@ -432,6 +446,9 @@ pub struct RetentionConfig {
     pub events_days: u32,
     pub dead_letters_days: u32,
     pub api_audit_days: u32,
+    /// A directory the daily retention task archives each month into (`custos archive`) before it
+    /// drops it; a partition whose archive does not verify is never dropped. "" = drop unarchived.
+    pub archive_dir: String,
 }
 
 impl Default for RetentionConfig {
@@ -442,6 +459,7 @@ impl Default for RetentionConfig {
             events_days: 396,
             dead_letters_days: 90,
             api_audit_days: 730,
+            archive_dir: String::new(),
         }
     }
 }
@@ -706,6 +724,8 @@ impl Config {
         }
         notify::validate(&self.notify, &mut p);
         privacy::validate(&self.privacy, &mut p);
+        archive::validate(self, &mut p);
+        tls::validate(self, &mut p);
         p
     }
 }

@@ -1,6 +1,7 @@
 //! The one redaction rule for everything custos prints — `check-config`, every log line, every error
 //! message: a value under a key naming a secret (`password`, `secret`, `token`, `key`, any case, in any
-//! table, `[kafka.librdkafka]` included), a URL's user-info password, and URL query-string values are
+//! table, `[kafka.librdkafka]` included — but not one naming a file: `tls_key_file`, `ssl.key.location`
+//! hold paths, which are not secrets), a URL's user-info password, and URL query-string values are
 //! shown as `***`. Configured secret values are also registered here, so a library's error text that
 //! quotes one (a URL in a connection error) is scrubbed on its way out.
 
@@ -12,13 +13,17 @@ pub const MASK: &str = "***";
 /// Words that make a config key a secret.
 const SECRET_WORDS: &[&str] = &["password", "secret", "token", "key"];
 
+/// Endings of keys that name a file (a path is no secret, and error messages must be able to name it).
+const PATH_ENDINGS: &[&str] = &["_file", ".location"];
+
 /// Secret values seen in the configuration (longest first), scrubbed from any printed text.
 static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
-/// Whether a config key names a secret (`sasl.password`, `webhook_secret`, `ssl.key.password`, …).
+/// Whether a config key names a secret (`sasl.password`, `webhook_secret`, `ssl.key.password`,
+/// `ssl.key.pem`, …), not a file holding one (`tls_key_file`, `ssl.key.location`).
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|w| k.contains(w))
+    SECRET_WORDS.iter().any(|w| k.contains(w)) && !PATH_ENDINGS.iter().any(|e| k.ends_with(e))
 }
 
 /// Registers a secret value: printed text never shows it again.
@@ -213,12 +218,21 @@ mod tests {
         for k in [
             "sasl.password",
             "ssl.key.password",
+            "ssl.key.pem",
+            "sasl.oauthbearer.client.secret",
             "webhook_secret",
             "API_TOKEN",
         ] {
             assert!(is_secret_key(k), "{k}");
         }
-        assert!(!is_secret_key("bootstrap.servers"));
+        for k in [
+            "bootstrap.servers",
+            "tls_key_file",
+            "ssl.key.location",
+            "ssl.keystore.location",
+        ] {
+            assert!(!is_secret_key(k), "{k}");
+        }
         let mut v: toml::Value = toml::from_str(
             "[kafka.librdkafka]\n\"sasl.password\" = \"p\"\n\"client.id\" = \"c\"\n[clickhouse]\nurl = \"http://a:b@c\"\n",
         )

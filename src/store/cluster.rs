@@ -12,6 +12,7 @@ pub fn shard_key(table: &str) -> Option<&'static str> {
         "notifications" => "cityHash64(notification_id)",
         "alert_status_history" => "cityHash64(alert_id)",
         "api_audit" => "cityHash64(request_id)",
+        "seals" => "cityHash64(seal_hash)",
         _ => return None,
     })
 }

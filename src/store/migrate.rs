@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "009_notifications",
         sql: include_str!("../../schemas/clickhouse/009_notifications.sql"),
     },
+    Migration {
+        version: 10,
+        name: "010_seals",
+        sql: include_str!("../../schemas/clickhouse/010_seals.sql"),
+    },
 ];
 
 const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod alerts;
+pub mod archive;
 pub mod audit;
 pub mod cluster;
 mod day_counts;
@@ -20,6 +21,7 @@ pub mod notifications;
 mod pos;
 pub mod query;
 pub mod retention;
+pub mod seals;
 pub mod writer;
 
 pub use query::{Cursor, Page};
@@ -185,7 +187,14 @@ impl Store {
 }
 
 pub(crate) fn base_client(cfg: &ClickHouseConfig) -> clickhouse::Client {
-    clickhouse::Client::default()
+    // `https://`: rustls, trusting the web roots and `[clickhouse] ca_file` (the crate's own client
+    // speaks plain HTTP only).
+    let client = if cfg.url.starts_with("https://") {
+        clickhouse::Client::with_http_client(crate::tls::https_client(&cfg.ca_file))
+    } else {
+        clickhouse::Client::default()
+    };
+    client
         .with_url(&cfg.url)
         .with_user(&cfg.user)
         .with_password(cfg.password.expose())
@@ -194,6 +203,22 @@ pub(crate) fn base_client(cfg: &ClickHouseConfig) -> clickhouse::Client {
         // `custos/<version>` in the User-Agent names custos' own queries in `system.query_log`
         // (tests/chdb/replay.py replays them on a current ClickHouse).
         .with_product_info("custos", env!("CARGO_PKG_VERSION"))
+}
+
+/// An error with its causes: a network error's own text is only `client error (Connect)`; the cause
+/// says why (`invalid peer certificate: UnknownIssuer`, `Connection refused`).
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !out.contains(&c_text) {
+            out.push_str(": ");
+            out.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// Capped exponential backoff with an optional deadline.
@@ -264,11 +289,17 @@ impl Backoff {
                             return Err(StoreError::Unavailable {
                                 url: url.to_owned(),
                                 secs: limit.as_secs(),
-                                last: e.to_string(),
+                                last: with_causes(&e),
                             });
                         }
                     }
-                    tracing::warn!(what, attempt, retry_in_ms = delay.as_millis() as u64, error = %e, "ClickHouse unavailable, retrying");
+                    tracing::warn!(
+                        what,
+                        attempt,
+                        retry_in_ms = delay.as_millis() as u64,
+                        error = with_causes(&e),
+                        "ClickHouse unavailable, retrying"
+                    );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(self.max);
                 }

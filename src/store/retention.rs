@@ -34,10 +34,13 @@ fn month_end(partition: &str) -> Option<NaiveDate> {
     .filter(|d| *d > first)
 }
 
-/// Applies retention once; returns the partitions dropped as `table:partition`.
-pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<String>> {
+/// The expired monthly partitions, as (table, `YYYYMM`), oldest first per table.
+pub async fn expired(
+    store: &Store,
+    cfg: &RetentionConfig,
+) -> anyhow::Result<Vec<(&'static str, u32)>> {
     let today = Utc::now().date_naive();
-    let mut dropped = Vec::new();
+    let mut out = Vec::new();
     for (table, days) in plan(cfg) {
         if days == 0 {
             continue;
@@ -47,47 +50,76 @@ pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<S
             Some(c) => format!("cluster('{c}', system, parts)"),
             None => "system.parts".to_owned(),
         };
-        let parts: Vec<String> = store
+        let mut parts: Vec<String> = store
             .query(&format!("SELECT DISTINCT partition FROM {parts_table} WHERE database = ? AND table = ? AND active"))
             .bind(store.database())
             .bind(store.local_name(table))
             .fetch_all()
             .await?;
+        parts.sort();
         for p in parts {
             let Some(end) = month_end(&p) else { continue };
             if end <= cutoff {
-                let id: u32 = p.trim_matches('\'').parse()?;
-                let (local, on) = (store.local_table(table), store.on_cluster());
-                store
-                    .query(&format!("ALTER TABLE {local}{on} DROP PARTITION {id}"))
-                    .execute()
-                    .await?;
-                tracing::info!(table, partition = id, month_end = %end, "retention: dropped an expired partition");
-                dropped.push(format!("{table}:{id}"));
+                out.push((table, p.trim_matches('\'').parse()?));
             }
         }
     }
-    if cfg.dead_letters_days > 0 {
-        let cutoff = (Utc::now() - Duration::days(cfg.dead_letters_days as i64)).timestamp() as u32;
-        let old: u64 = store
-            .query("SELECT count() FROM dead_letters WHERE received_at < toDateTime(?)")
-            .bind(cutoff)
-            .fetch_one()
-            .await?;
-        if old > 0 {
-            let (local, on) = (store.local_table("dead_letters"), store.on_cluster());
-            store
-                .query(&format!(
-                    "ALTER TABLE {local}{on} DELETE WHERE received_at < toDateTime(?)"
-                ))
-                .bind(cutoff)
-                .execute()
-                .await?;
-            tracing::info!(rows = old, "retention: deleting expired dead letters");
-            dropped.push(format!("dead_letters:{old} rows"));
-        }
+    Ok(out)
+}
+
+/// Drops one monthly partition.
+pub async fn drop_partition(store: &Store, table: &str, id: u32) -> anyhow::Result<()> {
+    let (local, on) = (store.local_table(table), store.on_cluster());
+    store
+        .query(&format!("ALTER TABLE {local}{on} DROP PARTITION {id}"))
+        .execute()
+        .await?;
+    tracing::info!(
+        table,
+        partition = id,
+        "retention: dropped an expired partition"
+    );
+    Ok(())
+}
+
+/// Applies retention once without archives; returns what was dropped as `table:partition`.
+pub async fn apply(store: &Store, cfg: &RetentionConfig) -> anyhow::Result<Vec<String>> {
+    let mut dropped = Vec::new();
+    for (table, id) in expired(store, cfg).await? {
+        drop_partition(store, table, id).await?;
+        dropped.push(format!("{table}:{id}"));
     }
+    dropped.extend(expire_dead_letters(store, cfg).await?);
     Ok(dropped)
+}
+
+/// Deletes dead letters older than `[retention] dead_letters_days`.
+pub async fn expire_dead_letters(
+    store: &Store,
+    cfg: &RetentionConfig,
+) -> anyhow::Result<Option<String>> {
+    if cfg.dead_letters_days == 0 {
+        return Ok(None);
+    }
+    let cutoff = (Utc::now() - Duration::days(cfg.dead_letters_days as i64)).timestamp() as u32;
+    let old: u64 = store
+        .query("SELECT count() FROM dead_letters WHERE received_at < toDateTime(?)")
+        .bind(cutoff)
+        .fetch_one()
+        .await?;
+    if old == 0 {
+        return Ok(None);
+    }
+    let (local, on) = (store.local_table("dead_letters"), store.on_cluster());
+    store
+        .query(&format!(
+            "ALTER TABLE {local}{on} DELETE WHERE received_at < toDateTime(?)"
+        ))
+        .bind(cutoff)
+        .execute()
+        .await?;
+    tracing::info!(rows = old, "retention: deleting expired dead letters");
+    Ok(Some(format!("dead_letters:{old} rows")))
 }
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ def shape(sql):
     return re.sub(r"\s+", " ", s).strip()
 
 
+INSERT_ALL = re.compile(r"^\s*INSERT\s+INTO\s+`?(\w+)`?\s+FORMAT\s+\w+\s*$", re.I | re.S)
 INSERT_COLS = re.compile(
     r"^\s*INSERT\s+INTO\s+`?(\w+)`?\s*\(([^)]*)\)\s*(?:FORMAT\s+\w+|VALUES)\s*$", re.I | re.S
 )
@@ -132,7 +133,13 @@ def main():
     for variants in seen.values():
         for q in variants:
             m = INSERT_COLS.match(q)
-            sql = f"SELECT {m.group(2)} FROM {m.group(1)} LIMIT 0" if m else q
+            whole = INSERT_ALL.match(q)
+            if m:
+                sql = f"SELECT {m.group(2)} FROM {m.group(1)} LIMIT 0"
+            elif whole:  # every column, e.g. an archive restored (JSONEachRow)
+                sql = f"SELECT * FROM {whole.group(1)} LIMIT 0"
+            else:
+                sql = q
             # Schema checks name the suite's database; here it is DB.
             sql = re.sub(r"\bdatabase\s*=\s*'[^']*'", f"database = '{DB}'", sql)
             sql = re.sub(r"`[^`]+`\.(`\w+`)", r"\1", sql)  # `suite_db`.`table` → table

@@ -186,7 +186,7 @@ pub struct ClickHouseProcess {
     pub tcp_port: u16,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -209,8 +209,14 @@ impl ClickHouseProcess {
     }
 
     pub fn start(&self) {
+        self.start_with(&[]);
+    }
+
+    /// [`ClickHouseProcess::start`] with environment variables for the script (e.g. its HTTPS port).
+    pub fn start_with(&self, vars: &[(&str, &str)]) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/clickhouse-local.sh");
         let st = Command::new("bash")
+            .envs(vars.iter().copied())
             .arg(script)
             .arg("start")
             .arg(&self.dir)
