@@ -103,7 +103,9 @@ fn archives_verify_detect_every_change_and_restore_exactly_once() {
         return;
     }
     let url = ch_url();
-    let env = env_with_key(&url, "");
+    let (token, lines) = custos::api::auth::new_token("auditor-1", "auditor").unwrap();
+    let api = format!("[api]\nlisten = \"127.0.0.1:0\"\n{lines}\n");
+    let env = env_with_key(&url, &api);
     fill(&env);
     let dir = env.path("archive");
     let d = dir.to_str().unwrap();
@@ -223,7 +225,7 @@ fn archives_verify_detect_every_change_and_restore_exactly_once() {
     }
 
     // Restore into an empty database: refused while tampered, exact when not, twice = once.
-    let fresh = TestEnv::new(&url, "");
+    let fresh = TestEnv::new(&url, &api);
     let tampered = env.path("copy-modified");
     let (ok, _, err) = run(
         &fresh,
@@ -272,6 +274,31 @@ fn archives_verify_detect_every_change_and_restore_exactly_once() {
         )
     );
     assert_eq!(fresh.u64("SELECT count() FROM events FINAL"), 40);
+
+    // The API answers about January from the restored database as it did from the original.
+    let ask = |env: &TestEnv| {
+        let (mut child, base) = env.spawn_api();
+        let get = |path: &str| {
+            let r = reqwest::blocking::Client::new()
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+            r.text().unwrap()
+        };
+        let answers = [
+            get("/api/v1/events?since=2026-01-01&until=2026-02-01&limit=100"),
+            get("/api/v1/events?since=2026-01-01&until=2026-02-01&format=csv"),
+            get("/api/v1/alerts?since=2026-01-01&until=2026-02-01"),
+        ];
+        child.kill().unwrap();
+        let _ = child.wait();
+        answers
+    };
+    let (before, after) = (ask(&env), ask(&fresh));
+    assert!(before[0].contains("ev-0"), "{}", before[0]);
+    assert_eq!(before, after);
 }
 
 #[test]

@@ -24,37 +24,6 @@ fn tokens() -> (String, String, String) {
     (toml, secrets.pop().unwrap(), admin)
 }
 
-/// Starts `custos api` on a free port; returns the child (the caller kills it) and its base URL.
-#[allow(clippy::zombie_processes)]
-fn api(env: &TestEnv) -> (std::process::Child, String) {
-    let log = env.path("api.log");
-    let child = env
-        .custos(&["api"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(addr) = text
-            .lines()
-            .find(|l| l.contains("API listening"))
-            .and_then(|l| l.split("addr=").nth(1))
-        {
-            return (
-                child,
-                format!("http://{}", addr.split_whitespace().next().unwrap()),
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "custos api did not start:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn get(base: &str, path: &str, token: &str, xff: Option<&str>) -> (u16, Value) {
     let mut r = reqwest::blocking::Client::new()
         .get(format!("{base}{path}"))
@@ -76,7 +45,7 @@ fn audit_rows_are_stored_within_a_second_under_steady_traffic_and_a_sigkill_lose
         &ch_url(),
         &format!("[api]\nlisten = \"127.0.0.1:0\"\n{toml}"),
     );
-    let (mut child, base) = api(&env);
+    let (mut child, base) = env.spawn_api();
     // Steady traffic for 6 s (every 20 ms): the old writer waited for a 200 ms pause that never came.
     let started = Instant::now();
     let mut sent: Vec<Instant> = Vec::new();
@@ -129,7 +98,7 @@ fn state_changes_are_audited_before_the_response_and_the_trail_is_readable() {
         &ch_url(),
         &format!("[api]\nlisten = \"127.0.0.1:0\"\n{toml}"),
     );
-    let (mut child, base) = api(&env);
+    let (mut child, base) = env.spawn_api();
     // A state-changing request (an admin resets the storm breaker): its row is there when it returns.
     let resp = reqwest::blocking::Client::new()
         .post(format!("{base}/api/v1/response/reset-breaker"))
@@ -205,7 +174,7 @@ fn a_trusted_proxy_s_forwarded_for_is_recorded_with_the_peer() {
         &ch_url(),
         &format!("[api]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n{toml}"),
     );
-    let (mut child, base) = api(&env);
+    let (mut child, base) = env.spawn_api();
     get(&base, "/api/v1/alerts", &auditor, Some("203.0.113.9"));
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(
@@ -282,7 +251,7 @@ fn manual_locks_need_force_for_protected_accounts_and_have_their_own_limit() {
         &ch_url(),
         &format!("[api]\nlisten = \"127.0.0.1:0\"\n{toml}\n[response]\nactions_topic = \"\"\nprotected_users = [\"ceo\"]\nmax_manual_locks = 2\n"),
     );
-    let (mut child, base) = api(&env);
+    let (mut child, base) = env.spawn_api();
     let lock = |user: &str, force: bool| {
         let resp = reqwest::blocking::Client::new()
             .post(format!("{base}/api/v1/users/{user}/lock"))
@@ -331,7 +300,7 @@ fn slow_clients_time_out_and_connections_are_capped() {
         &ch_url(),
         "[api]\nlisten = \"127.0.0.1:0\"\nheader_read_timeout_secs = 1\nmax_connections = 2\n",
     );
-    let (mut child, base) = api(&env);
+    let (mut child, base) = env.spawn_api();
     let addr = base.trim_start_matches("http://").to_owned();
     let closed_within = |s: &mut std::net::TcpStream, within: Duration| {
         s.set_read_timeout(Some(within)).unwrap();
@@ -384,7 +353,7 @@ fn concurrent_exports_are_capped_per_token() {
     let env = replayed(&format!(
         "[api]\nlisten = \"127.0.0.1:0\"\nmax_exports_per_token = 1\n{toml}"
     ));
-    let (mut child, base) = api(&env);
+    let (mut child, base) = env.spawn_api();
     let client = reqwest::blocking::Client::new();
     let export = |token: &str| {
         client
@@ -453,7 +422,7 @@ fn a_stalled_export_frees_its_slot_after_the_send_timeout() {
     let env = replayed(&format!(
         "[api]\nlisten = \"127.0.0.1:0\"\nmax_exports_per_token = 1\nexport_send_timeout_secs = 1\n{toml}"
     ));
-    let (mut child, base) = api(&env);
+    let (mut child, base) = env.spawn_api();
     let addr = base.trim_start_matches("http://");
     let mut stalled = std::net::TcpStream::connect(addr).unwrap();
     write!(
@@ -508,7 +477,7 @@ fn audit_rows_keep_decoded_paths_and_the_routes_of_refused_requests() {
         &ch_url(),
         &format!("[api]\nlisten = \"127.0.0.1:0\"\nopen_health = false\n{toml}"),
     );
-    let (mut child, base) = api(&env);
+    let (mut child, base) = env.spawn_api();
     get(
         &base,
         "/api/v1/users/%75%30%30%30%31/timeline?note=a%20b",
@@ -543,7 +512,7 @@ fn unknown_detector_severity_and_status_filters_are_400s_listing_the_allowed_val
         &ch_url(),
         &format!("[api]\nlisten = \"127.0.0.1:0\"\n{toml}"),
     );
-    let (mut child, base) = api(&env);
+    let (mut child, base) = env.spawn_api();
     let (st, body) = get(&base, "/api/v1/alerts?detector=nope", &auditor, None);
     assert_eq!(st, 400);
     let msg = body["message"].as_str().unwrap();

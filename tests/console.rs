@@ -6,8 +6,8 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -31,29 +31,7 @@ fn an_analyst_triages_an_alert_in_the_console() {
     let (ev, dir) = gen_files(&env, 20_000);
     replay_files(&env, &ev, Some(&dir), &[]);
 
-    let log = env.path("api.log");
-    let mut api = env
-        .custos(&["api"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let base = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(addr) = text
-            .lines()
-            .find(|l| l.contains("API listening"))
-            .and_then(|l| l.split("addr=").nth(1))
-        {
-            break format!("http://{}", addr.split_whitespace().next().unwrap());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "custos api did not start:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut api, base) = env.spawn_api();
     // The page itself: served with a strict CSP, no inline script.
     let index = reqwest::blocking::get(format!("{base}/")).unwrap();
     let csp = index.headers()["content-security-policy"]

@@ -133,6 +133,36 @@ impl TestEnv {
         c
     }
 
+    /// Starts `custos api` on a free port (logging to `api.log`); returns the child (the caller
+    /// kills it) and its base URL, once it listens.
+    #[allow(clippy::zombie_processes)]
+    pub fn spawn_api(&self) -> (Child, String) {
+        let log = self.path("api.log");
+        let child = self
+            .custos(&["api"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(addr) = text
+                .lines()
+                .find(|l| l.contains("API listening"))
+                .and_then(|l| l.split("addr=").nth(1))
+            {
+                let addr = addr.split_whitespace().next().unwrap();
+                return (child, format!("http://{addr}"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "custos api did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Starts `custos serve`, logging to a file in the test dir.
     pub fn spawn_serve(&self, log_name: &str) -> Child {
         let log = std::fs::File::create(self.path(log_name)).unwrap();
