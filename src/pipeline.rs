@@ -114,6 +114,7 @@ pub fn start(
         batch_tx,
         cfg.batch_rows,
         Duration::from_millis(cfg.batch_max_age_ms),
+        Duration::from_millis(cfg.alert_flush_ms),
     ));
     let writer_task = tokio::spawn(writer::run(store, backoff, batch_rx, acker, stats, act));
     let done = tokio::spawn(async move {
@@ -155,6 +156,7 @@ impl Processor {
         tx: mpsc::Sender<WriteBatch>,
         batch_rows: usize,
         max_age: Duration,
+        alert_flush: Duration,
     ) {
         let mut deadline = Instant::now() + max_age;
         let mut release = tokio::time::interval(Duration::from_secs(1));
@@ -168,8 +170,12 @@ impl Processor {
                         if self.batch.is_empty() {
                             deadline = Instant::now() + max_age;
                         }
+                        let alerts = self.batch.alerts.len();
                         for env in chunk {
                             self.process(env, now);
+                        }
+                        if self.batch.alerts.len() > alerts {
+                            deadline = deadline.min(Instant::now() + alert_flush);
                         }
                         if self.batch.records >= batch_rows && tx.send(std::mem::take(&mut self.batch)).await.is_err() {
                             return;
@@ -186,7 +192,11 @@ impl Processor {
                     if self.batch.is_empty() {
                         deadline = Instant::now() + max_age;
                     }
+                    let alerts = self.batch.alerts.len();
                     self.release(false);
+                    if self.batch.alerts.len() > alerts {
+                        deadline = deadline.min(Instant::now() + alert_flush);
+                    }
                 }
             }
         }

@@ -104,3 +104,60 @@ fn serve_stores_every_message_once_across_a_sigkill() {
         16_000
     );
 }
+
+/// A batch holding a new alert is written `alert_flush_ms` after it, not when it is full or old: with
+/// `batch_max_age_ms` at 60 s, a bulk export's alert is in ClickHouse within seconds, while the plain
+/// events around it wait for their batch.
+#[test]
+fn an_alert_is_stored_without_waiting_for_its_batch() {
+    if skip_without_servers() {
+        return;
+    }
+    let kafka = MockKafka::new(1);
+    let (topic, dtopic, group) = (
+        unique_name("events"),
+        unique_name("directory"),
+        unique_name("g"),
+    );
+    kafka.create_topic(&topic, 1);
+    kafka.create_topic(&dtopic, 1);
+    let env = TestEnv::new(&ch_url(), &kafka.config_toml(&group, &topic, &dtopic));
+    let cfg = std::fs::read_to_string(env.config()).unwrap();
+    let cfg = cfg.replace(
+        "batch_max_age_ms = 200",
+        "batch_max_age_ms = 60000\nalert_flush_ms = 50",
+    );
+    std::fs::write(env.config(), cfg).unwrap();
+    let mut serve = env.spawn_serve("serve.log");
+    kafka.produce(
+        &dtopic,
+        "u7",
+        br#"{"user_id":"u7","status":"active","effective_ts":"2025-01-01T00:00:00Z"}"#,
+    );
+    // Plain views first (a batch starts and waits), then one export of 6,000 contacts.
+    for i in 0..5 {
+        let e = event(&format!("v{i}"), "u7", "2026-01-05T10:00:00Z", "view", 1);
+        kafka.produce(&topic, "u7", e.as_bytes());
+    }
+    kafka.flush();
+    std::thread::sleep(Duration::from_secs(3));
+    let e = event("x1", "u7", "2026-01-05T10:05:00Z", "export", 6_000);
+    kafka.produce(&topic, "u7", e.as_bytes());
+    kafka.flush();
+    let start = Instant::now();
+    let got = env.wait_for(
+        "SELECT count() FROM alerts WHERE detector = 'bulk_export'",
+        1,
+        Duration::from_secs(20),
+    );
+    let log = std::fs::read_to_string(env.path("serve.log")).unwrap();
+    assert_eq!(
+        got, 1,
+        "no alert within 20 s (batch_max_age_ms = 60 s):\n{log}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+    // The events of that batch were stored with it.
+    assert_eq!(env.u64("SELECT count() FROM events FINAL"), 6);
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+}

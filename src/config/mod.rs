@@ -222,6 +222,9 @@ pub struct PipelineConfig {
     pub batch_rows: usize,
     /// … or when its oldest row is this old.
     pub batch_max_age_ms: u64,
+    /// … or, once a detector raised an alert in it, at most this long after (alerts and the locks
+    /// they decide do not wait for a full batch; alert storms still make batches of this age).
+    pub alert_flush_ms: u64,
     /// Batches in flight between stages (bounds memory: about `queue_batches × batch_rows` records).
     pub queue_batches: usize,
     /// Records larger than this are dead-lettered as `too_large`.
@@ -238,6 +241,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             batch_rows: 50_000,
             batch_max_age_ms: 1_000,
+            alert_flush_ms: 50,
             queue_batches: 4,
             max_record_bytes: 1 << 20,
             dead_letter_max_bytes: 64 << 10,
@@ -604,6 +608,10 @@ impl Config {
         check(
             (1..=600_000).contains(&pl.batch_max_age_ms),
             "[pipeline] batch_max_age_ms: must be 1..=600000",
+        );
+        check(
+            pl.alert_flush_ms <= 600_000,
+            "[pipeline] alert_flush_ms: must be 0..=600000",
         );
         check(
             (1..=64).contains(&pl.queue_batches),
