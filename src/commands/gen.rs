@@ -61,17 +61,15 @@ pub async fn run(cfg: Config, a: GenArgs) -> anyhow::Result<()> {
         start: a.start,
         incidents: !a.no_incidents,
     });
-    let directory: Vec<String> = g.directory().iter().map(|r| r.to_string()).collect();
     if a.kafka {
-        return tokio::task::spawn_blocking(move || {
-            produce(&cfg, &directory, g.take(a.count as usize))
-        })
-        .await?;
+        return tokio::task::spawn_blocking(move || produce(&cfg, g, a.count as usize)).await?;
     }
+    let mut records = 0usize;
     if let Some(path) = &a.directory {
         let mut w = writer(path)?;
-        for line in &directory {
-            writeln!(w, "{line}")?;
+        for rec in g.directory_records() {
+            writeln!(w, "{rec}")?;
+            records += 1;
         }
         w.flush()?;
     }
@@ -86,7 +84,7 @@ pub async fn run(cfg: Config, a: GenArgs) -> anyhow::Result<()> {
         a.count,
         a.directory
             .as_ref()
-            .map(|d| format!(" and {} directory records to {d}", directory.len()))
+            .map(|d| format!(" and {records} directory records to {d}"))
             .unwrap_or_default()
     );
     Ok(())
@@ -99,11 +97,7 @@ fn user_key(line: &str) -> String {
         .unwrap_or_default()
 }
 
-fn produce(
-    cfg: &Config,
-    directory: &[String],
-    events: impl Iterator<Item = String>,
-) -> anyhow::Result<()> {
+fn produce(cfg: &Config, mut g: Generator, count: usize) -> anyhow::Result<()> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.kafka.brokers)
         .set("linger.ms", "20")
@@ -128,9 +122,11 @@ fn produce(
             }
         }
     };
+    let mut records = 0usize;
     if !cfg.kafka.directory_topic.is_empty() {
-        for line in directory {
-            send(&cfg.kafka.directory_topic, line)?;
+        for rec in g.directory_records() {
+            send(&cfg.kafka.directory_topic, &rec.to_string())?;
+            records += 1;
         }
     }
     // The generator writes the native contract: the first input that reads it.
@@ -142,16 +138,13 @@ fn produce(
         .map(|i| i.topic)
         .context("no Kafka input reads the `custos` format: `gen --kafka` has nowhere to write")?;
     let mut n = 0u64;
-    for line in events {
+    for line in g.by_ref().take(count) {
         send(&topic, &line)?;
         n += 1;
     }
     producer
         .flush(Duration::from_secs(60))
         .context("flushing the Kafka producer")?;
-    eprintln!(
-        "gen: produced {n} events to {topic} and {} directory records",
-        directory.len()
-    );
+    eprintln!("gen: produced {n} events to {topic} and {records} directory records");
     Ok(())
 }

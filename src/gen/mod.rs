@@ -1,8 +1,13 @@
 //! Synthetic CRM traffic: users in several time zones with working hours, daily sessions of logins,
 //! views, reports, updates and small exports, plus planted incidents (a departed employee exporting at
 //! night, a bulk export, a night login). Deterministic for a seed; emits contract-valid JSON lines.
+//!
+//! Memory stays bounded at any size: a simulated day is not built up front. Each user's events of
+//! the day are drawn one at a time in time order (the next action is the minimum of the remaining
+//! uniform times, from the user's own seeded generator), and a heap holds each user's next event.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::Ipv4Addr;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
@@ -12,6 +17,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 pub mod geodb;
+mod plan;
+
+use plan::{Mix, Plan, Stage};
 
 /// A place the generator puts users (and what the demo's own City DB says about its network).
 pub struct Region {
@@ -175,7 +183,6 @@ impl Default for GenOptions {
 }
 
 struct User {
-    id: String,
     tenant: &'static str,
     tz: Tz,
     work: (u32, u32),
@@ -190,7 +197,20 @@ pub struct Generator {
     rng: ChaCha8Rng,
     day: i64,
     seq: u64,
-    pending: VecDeque<(DateTime<Utc>, Value)>,
+    /// The current day: each active user's plan, and the heap of their next events (time, plan).
+    plans: Vec<Plan>,
+    heap: BinaryHeap<Reverse<(i64, u32)>>,
+    /// The day's planted incidents, in time order.
+    planted: VecDeque<Planted>,
+}
+
+/// A planted event, written when its time comes.
+struct Planted {
+    user: usize,
+    ts: DateTime<Utc>,
+    action: &'static str,
+    extra: Value,
+    ip: Option<String>,
 }
 
 fn ip_in(rng: &mut ChaCha8Rng, net: [u8; 4], prefix: u8) -> Ipv4Addr {
@@ -210,7 +230,6 @@ impl Generator {
                 let (tz, net, prefix) = (r.time_zone, r.net, r.prefix);
                 let night = i % 23 == 22;
                 User {
-                    id: format!("u{i:05}"),
                     tenant: if i % 5 == 4 { "globex" } else { "acme" },
                     tz: tz.parse().expect("valid zone"),
                     work: if night {
@@ -240,7 +259,9 @@ impl Generator {
             rng,
             day: 0,
             seq: 0,
-            pending: VecDeque::new(),
+            plans: Vec::new(),
+            heap: BinaryHeap::new(),
+            planted: VecDeque::new(),
         }
     }
 
@@ -256,56 +277,54 @@ impl Generator {
 
     /// One record per user, plus the termination version for the departed employee.
     pub fn directory(&self) -> Vec<Value> {
-        let since = self.opts.start - Duration::days(365);
-        let mut out: Vec<Value> = self
-            .users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| {
-                let wd = if u.days == 0b0011_1111 {
-                    "Mon-Sat"
-                } else {
-                    "Mon-Fri"
-                };
-                json!({
-                    "user_id": u.id, "status": "active", "effective_ts": rfc3339(since),
-                    "timezone": u.tz.name(),
-                    "work_hours": format!("{:02}:00-{:02}:00", u.work.0 / 60, (u.work.1 / 60) % 24),
-                    "work_days": wd, "display_name": format!("User {i}"),
-                    "email": format!("{}@{}.example.com", u.id, u.tenant), "department": u.dept,
-                    "role": if i == 0 { "admin" } else { "rep" },
-                    "manager_id": if i == 0 { String::new() } else { "u00000".to_owned() },
-                    "protected": i == 0,
-                })
-            })
-            .collect();
-        if let (Some(i), Some(at)) = (self.departed(), self.termination()) {
-            let mut rec = out[i].clone();
+        self.directory_records().collect()
+    }
+
+    /// [`Generator::directory`] one record at a time (any number of users in bounded memory).
+    pub fn directory_records(&self) -> impl Iterator<Item = Value> + '_ {
+        let last = self.departed().zip(self.termination()).map(|(i, at)| {
+            let mut rec = self.record(i);
             rec["status"] = json!("terminated");
             rec["effective_ts"] = json!(rfc3339(at));
-            out.push(rec);
-        }
-        out
+            rec
+        });
+        (0..self.users.len()).map(|i| self.record(i)).chain(last)
+    }
+
+    fn record(&self, i: usize) -> Value {
+        let since = self.opts.start - Duration::days(365);
+        let u = &self.users[i];
+        let wd = if u.days == 0b0011_1111 {
+            "Mon-Sat"
+        } else {
+            "Mon-Fri"
+        };
+        json!({
+            "user_id": user_id(i), "status": "active", "effective_ts": rfc3339(since),
+            "timezone": u.tz.name(),
+            "work_hours": format!("{:02}:00-{:02}:00", u.work.0 / 60, (u.work.1 / 60) % 24),
+            "work_days": wd, "display_name": format!("User {i}"),
+            "email": format!("{}@{}.example.com", user_id(i), u.tenant), "department": u.dept,
+            "role": if i == 0 { "admin" } else { "rep" },
+            "manager_id": if i == 0 { String::new() } else { "u00000".to_owned() },
+            "protected": i == 0,
+        })
     }
 
     /// UTC instant of `minute` after local midnight on simulated day `day` in the user's zone.
     fn local(&self, u: &User, day: i64, minute: u32) -> DateTime<Utc> {
-        let date: NaiveDate = (self.opts.start + Duration::days(day)).date_naive();
-        let naive = date.and_hms_opt(0, 0, 0).unwrap() + Duration::minutes(minute as i64);
-        u.tz.from_local_datetime(&naive)
-            .earliest()
-            .unwrap_or_else(|| u.tz.from_utc_datetime(&naive))
-            .with_timezone(&Utc)
+        local(self.opts.start, u, day, minute)
     }
 
-    fn push(
+    /// The event `action` of user `u` at `ts`, with the next event id.
+    fn emit(
         &mut self,
         u: usize,
         ts: DateTime<Utc>,
         action: &str,
         extra: Value,
         ip: Option<String>,
-    ) {
+    ) -> Value {
         self.seq += 1;
         let user = &self.users[u];
         let day = (ts - self.opts.start).num_days();
@@ -318,22 +337,45 @@ impl Generator {
         };
         let mut ev = json!({
             "event_id": format!("gen-{}-{:010}", self.opts.seed, self.seq),
-            "ts": ts_text, "user_id": user.id, "action": action, "tenant": user.tenant,
+            "ts": ts_text, "user_id": user_id(u), "action": action, "tenant": user.tenant,
             "ip": ip.unwrap_or_else(|| user.ip.to_string()),
-            "user_agent": AGENTS[u % AGENTS.len()], "session_id": format!("s-{}-{day}", user.id),
+            "user_agent": AGENTS[u % AGENTS.len()], "session_id": format!("s-{}-{day}", user_id(u)),
         });
         if let (Value::Object(m), Value::Object(x)) = (&mut ev, extra) {
             m.extend(x);
         }
-        self.pending.push_back((ts, ev));
+        ev
     }
 
-    fn gen_day(&mut self) {
+    fn plant(
+        &mut self,
+        user: usize,
+        ts: DateTime<Utc>,
+        action: &'static str,
+        extra: Value,
+        ip: Option<String>,
+    ) {
+        self.planted.push_back(Planted {
+            user,
+            ts,
+            action,
+            extra,
+            ip,
+        });
+    }
+
+    /// Starts the next simulated day: a plan for each user working that day, and its incidents.
+    fn start_day(&mut self) {
         let day = self.day;
         self.day += 1;
         let weekday = (self.opts.start + Duration::days(day))
             .weekday()
             .num_days_from_monday();
+        self.plans.clear();
+        self.heap.clear();
+        // Room for every user once (no doubling past it).
+        self.plans.reserve_exact(self.users.len());
+        self.heap.reserve_exact(self.users.len());
         for u in 0..self.users.len() {
             if self.departed() == Some(u) && day > 2 {
                 continue; // gone: only the planted incident below
@@ -343,41 +385,79 @@ impl Generator {
             }
             let (start, end) = self.users[u].work;
             let end = if end <= start { end + 24 * 60 } else { end };
-            let login = start + self.rng.gen_range(0..40);
-            if self.rng.gen_bool(0.05) {
-                let t = self.local(&self.users[u], day, login - 1);
-                self.push(u, t, "login_failed", json!({"outcome": "failure"}), None);
-            }
-            let t = self.local(&self.users[u], day, login);
-            self.push(u, t, "login", json!({}), None);
-            let actions = self.rng.gen_range(8..30);
-            for _ in 0..actions {
-                let minute = self.rng.gen_range(login + 1..end - 5);
-                let t = self.local(&self.users[u], day, minute)
-                    + Duration::milliseconds(self.rng.gen_range(0..60_000));
-                let obj = OBJECTS[self.rng.gen_range(0..OBJECTS.len())];
-                let roll: u32 = self.rng.gen_range(0..100);
-                let (action, count) = match roll {
-                    0..=69 => ("view", self.rng.gen_range(1..20)),
-                    70..=79 => ("report_run", self.rng.gen_range(10..500)),
-                    80..=89 => ("update", 1),
-                    90..=94 => ("export", self.rng.gen_range(5..120)),
-                    95..=97 => ("api_call", self.rng.gen_range(1..50)),
-                    _ => ("delete", 1),
-                };
-                self.push(
-                    u,
-                    t,
-                    action,
-                    json!({"object_type": obj, "record_count": count}),
-                    None,
-                );
-            }
-            let t = self.local(&self.users[u], day, end - 1);
-            self.push(u, t, "logout", json!({}), None);
+            let mut rng = Mix::new(self.opts.seed, u, day);
+            let login = start + rng.range(0, 40);
+            let failed = rng.unit() < 0.05;
+            let left = rng.range(8, 30);
+            let stage = if failed {
+                Stage::FailedLogin
+            } else {
+                Stage::Login
+            };
+            let at = if failed { login - 1 } else { login };
+            let next = self.local(&self.users[u], day, at);
+            let i = self.plans.len() as u32;
+            self.plans.push(Plan {
+                user: u as u32,
+                rng,
+                stage,
+                login,
+                end,
+                at: f64::from(login + 1),
+                left,
+                next,
+            });
+            self.heap.push(Reverse((next.timestamp_millis(), i)));
         }
         self.plant_incidents(day);
-        self.pending.make_contiguous().sort_by_key(|(t, _)| *t);
+        self.planted.make_contiguous().sort_by_key(|p| p.ts);
+    }
+
+    /// The event of plan `i` that is due, and its plan moved on (back on the heap unless done).
+    fn take_planned(&mut self, i: usize) -> (DateTime<Utc>, Value) {
+        let (day, start) = (self.day - 1, self.opts.start);
+        let plan = &mut self.plans[i];
+        let (u, ts, stage) = (plan.user as usize, plan.next, plan.stage);
+        let user = &self.users[u];
+        let (action, extra) = match stage {
+            Stage::FailedLogin => {
+                plan.stage = Stage::Login;
+                plan.next = local(start, user, day, plan.login);
+                ("login_failed", json!({"outcome": "failure"}))
+            }
+            Stage::Login => {
+                plan.stage = Stage::Action;
+                let (minute, ms) = plan.draw_action();
+                plan.next = local(start, user, day, minute) + Duration::milliseconds(ms);
+                ("login", json!({}))
+            }
+            Stage::Action => {
+                let obj = OBJECTS[plan.rng.range(0, OBJECTS.len() as u32) as usize];
+                let (action, count) = match plan.rng.range(0, 100) {
+                    0..=69 => ("view", plan.rng.range(1, 20)),
+                    70..=79 => ("report_run", plan.rng.range(10, 500)),
+                    80..=89 => ("update", 1),
+                    90..=94 => ("export", plan.rng.range(5, 120)),
+                    95..=97 => ("api_call", plan.rng.range(1, 50)),
+                    _ => ("delete", 1),
+                };
+                plan.left -= 1;
+                if plan.left > 0 {
+                    let (minute, ms) = plan.draw_action();
+                    plan.next = local(start, user, day, minute) + Duration::milliseconds(ms);
+                } else {
+                    plan.stage = Stage::Logout;
+                    plan.next = local(start, user, day, plan.end - 1);
+                }
+                (action, json!({"object_type": obj, "record_count": count}))
+            }
+            Stage::Logout => ("logout", json!({})),
+        };
+        if stage != Stage::Logout {
+            let next = plan.next.timestamp_millis();
+            self.heap.push(Reverse((next, i as u32)));
+        }
+        (ts, self.emit(u, ts, action, extra, None))
     }
 
     fn plant_incidents(&mut self, day: i64) {
@@ -390,14 +470,14 @@ impl Generator {
             1 => {
                 for k in 0..4 {
                     let t = self.local(&self.users[2], day, 14 * 60 + k * 20);
-                    self.push(2, t, "export", json!({"object_type": "contact", "record_count": 400, "attributes": {"format": "csv"}}), None);
+                    self.plant(2, t, "export", json!({"object_type": "contact", "record_count": 400, "attributes": {"format": "csv"}}), None);
                 }
                 // A night login (03:10 local) with a few views.
                 let t = self.local(&self.users[3], day, 3 * 60 + 10);
-                self.push(3, t, "login", json!({}), None);
+                self.plant(3, t, "login", json!({}), None);
                 for k in 0..3 {
                     let t = self.local(&self.users[3], day, 3 * 60 + 12 + k);
-                    self.push(
+                    self.plant(
                         3,
                         t,
                         "view",
@@ -409,10 +489,10 @@ impl Generator {
             // The departed employee logs in at 02:30 the night after leaving and exports contacts.
             3 => {
                 let t = self.local(&self.users[1], day, 2 * 60 + 30);
-                self.push(1, t, "login", json!({}), Some(foreign.clone()));
+                self.plant(1, t, "login", json!({}), Some(foreign.clone()));
                 for k in 0..3 {
                     let t = self.local(&self.users[1], day, 2 * 60 + 35 + k * 4);
-                    self.push(
+                    self.plant(
                         1,
                         t,
                         "export",
@@ -427,10 +507,22 @@ impl Generator {
 
     /// The next event as its simulated time and JSON.
     pub fn next_event(&mut self) -> (DateTime<Utc>, Value) {
-        while self.pending.is_empty() {
-            self.gen_day();
+        loop {
+            let plan = self.heap.peek().map(|Reverse((t, i))| (*t, *i as usize));
+            let planted = self.planted.front().map(|p| p.ts.timestamp_millis());
+            match (plan, planted) {
+                (None, None) => self.start_day(),
+                (Some((t, i)), p) if p.is_none_or(|p| t < p) => {
+                    self.heap.pop();
+                    return self.take_planned(i);
+                }
+                _ => {
+                    let p = self.planted.pop_front().expect("a planted event");
+                    let ev = self.emit(p.user, p.ts, p.action, p.extra, p.ip);
+                    return (p.ts, ev);
+                }
+            }
         }
-        self.pending.pop_front().expect("non-empty")
     }
 }
 
@@ -439,6 +531,21 @@ impl Iterator for Generator {
     fn next(&mut self) -> Option<String> {
         Some(self.next_event().1.to_string())
     }
+}
+
+/// User `i`'s id (not kept per user: a million users' ids would be 40 MB).
+fn user_id(i: usize) -> String {
+    format!("u{i:05}")
+}
+
+/// UTC instant of `minute` after local midnight on simulated day `day` in the user's zone.
+fn local(start: DateTime<Utc>, u: &User, day: i64, minute: u32) -> DateTime<Utc> {
+    let date: NaiveDate = (start + Duration::days(day)).date_naive();
+    let naive = date.and_hms_opt(0, 0, 0).unwrap() + Duration::minutes(minute as i64);
+    u.tz.from_local_datetime(&naive)
+        .earliest()
+        .unwrap_or_else(|| u.tz.from_utc_datetime(&naive))
+        .with_timezone(&Utc)
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
