@@ -100,6 +100,12 @@ def main():
                 continue
             count = int(e.get("record_count", 0) or 0)
             g = geo(e.get("ip", "")) or {}
+            # Both layouts: MaxMind's nested records and the flat ones (ip-location-db).
+            if isinstance(g.get("city"), dict):
+                country = g.get("country", {}).get("iso_code", "")
+                city = g["city"].get("names", {}).get("en", "")
+            else:
+                country, city = g.get("country_code", ""), g.get("city", "")
             d = users.get(user)
             # Off-hours login, in the user's zone.
             if action == "login" and d:
@@ -127,8 +133,7 @@ def main():
                 "event_id": e["event_id"], "ts": ts.strftime("%Y-%m-%d %H:%M:%S"), "user_id": user,
                 "action": action, "tenant": e.get("tenant", "default"), "object_type": e.get("object_type", ""),
                 "record_count": count, "ip": e.get("ip", ""), "user_agent": e.get("user_agent", ""),
-                "country_iso": g.get("country", {}).get("iso_code", ""),
-                "city": g.get("city", {}).get("names", {}).get("en", ""),
+                "country_iso": country, "city": city,
                 "asn": int(g.get("autonomous_system_number", 0) or 0),
             }))
             if len(rows) >= BATCH:

@@ -32,6 +32,17 @@ impl WriteBatch {
     pub fn is_empty(&self) -> bool {
         self.records == 0 && self.alerts.is_empty()
     }
+
+    /// Empties the batch, keeping its vectors' room for the next one.
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.dead_letters.clear();
+        self.directory.clear();
+        self.alerts.clear();
+        self.acks = Acks::default();
+        self.tally = Tally::default();
+        self.records = 0;
+    }
 }
 
 /// What happens to alerts once the batch holding them is in ClickHouse (publishing, lockouts): the
@@ -56,8 +67,9 @@ pub async fn run<A: OnStored>(
     acker: Arc<dyn Acker>,
     stats: Arc<Stats>,
     act: Arc<A>,
+    recycle: Option<mpsc::Sender<WriteBatch>>,
 ) -> Result<(), StoreError> {
-    while let Some(batch) = rx.recv().await {
+    while let Some(mut batch) = rx.recv().await {
         let started = Instant::now();
         let url = store.cfg.url.clone();
         let result = backoff
@@ -91,6 +103,10 @@ pub async fn run<A: OnStored>(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "batch stored"
         );
+        if let Some(r) = &recycle {
+            batch.clear();
+            let _ = r.try_send(batch); // the pool is full: dropped
+        }
     }
     act.flush().await;
     Ok(())
