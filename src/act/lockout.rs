@@ -290,9 +290,6 @@ impl Core {
             ActionKind::LockUser.as_str().as_bytes(),
             a.alert_id.as_bytes(),
         ]);
-        if self.store.action_decided(&action_id).await? {
-            return Ok(()); // decided before: a replay, a re-read or a restart
-        }
         // The instance is part of the actor: two instances deciding at once can tell whose decision stands.
         let actor = format!("custos:{}@{}", a.detector, self.instance);
         let row = |status| {
@@ -307,13 +304,18 @@ impl Core {
                 &actor,
             )
         };
-        // The independent reads in parallel: this is on the event → lock latency path.
+        // The independent reads in parallel (whether it was decided before, too): this is on the
+        // event → lock latency path.
         let since_ms = now_ms().saturating_sub(self.window_secs * 1000);
-        let (protected, already_locked, breaker) = tokio::try_join!(
+        let (decided, protected, already_locked, breaker) = tokio::try_join!(
+            self.store.action_decided(&action_id),
             self.protected(&a.tenant, &a.user_id),
             self.store.account_locked(&a.tenant, &a.user_id),
             self.store.breaker(since_ms),
         )?;
+        if decided {
+            return Ok(()); // decided before: a replay, a re-read or a restart
+        }
         let facts = Facts {
             protected,
             already_locked,
