@@ -285,7 +285,7 @@ impl Core {
         record(&self.store, row).await
     }
 
-    async fn decide(&self, a: &AlertRow) -> anyhow::Result<()> {
+    async fn decide(self: &Arc<Self>, a: &AlertRow) -> anyhow::Result<()> {
         let action_id = stable_id(&[
             ActionKind::LockUser.as_str().as_bytes(),
             a.alert_id.as_bytes(),
@@ -338,11 +338,18 @@ impl Core {
             Decision::Dispatch => {
                 let first = row(ActionStatus::Dispatched);
                 self.record(first.clone()).await?;
-                if !self.claimed(&action_id, &actor).await? {
-                    tracing::info!(action_id = %action_id, user = %a.user_id, "another instance decided this lock first; it dispatches, this one does not");
-                    return Ok(());
-                }
-                self.dispatch(first);
+                // The claim settles in the background (counted in flight, so a drain waits for
+                // it): the next alert's decision does not wait for this one's settle.
+                self.inflight.fetch_add(1, SeqCst);
+                let core = self.clone();
+                tokio::spawn(async move {
+                    match core.claimed(&first.action_id, &actor).await {
+                        Ok(true) => core.dispatch(first),
+                        Ok(false) => tracing::info!(action_id = %first.action_id, user = %first.user_id, "another instance decided this lock first; it dispatches, this one does not"),
+                        Err(e) => tracing::error!(action_id = %first.action_id, error = format!("{e:#}"), "checking the lock's claim failed; it stays `dispatched` and is resumed after the takeover lease"),
+                    }
+                    core.inflight.fetch_sub(1, SeqCst);
+                });
                 Ok(())
             }
         }
