@@ -109,7 +109,8 @@ pub fn start(
     let (batch_tx, batch_rx) = mpsc::channel::<WriteBatch>(cfg.queue_batches);
     // Written batches come back emptied, their buffers kept: a new batch grows no vector and
     // touches no fresh page (page faults zeroing new memory were a quarter of a replay's CPU).
-    let (recycle_tx, recycle_rx) = mpsc::channel::<WriteBatch>(RECYCLED);
+    // Every batch the queue holds, the one being written and the one being filled.
+    let (recycle_tx, recycle_rx) = mpsc::channel::<WriteBatch>(cfg.queue_batches + 2);
     let act = std::mem::take(&mut stages.act);
     let mut processor = Processor::new(cfg, stages, store.clone());
     processor.recycled = Some(recycle_rx);
@@ -137,13 +138,11 @@ pub fn start(
     Pipeline { input, done }
 }
 
-/// Emptied batches kept for reuse (each holds up to `batch_rows` rows' room).
-const RECYCLED: usize = 2;
-
 struct Processor {
     store: Store,
     /// Emptied batches back from the writer.
     recycled: Option<mpsc::Receiver<WriteBatch>>,
+    batch_rows: usize,
     max_bytes: usize,
     dead_letter_max: usize,
     seen: SeenIds,
@@ -158,12 +157,13 @@ impl Processor {
         Processor {
             store,
             recycled: None,
+            batch_rows: cfg.batch_rows,
             max_bytes: cfg.max_record_bytes,
             dead_letter_max: cfg.dead_letter_max_bytes,
             seen: SeenIds::new(cfg.dedup_window),
             directory: std::mem::take(&mut stages.directory),
             stages,
-            batch: WriteBatch::default(),
+            batch: WriteBatch::with_capacity(cfg.batch_rows),
             alerts: Vec::new(),
         }
     }
@@ -231,7 +231,7 @@ impl Processor {
             .recycled
             .as_mut()
             .and_then(|r| r.try_recv().ok())
-            .unwrap_or_default();
+            .unwrap_or_else(|| WriteBatch::with_capacity(self.batch_rows));
         std::mem::replace(&mut self.batch, fresh)
     }
 

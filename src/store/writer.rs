@@ -33,6 +33,14 @@ impl WriteBatch {
         self.records == 0 && self.alerts.is_empty()
     }
 
+    /// A batch with room for `rows` events (reserved, not touched: no page is faulted in for it).
+    pub fn with_capacity(rows: usize) -> Self {
+        WriteBatch {
+            events: Vec::with_capacity(rows),
+            ..Default::default()
+        }
+    }
+
     /// Empties the batch, keeping its vectors' room for the next one.
     pub fn clear(&mut self) {
         self.events.clear();
