@@ -2,8 +2,7 @@
 //! does the CPU work in arrival order and cuts batches by size or age; the writer task stores them in
 //! order and acknowledges positions. Both channels are bounded.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasher, RandomState};
+use ahash::RandomState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -381,8 +380,8 @@ fn dead_letter(
 /// ReplacingMergeTree remains the guarantee across restarts.
 struct SeenIds {
     window: usize,
-    current: HashSet<u128>,
-    previous: HashSet<u128>,
+    current: hashbrown::HashSet<u128, RandomState>,
+    previous: hashbrown::HashSet<u128, RandomState>,
     hashers: (RandomState, RandomState),
 }
 
@@ -390,8 +389,8 @@ impl SeenIds {
     fn new(window: usize) -> Self {
         SeenIds {
             window,
-            current: HashSet::new(),
-            previous: HashSet::new(),
+            current: Default::default(),
+            previous: Default::default(),
             hashers: (RandomState::new(), RandomState::new()),
         }
     }
@@ -406,7 +405,9 @@ impl SeenIds {
             return false;
         }
         if self.current.len() >= self.window.div_ceil(2) {
-            self.previous = std::mem::take(&mut self.current);
+            // The older half forgotten, its table's room kept for the next half.
+            std::mem::swap(&mut self.previous, &mut self.current);
+            self.current.clear();
         }
         true
     }

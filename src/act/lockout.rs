@@ -345,8 +345,12 @@ impl Core {
                 tokio::spawn(async move {
                     match core.claimed(&first.action_id, &actor).await {
                         Ok(true) => core.dispatch(first),
-                        Ok(false) => tracing::info!(action_id = %first.action_id, user = %first.user_id, "another instance decided this lock first; it dispatches, this one does not"),
-                        Err(e) => tracing::error!(action_id = %first.action_id, error = format!("{e:#}"), "checking the lock's claim failed; it stays `dispatched` and is resumed after the takeover lease"),
+                        Ok(false) => {
+                            tracing::info!(action_id = %first.action_id, user = %first.user_id, "another instance decided this lock first; it dispatches, this one does not")
+                        }
+                        Err(e) => {
+                            tracing::error!(action_id = %first.action_id, error = format!("{e:#}"), "checking the lock's claim failed; it stays `dispatched` and is resumed after the takeover lease")
+                        }
                     }
                     core.inflight.fetch_sub(1, SeqCst);
                 });
