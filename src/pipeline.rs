@@ -412,3 +412,22 @@ impl SeenIds {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SeenIds;
+
+    #[test]
+    fn the_duplicate_window_remembers_between_half_and_all_of_it() {
+        let mut s = SeenIds::new(4);
+        assert!(s.insert("a"));
+        assert!(!s.insert("a"), "a repeat within the window");
+        assert!(s.insert("b")); // a generation of two turns over: {a, b} is the older one
+        assert!(!s.insert("a") && !s.insert("b"));
+        assert!(s.insert("c") && s.insert("d")); // and again: {c, d}; {a, b} forgotten
+        assert!(!s.insert("c"));
+        assert!(s.insert("a"), "forgotten after the window");
+        let mut off = SeenIds::new(0);
+        assert!(off.insert("x") && off.insert("x"));
+    }
+}
