@@ -8,20 +8,27 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-#[test]
-fn serve_stores_every_message_once_across_a_sigkill() {
-    if skip_without_servers() {
-        return;
-    }
+/// A mock cluster with an events topic of `partitions` and a directory topic, and a test database
+/// and config reading them.
+fn kafka_env(partitions: i32) -> (MockKafka, String, String, String, TestEnv) {
     let kafka = MockKafka::new(1);
     let (topic, dtopic, group) = (
         unique_name("events"),
         unique_name("directory"),
         unique_name("g"),
     );
-    kafka.create_topic(&topic, 4);
+    kafka.create_topic(&topic, partitions);
     kafka.create_topic(&dtopic, 1);
     let env = TestEnv::new(&ch_url(), &kafka.config_toml(&group, &topic, &dtopic));
+    (kafka, topic, dtopic, group, env)
+}
+
+#[test]
+fn serve_stores_every_message_once_across_a_sigkill() {
+    if skip_without_servers() {
+        return;
+    }
+    let (kafka, topic, dtopic, group, env) = kafka_env(4);
 
     let (v1, b1) = produce_events(&kafka, &topic, 0..8_000);
     kafka.produce(
@@ -113,15 +120,7 @@ fn an_alert_is_stored_without_waiting_for_its_batch() {
     if skip_without_servers() {
         return;
     }
-    let kafka = MockKafka::new(1);
-    let (topic, dtopic, group) = (
-        unique_name("events"),
-        unique_name("directory"),
-        unique_name("g"),
-    );
-    kafka.create_topic(&topic, 1);
-    kafka.create_topic(&dtopic, 1);
-    let env = TestEnv::new(&ch_url(), &kafka.config_toml(&group, &topic, &dtopic));
+    let (kafka, topic, dtopic, _, env) = kafka_env(1);
     let cfg = std::fs::read_to_string(env.config()).unwrap();
     let cfg = cfg.replace(
         "batch_max_age_ms = 200",
