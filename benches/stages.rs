@@ -131,6 +131,9 @@ fn main() {
     if only == "memory" {
         return;
     }
+    if only == "growth" {
+        return growth();
+    }
     let n: usize = std::env::var("BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -381,22 +384,44 @@ fn main() {
     if only == "throughput" {
         return;
     }
-    println!("\n## Cost growth with users (decode+enrich+detect+row, 200,000 events)\n");
+    growth();
+}
+
+/// Cost growth with users: the same number of generated events over a directory of 2,000 … 1,000,000
+/// users (with a million, nearly every event is a different user's, so every detector holds state
+/// for ~200,000 of them). `BENCH_ONLY=growth` runs this section alone.
+fn growth() {
+    let events = 200_000usize;
+    println!("\n## Cost growth with users (decode+enrich+detect+row, {events} events)\n");
     println!(
         "| {:>8} | {:>12} | {:>14} |",
         "users", "events/s", "RSS MiB after"
     );
     println!("|{}|{}|{}|", "-".repeat(10), "-".repeat(14), "-".repeat(16));
-    for users in [2_000usize, 8_000, 32_000] {
+    let pos = Position::Generator { seq: 0 };
+    let mut out = Vec::new();
+    let db = std::env::temp_dir().join("custos-bench-growth.mmdb");
+    custos::gen::geodb::write_demo_city_db(&db).unwrap();
+    let geo = || {
+        custos::enrich::build(&GeoIpConfig {
+            city_db: vec![db.to_string_lossy().into_owned()],
+            asn_db: vec![],
+            cache_entries: 100_000,
+            reload_interval_ms: 0,
+        })
+        .unwrap()
+        .0
+    };
+    for users in [2_000usize, 8_000, 32_000, 1_000_000] {
         let gen = Generator::new(GenOptions {
             users,
             ..GenOptions::default()
         });
         let mut dir = Directory::default();
-        for v in gen.directory() {
+        for v in gen.directory_records() {
             dir.apply(decode_directory(v.to_string().as_bytes(), 1 << 20).unwrap());
         }
-        let raws: Vec<Vec<u8>> = gen.take(200_000).map(String::into_bytes).collect();
+        let raws: Vec<Vec<u8>> = gen.take(events).map(String::into_bytes).collect();
         let mut eng = engine();
         let mut g2 = geo();
         let t = Instant::now();
@@ -410,7 +435,7 @@ fn main() {
         let secs = t.elapsed().as_secs_f64();
         println!(
             "| {users:>8} | {:>12.0} | {:>14.1} |",
-            200_000.0 / secs,
+            events as f64 / secs,
             rss_kib() as f64 / 1024.0
         );
     }
