@@ -1262,6 +1262,26 @@ async fn a_timeline_around_an_alert_pages_the_merged_stream_by_cursor() {
             None => break,
         }
     }
+    let brief = |v: &[serde_json::Value]| -> Vec<String> {
+        v.iter()
+            .map(|i| {
+                format!(
+                    "{} {} {}",
+                    i["kind"],
+                    i["ts"],
+                    i["event_id"]
+                        .as_str()
+                        .or(i["alert_id"].as_str())
+                        .unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        brief(&paged),
+        brief(&all),
+        "pages hold every item once, in order (brief)"
+    );
     assert_eq!(paged, all, "pages hold every item once, in order");
     let (st, _) = api
         .get(&format!("{base}&since=2026-01-01"), Some(&api.auditor))

@@ -125,7 +125,7 @@ pub async fn timeline(
         })?),
         None => None,
     };
-    // Each source from the cursor's time on (ties are dropped below), one more than a page.
+    // Where each source starts: the cursor's time.
     let from = match &after {
         Some((ts, ms, _, _)) => {
             let t = DateTime::from_timestamp(i64::from(*ts), u32::from(*ms) * 1_000_000);
@@ -133,26 +133,81 @@ pub async fn timeline(
         }
         None => since,
     };
+    // Each source from the cursor's time on, one more than a page; the items at the cursor's own
+    // time that came before it are dropped, so when a full source lost some, ask for more.
+    let mut n = limit + 1;
+    let (directory, mut items) = loop {
+        let (directory, items, full) =
+            gather(&state, &user, from, until, after.as_ref(), n).await?;
+        if items.len() as u64 > limit || !full {
+            break (directory, items);
+        }
+        n *= 2;
+    };
+    let more = items.len() as u64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = more.then(|| {
+        let (ts, ms, kind, id) = items.last().expect("a full page").0.clone();
+        Cursor {
+            ts,
+            ms,
+            id: format!("{kind}:{id}"),
+        }
+        .encode()
+    });
+    let count = items.len() as i64;
+    let body = Timeline {
+        user_id: user,
+        since: since.map(crate::time::rfc3339),
+        until: until.map(crate::time::rfc3339),
+        directory: directory.into_iter().map(DirectoryVersion::from).collect(),
+        items: items.into_iter().map(|(_, i)| i).collect(),
+        truncated: next_cursor.is_some(),
+        next_cursor,
+    };
+    Ok((Extension(RowCount::new(count)), Json(body)).into_response())
+}
+
+/// One try at a page: up to `n` rows of each source from `from` on, merged in key order, the items
+/// up to `after` dropped; and whether a source filled its `n` rows.
+async fn gather(
+    state: &AppState,
+    user: &str,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    after: Option<&Key>,
+    n: u64,
+) -> Result<
+    (
+        Vec<crate::store::directory::DirectoryRow>,
+        Vec<(Key, TimelineItem)>,
+        bool,
+    ),
+    ApiError,
+> {
     let secs = |t: Option<DateTime<Utc>>, or: u32| {
         t.map_or(or, |t| t.timestamp().clamp(0, u32::MAX as i64) as u32)
     };
-    let n = limit + 1;
     let store = &state.store;
     let (directory, events, alerts, manual) = tokio::try_join!(
-        timed(&state, store.user_directory(&user)),
-        timed(&state, store.user_events(&user, from, until, n)),
-        timed(&state, store.user_alerts(&user, from, until, n)),
+        timed(state, store.user_directory(user)),
+        timed(state, store.user_events(user, from, until, n)),
+        timed(state, store.user_alerts(user, from, until, n)),
         timed(
             &state,
-            store.user_actions(&user, secs(from, 0), secs(until, u32::MAX), n)
+            store.user_actions(user, secs(from, 0), secs(until, u32::MAX), n)
         ),
     )?;
+    // A source that filled its `n` rows may hold more after them.
+    let full = [events.len(), alerts.len(), manual.len()]
+        .iter()
+        .any(|l| *l as u64 >= n);
     let ids: Vec<String> = alerts.iter().map(|a| a.alert_id.clone()).collect();
     let (actions, changes) = tokio::try_join!(
-        timed(&state, store.alerts_actions(ids.clone())),
-        timed(&state, store.alerts_status_changes(ids)),
+        timed(state, store.alerts_actions(ids.clone())),
+        timed(state, store.alerts_status_changes(ids)),
     )?;
-    let alerts = with_status(&state, alerts).await?;
+    let alerts = with_status(state, alerts).await?;
     let mut items: Vec<(Key, TimelineItem)> = Vec::new();
     for e in events {
         let k = (e.ts, e.ts_ms, 0, e.event_id.clone());
@@ -203,29 +258,8 @@ pub async fn timeline(
         ));
     }
     items.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some(after) = &after {
+    if let Some(after) = after {
         items.retain(|(k, _)| k > after);
     }
-    let more = items.len() as u64 > limit;
-    items.truncate(limit as usize);
-    let next_cursor = more.then(|| {
-        let (ts, ms, kind, id) = items.last().expect("a full page").0.clone();
-        Cursor {
-            ts,
-            ms,
-            id: format!("{kind}:{id}"),
-        }
-        .encode()
-    });
-    let count = items.len() as i64;
-    let body = Timeline {
-        user_id: user,
-        since: since.map(crate::time::rfc3339),
-        until: until.map(crate::time::rfc3339),
-        directory: directory.into_iter().map(DirectoryVersion::from).collect(),
-        items: items.into_iter().map(|(_, i)| i).collect(),
-        truncated: next_cursor.is_some(),
-        next_cursor,
-    };
-    Ok((Extension(RowCount::new(count)), Json(body)).into_response())
+    Ok((directory, items, full))
 }
