@@ -194,7 +194,7 @@ async fn gather(
         timed(state, store.user_events(user, from, until, n)),
         timed(state, store.user_alerts(user, from, until, n)),
         timed(
-            &state,
+            state,
             store.user_actions(user, secs(from, 0), secs(until, u32::MAX), n)
         ),
     )?;
