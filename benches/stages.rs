@@ -276,13 +276,7 @@ fn main() {
         ("enrich (geo-IP, no cache)", 0),
         ("enrich (geo-IP, cache 100k)", 100_000),
     ] {
-        let cfg = GeoIpConfig {
-            city_db: vec![db.to_string_lossy().into_owned()],
-            asn_db: vec![],
-            cache_entries: cache,
-            reload_interval_ms: 0,
-        };
-        let (mut g, _) = custos::enrich::build(&cfg).unwrap();
+        let mut g = enricher(&db, cache);
         enriched = events.clone();
         let t = Instant::now();
         for e in &mut enriched {
@@ -348,16 +342,7 @@ fn main() {
     line("row build (RowBinary-ready)", n, t.elapsed().as_secs_f64());
 
     // The hot path end to end: the best of three runs (a shared 2-core machine swings by ±5 %).
-    let geo = || {
-        custos::enrich::build(&GeoIpConfig {
-            city_db: vec![db.to_string_lossy().into_owned()],
-            asn_db: vec![],
-            cache_entries: 100_000,
-            reload_interval_ms: 0,
-        })
-        .unwrap()
-        .0
-    };
+    let geo = || enricher(&db, 100_000);
     let mut runs = Vec::new();
     for _ in 0..3 {
         let mut g2 = geo();
@@ -402,16 +387,7 @@ fn growth() {
     let mut out = Vec::new();
     let db = std::env::temp_dir().join("custos-bench-growth.mmdb");
     custos::gen::geodb::write_demo_city_db(&db).unwrap();
-    let geo = || {
-        custos::enrich::build(&GeoIpConfig {
-            city_db: vec![db.to_string_lossy().into_owned()],
-            asn_db: vec![],
-            cache_entries: 100_000,
-            reload_interval_ms: 0,
-        })
-        .unwrap()
-        .0
-    };
+    let geo = || enricher(&db, 100_000);
     for users in [2_000usize, 8_000, 32_000, 1_000_000] {
         let gen = Generator::new(GenOptions {
             users,
@@ -474,6 +450,18 @@ fn sigma_bench_dir() -> tempfile::TempDir {
     d
 }
 
+/// The geo-IP stage over the demo City DB at `db`, with an LRU of `cache` addresses.
+fn enricher(db: &std::path::Path, cache: usize) -> custos::enrich::GeoEnricher {
+    custos::enrich::build(&GeoIpConfig {
+        city_db: vec![db.to_string_lossy().into_owned()],
+        asn_db: vec![],
+        cache_entries: cache,
+        reload_interval_ms: 0,
+    })
+    .unwrap()
+    .0
+}
+
 fn profile_run() {
     let gen = Generator::new(GenOptions {
         users: 2_000,
@@ -486,13 +474,7 @@ fn profile_run() {
     let raws: Vec<Vec<u8>> = gen.take(200_000).map(String::into_bytes).collect();
     let db = std::env::temp_dir().join("custos-bench-profile.mmdb");
     custos::gen::geodb::write_demo_city_db(&db).unwrap();
-    let cfg = GeoIpConfig {
-        city_db: vec![db.to_string_lossy().into_owned()],
-        asn_db: vec![],
-        cache_entries: 100_000,
-        reload_interval_ms: 0,
-    };
-    let mut g = custos::enrich::build(&cfg).unwrap().0;
+    let mut g = enricher(&db, 100_000);
     // BENCH_PROFILE=sigma: the 20 Sigma detection rules alone.
     let sigma = std::env::var("BENCH_PROFILE").as_deref() == Ok("sigma");
     let sigma_dir = sigma_bench_dir();
