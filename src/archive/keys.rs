@@ -152,6 +152,51 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A reader or writer that hashes (SHA-256) every byte passing through it: a file is hashed as it
+/// is written or read, in one pass, never held whole in memory.
+pub struct Hashing<T> {
+    inner: T,
+    sha: sha2::Sha256,
+}
+
+impl<T> Hashing<T> {
+    pub fn new(inner: T) -> Self {
+        use sha2::Digest;
+        Hashing {
+            inner,
+            sha: sha2::Sha256::new(),
+        }
+    }
+
+    /// The wrapped reader or writer, and the hex SHA-256 of what passed.
+    pub fn finish(self) -> (T, String) {
+        use sha2::Digest;
+        (self.inner, hex(&self.sha.finalize()))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex(&sha2::Sha256::digest(bytes))
@@ -185,6 +230,23 @@ mod tests {
         std::fs::write(&p, k.pem()).unwrap();
         assert_eq!(PublicKey::load(&p).unwrap(), k);
         assert_eq!(PublicKey::from_hex(&k.hex()), Some(k));
+    }
+
+    #[test]
+    fn hashing_reads_and_writes_give_the_sha256_of_what_passed() {
+        use std::io::{Read, Write};
+        let data = b"one line\nanother\n".repeat(1000);
+        let mut w = Hashing::new(Vec::new());
+        w.write_all(&data).unwrap();
+        let (written, sha) = w.finish();
+        assert_eq!(
+            (written.as_slice(), sha.as_str()),
+            (&data[..], sha256_hex(&data).as_str())
+        );
+        let mut r = Hashing::new(&data[..]);
+        std::io::copy(&mut r.by_ref().take(7), &mut std::io::sink()).unwrap();
+        std::io::copy(&mut r, &mut std::io::sink()).unwrap();
+        assert_eq!(r.finish().1, sha256_hex(&data));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::digest::{self, Digest, FileEntry};
-use super::keys::{hex, sha256_hex, PublicKey};
+use super::keys::{hex, sha256_hex, Hashing, PublicKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileStatus {
@@ -46,16 +46,13 @@ impl Report {
     }
 }
 
-/// Whether `path` holds `e`'s bytes: the stored file's SHA-256, then the uncompressed content's
-/// SHA-256 and row count.
+/// Whether `path` holds `e`'s bytes: the stored file's SHA-256, and the uncompressed content's
+/// SHA-256 and row count (one streaming pass).
 fn file_matches(path: &Path, e: &FileEntry) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
+    let Ok(file) = std::fs::File::open(path) else {
         return false;
     };
-    if sha256_hex(&bytes) != e.file_sha256 {
-        return false;
-    }
-    let mut gz = flate2::read::GzDecoder::new(&bytes[..]);
+    let mut gz = flate2::read::GzDecoder::new(Hashing::new(std::io::BufReader::new(file)));
     let (mut sha, mut rows, mut buf) = (Sha256::new(), 0u64, vec![0u8; 64 * 1024]);
     loop {
         match gz.read(&mut buf) {
@@ -67,7 +64,13 @@ fn file_matches(path: &Path, e: &FileEntry) -> bool {
             Err(_) => return false,
         }
     }
-    hex(&sha.finalize()) == e.sha256 && rows == e.rows
+    // Whatever follows the gzip member is part of the file too.
+    let mut raw = gz.into_inner();
+    if std::io::copy(&mut raw, &mut std::io::sink()).is_err() {
+        return false;
+    }
+    let (_, file_sha256) = raw.finish();
+    file_sha256 == e.file_sha256 && hex(&sha.finalize()) == e.sha256 && rows == e.rows
 }
 
 /// Every file under `dir`, relative and `/`-separated.

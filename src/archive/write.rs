@@ -8,7 +8,7 @@ use anyhow::Context;
 use sha2::{Digest as _, Sha256};
 
 use super::digest::{self, Digest, FileEntry, PreviousDigest, FORMAT};
-use super::keys::{hex, sha256_hex, SigningKey};
+use super::keys::{hex, sha256_hex, Hashing, SigningKey};
 use crate::store::archive::ARCHIVED;
 use crate::store::Store;
 
@@ -77,16 +77,18 @@ fn chain_tail(dir: &Path) -> anyhow::Result<(u64, Option<PreviousDigest>)> {
     ))
 }
 
-/// Writes one file: gzip of the table's month, hashing the uncompressed content and counting rows.
+/// Writes one file: gzip of the table's month, hashing the uncompressed content and the file as
+/// written, and counting rows. (content SHA-256, file SHA-256, rows)
 async fn write_table(
     store: &Store,
     t: &crate::store::archive::Archived,
     month: Month,
     file: &Path,
-) -> anyhow::Result<(String, u64)> {
+) -> anyhow::Result<(String, String, u64)> {
     let tmp = file.with_extension("gz.partial");
     let out = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(out), Default::default());
+    let out = std::io::BufWriter::new(Hashing::new(out));
+    let mut gz = flate2::write::GzEncoder::new(out, Default::default());
     let (mut sha, mut rows) = (Sha256::new(), 0u64);
     let mut cursor = store
         .month_rows(t, month.partition())
@@ -103,12 +105,11 @@ async fn write_table(
     }
     let mut w = gz.finish()?;
     w.flush()?;
-    w.into_inner()
-        .map_err(|e| e.into_error())?
-        .sync_all()
+    let (out, file_sha256) = w.into_inner().map_err(|e| e.into_error())?.finish();
+    out.sync_all()
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, file)?;
-    Ok((hex(&sha.finalize()), rows))
+    Ok((hex(&sha.finalize()), file_sha256, rows))
 }
 
 /// Archives `month` into `dir` and returns the digest written.
@@ -133,8 +134,7 @@ pub async fn archive_month(
             .month_span(t, month.partition())
             .await
             .with_context(|| format!("reading {month} of {}", t.table))?;
-        let (sha256, rows) = write_table(store, t, month, &path).await?;
-        let bytes = std::fs::read(&path)?;
+        let (sha256, file_sha256, rows) = write_table(store, t, month, &path).await?;
         let (first, last) = if rows == 0 {
             (String::new(), String::new())
         } else {
@@ -146,7 +146,7 @@ pub async fn archive_month(
             table: t.table.to_owned(),
             compression: "gzip".into(),
             sha256,
-            file_sha256: sha256_hex(&bytes),
+            file_sha256,
             rows,
             first_time: first,
             last_time: last,
