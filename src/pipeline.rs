@@ -111,8 +111,7 @@ pub fn start(
     // Every batch the queue holds, the one being written and the one being filled.
     let (recycle_tx, recycle_rx) = mpsc::channel::<WriteBatch>(cfg.queue_batches + 2);
     let act = std::mem::take(&mut stages.act);
-    let mut processor = Processor::new(cfg, stages, store.clone());
-    processor.recycled = Some(recycle_rx);
+    let processor = Processor::new(cfg, stages, store.clone(), recycle_rx);
     let proc_task = tokio::spawn(processor.run(
         rx,
         batch_tx,
@@ -121,13 +120,7 @@ pub fn start(
         Duration::from_millis(cfg.alert_flush_ms),
     ));
     let writer_task = tokio::spawn(writer::run(
-        store,
-        backoff,
-        batch_rx,
-        acker,
-        stats,
-        act,
-        Some(recycle_tx),
+        store, backoff, batch_rx, acker, stats, act, recycle_tx,
     ));
     let done = tokio::spawn(async move {
         let w = writer_task.await.expect("writer task panicked");
@@ -140,7 +133,7 @@ pub fn start(
 struct Processor {
     store: Store,
     /// Emptied batches back from the writer.
-    recycled: Option<mpsc::Receiver<WriteBatch>>,
+    recycled: mpsc::Receiver<WriteBatch>,
     batch_rows: usize,
     max_bytes: usize,
     dead_letter_max: usize,
@@ -152,10 +145,15 @@ struct Processor {
 }
 
 impl Processor {
-    fn new(cfg: &PipelineConfig, mut stages: Stages, store: Store) -> Self {
+    fn new(
+        cfg: &PipelineConfig,
+        mut stages: Stages,
+        store: Store,
+        recycled: mpsc::Receiver<WriteBatch>,
+    ) -> Self {
         Processor {
             store,
-            recycled: None,
+            recycled,
             batch_rows: cfg.batch_rows,
             max_bytes: cfg.max_record_bytes,
             dead_letter_max: cfg.dead_letter_max_bytes,
@@ -228,9 +226,8 @@ impl Processor {
     fn next_batch(&mut self) -> WriteBatch {
         let fresh = self
             .recycled
-            .as_mut()
-            .and_then(|r| r.try_recv().ok())
-            .unwrap_or_else(|| WriteBatch::with_capacity(self.batch_rows));
+            .try_recv()
+            .unwrap_or_else(|_| WriteBatch::with_capacity(self.batch_rows));
         std::mem::replace(&mut self.batch, fresh)
     }
 

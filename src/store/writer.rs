@@ -67,7 +67,8 @@ impl OnStored for () {
 }
 
 /// Drains `rx` until it closes. Returns an error only when a finite command's deadline passed or
-/// ClickHouse refused a statement (then nothing after the failed batch was acknowledged).
+/// ClickHouse refused a statement (then nothing after the failed batch was acknowledged). Each
+/// stored batch goes back emptied on `recycle`, for the processor to fill again.
 pub async fn run<A: OnStored>(
     store: Store,
     backoff: Backoff,
@@ -75,7 +76,7 @@ pub async fn run<A: OnStored>(
     acker: Arc<dyn Acker>,
     stats: Arc<Stats>,
     act: Arc<A>,
-    recycle: Option<mpsc::Sender<WriteBatch>>,
+    recycle: mpsc::Sender<WriteBatch>,
 ) -> Result<(), StoreError> {
     while let Some(mut batch) = rx.recv().await {
         let started = Instant::now();
@@ -111,10 +112,8 @@ pub async fn run<A: OnStored>(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "batch stored"
         );
-        if let Some(r) = &recycle {
-            batch.clear();
-            let _ = r.try_send(batch); // the pool is full: dropped
-        }
+        batch.clear();
+        let _ = recycle.try_send(batch); // the pool is full: dropped
     }
     act.flush().await;
     Ok(())
