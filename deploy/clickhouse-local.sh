@@ -8,7 +8,7 @@
 #
 # CLICKHOUSE_LOG_QUERIES=1 turns on system.query_log (tests/run.sh: the suite's queries are replayed on chDB).
 # CLICKHOUSE_HTTPS_PORT=PORT with CLICKHOUSE_TLS_CERT=cert.pem and CLICKHOUSE_TLS_KEY=key.pem (PEM files)
-# also serves HTTPS on PORT (tests/tls.rs); the url printed stays the plain-HTTP one.
+# also serves HTTPS on PORT (tests/it/tls.rs); the url printed stays the plain-HTTP one.
 set -euo pipefail
 
 server_bin() {

@@ -12,7 +12,7 @@
 //!
 //! The modules, by layer (lowest first). **A module may use only modules of lower layers**; the
 //! files of one folder import each other without cycles, and a folder's `mod.rs` only declares and
-//! re-exports. `tests/layering.rs` reads every `use` line and keeps this true.
+//! re-exports. `tests/it/layering.rs` reads every `use` line and keeps this true.
 //!
 //! 0. [`time`]: working hours and days, durations, RFC 3339 formatting, the wall clock.
 //! 1. [`model`]: the shared data — events, directory records, dead letters, alerts, ids, and the

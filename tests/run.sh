@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: sets up what the suite needs on a fresh Debian/Ubuntu machine (a C toolchain for
 # librdkafka, ClickHouse and ZooKeeper from the distribution's packages), starts a throw-away ClickHouse
-# on a free loopback port and a two-shard ClickHouse cluster (for tests/cluster.rs), runs the whole suite
+# on a free loopback port and a two-shard ClickHouse cluster (for tests/it/cluster.rs), runs the whole suite
 # (cargo nextest, else cargo test) and stops what it started.
 # Kafka needs no install: the tests run librdkafka's mock cluster, a real Kafka-protocol broker.
 set -euo pipefail
@@ -35,17 +35,17 @@ export GEOIP_REAL_CITY_DB
 python3 -c 'import chdb' 2>/dev/null || python3 -m pip install -q chdb==4.4.0 >&2 \
   || python3 -m pip install -q --break-system-packages chdb==4.4.0 >&2
 
-# aiosmtpd (PyPI), a real SMTP server for the e-mail notification test (tests/notify.rs).
+# aiosmtpd (PyPI), a real SMTP server for the e-mail notification test (tests/it/notify.rs).
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd==1.4.6 >&2 \
   || python3 -m pip install -q --break-system-packages aiosmtpd==1.4.6 >&2
 
 # ocsf-json-schema (PyPI: the OCSF schema's JSON schemas) and jsonschema, to validate the OCSF
-# Detection Findings custos publishes (tests/kafka_ocsf.rs).
+# Detection Findings custos publishes (tests/it/kafka_ocsf.rs).
 python3 -c 'import ocsf_json_schema, jsonschema' 2>/dev/null || python3 -m pip install -q ocsf-json-schema==1.2.0 jsonschema >&2 \
   || python3 -m pip install -q --break-system-packages ocsf-json-schema==1.2.0 jsonschema >&2
 
 # Headless Chromium (Debian's package) and playwright-core (npm; it downloads no browser) for the
-# console test (tests/console.rs), kept under target/.
+# console test (tests/it/console.rs), kept under target/.
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 if ! command -v chromium >/dev/null 2>&1; then

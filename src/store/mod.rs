@@ -4,7 +4,7 @@
 //! [`writer`] that acknowledges source positions only after ClickHouse confirmed.
 //!
 //! Row types name their columns once: reads select `?fields` (the struct's own field list), inserts
-//! name them, and `tests/schema.rs` holds every row type against `DESCRIBE TABLE` on the real server.
+//! name them, and `tests/it/schema.rs` holds every row type against `DESCRIBE TABLE` on the real server.
 
 pub mod actions;
 pub mod alerts;

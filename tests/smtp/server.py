@@ -1,4 +1,4 @@
-"""A real SMTP server for tests/notify.rs (PyPI aiosmtpd): STARTTLS required, AUTH required, each
+"""A real SMTP server for tests/it/notify.rs (PyPI aiosmtpd): STARTTLS required, AUTH required, each
 message stored in a maildir. Usage: server.py PORT MAILDIR CERT KEY USER PASSWORD; prints `ready`
 once listening and stops when stdin closes."""
 import ssl

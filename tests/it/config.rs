@@ -1,6 +1,6 @@
 //! Configuration mistakes are all reported at once, and the process exits non-zero.
 
-mod common;
+use crate::common;
 
 use common::*;
 

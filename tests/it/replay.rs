@@ -2,7 +2,7 @@
 //! code and exact bytes, idempotent re-replay, gzip and stdin input, and a clear failure when
 //! ClickHouse stays down.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Output, Stdio};

@@ -3,7 +3,7 @@
 //! values have the documented shape; `hash` tokens equal `custos privacy token`; and the shipped
 //! detectors raise the same alerts with privacy on as off.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -3,7 +3,7 @@
 //! and `/readyz` 503 once that lasted 3 × `session_timeout_ms` — while the other stays ready.
 //! Against librdkafka's mock cluster and the real ClickHouse.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! webhook URL token and the webhook signing secret. Each run's stdout and stderr (the logs) and the
 //! stored `actions.last_error` are searched for every secret.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::time::Duration;

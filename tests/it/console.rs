@@ -4,7 +4,7 @@
 //! change is in `alert_status_history` and `api_audit` like any API call. `CONSOLE_SCREENSHOTS=DIR`
 //! keeps the screenshots (docs/console/ holds the committed ones).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Retention drops expired monthly partitions (and nothing newer).
 
-mod common;
+use crate::common;
 
 use common::*;
 

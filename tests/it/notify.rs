@@ -4,7 +4,7 @@
 //! its own, replays send nothing new, and a SIGKILL mid-delivery still gives one accepted message
 //! per alert and route.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! before its response, a SIGKILL of `custos api` loses at most the last second, `X-Forwarded-For`
 //! counts only from a trusted proxy, and auditors read the trail at `GET /api/v1/audit` (audited too).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

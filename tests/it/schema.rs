@@ -2,7 +2,7 @@
 //! exactly the struct's fields, in the struct's order (RowBinary is positional; reads select the
 //! struct's own field list), so a column-order slip fails here rather than corrupting rows.
 
-mod common;
+use crate::common;
 
 use clickhouse::Row;
 use common::*;

@@ -2,7 +2,7 @@
 //! ClickHouse: every message of a 4-partition topic stored exactly once, across a SIGKILL mid-stream,
 //! with offsets committed only for stored data.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! with a bulk-export window spanning them (one alert, one lock decision); two instances handing
 //! partitions over, with each lock delivered once to a real webhook receiver.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

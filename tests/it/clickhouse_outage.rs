@@ -2,7 +2,7 @@
 //! waits (for a full minute mid-stream), reports not-ready, commits nothing it has not stored, keeps memory
 //! bounded, and stores everything exactly once.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! `custos gen` streams: any number of users and events in bounded memory (a simulated day is drawn
 //! one event at a time, not built up front). Needs no server.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! ClickHouse `https_port` reached with `[clickhouse] ca_file` (and refused with a certificate error
 //! without it), the TLS settings' validation, and librdkafka built with TLS/SASL.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};

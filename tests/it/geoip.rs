@@ -2,7 +2,7 @@
 //! the real GeoLite2-derived City DB, hot reload (under load, and with a corrupt replacement), the
 //! cache, and `custos replay` filling the ClickHouse geo columns.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

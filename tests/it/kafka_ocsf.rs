@@ -2,7 +2,7 @@
 //! real Kafka-protocol broker (librdkafka's mock cluster), are OCSF Detection Findings that the OCSF
 //! schema accepts (`tests/ocsf/validate.py`, PyPI `ocsf-json-schema` + `jsonschema`).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! each user's rows on a single shard, a second replay changes nothing, the API (served from the other
 //! node) answers from the whole cluster, and retention drops an expired partition on every shard.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -169,7 +169,7 @@ fn migrate_replay_and_api_on_a_two_shard_cluster() {
     let want = "bulk_export\tu00001\nbulk_export\tu00002\noff_hours_login\tu00001\noff_hours_login\tu00003\norphaned_account\tu00001";
     assert_eq!(
         alerts, want,
-        "the same alerts as on one server (tests/detectors.rs)"
+        "the same alerts as on one server (tests/it/detectors.rs)"
     );
 
     // A second replay (as after a crash) leaves every count unchanged once merges ran.

@@ -3,7 +3,7 @@
 //! attempts: the departed-employee scenario ends in exactly one lock, replays send nothing new, dry
 //! run sends nothing, protected accounts are skipped, the storm breaker trips and an admin resets it.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

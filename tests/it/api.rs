@@ -2,7 +2,7 @@
 //! the authorization matrix, keyset pagination while inserts continue, a streamed 100k-event CSV export
 //! with bounded memory, status changes with history, 400s, `api_audit` rows, and the OpenAPI document.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

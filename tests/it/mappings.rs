@@ -2,7 +2,7 @@
 //! format (Salesforce RTEM streams and Event Log Files, OCSF, Dynamics 365, WukongCRM) raise the same alerts in ClickHouse; a record no
 //! mapping variant accepts is kept as an `unmapped` dead letter.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -2,7 +2,7 @@
 //! nesting, huge numbers, control characters, duplicate keys — all dead-lettered with their codes,
 //! every valid event stored exactly once, memory bounded.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! that does not verify and restores one that does exactly, twice without a change; retention
 //! archives a month before dropping it and keeps it when its archive does not verify.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

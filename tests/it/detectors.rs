@@ -3,7 +3,7 @@
 //! raises the planted incidents once, in the `alerts` table and on the Kafka alerts topic; and a
 //! window spanning a restart fires once (rehydration).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

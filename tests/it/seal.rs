@@ -3,7 +3,7 @@
 //! `ALTER TABLE … UPDATE` and of a `DELETE` on one event (exiting non-zero), as well as a day whose
 //! seal was removed.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

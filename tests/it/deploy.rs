@@ -2,7 +2,7 @@
 //! `custos check-config` with the environment those files set, the Kubernetes detector ConfigMap carries
 //! the repository's detector files verbatim, and every series the Grafana dashboard queries is exported.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
