@@ -75,20 +75,22 @@ pub struct Envelope {
     pub raw: Vec<u8>,
 }
 
-/// Geo-IP facts about an event's IP, filled by the enrich stage (empty until then).
+/// Geo-IP facts about an event's IP, filled by the enrich stage (empty until then). The texts are
+/// shared (`Arc<str>`): the enricher's cache hands out the same place to every event from an address,
+/// and the stored row takes them over, so an event costs no copy of them (they were 7 % of a replay).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Geo {
     /// ISO 3166 code and English name.
-    pub country_iso: String,
-    pub country: String,
-    pub subdivision: String,
-    pub city: String,
+    pub country_iso: Arc<str>,
+    pub country: Arc<str>,
+    pub subdivision: Arc<str>,
+    pub city: Arc<str>,
     pub coords: Option<Coords>,
     /// The place's own IANA time zone.
-    pub timezone: String,
+    pub timezone: Arc<str>,
     /// Autonomous system (0 = unknown) and its organisation.
     pub asn: u32,
-    pub as_org: String,
+    pub as_org: Arc<str>,
     /// `None` for an event without an IP.
     pub network_class: Option<NetClass>,
 }
@@ -319,4 +321,45 @@ pub fn stable_id(parts: &[&[u8]]) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+/// An address as text, as `IpAddr`'s `Display` writes it. IPv4 (nearly every event) without the
+/// formatting machinery, which was 3 % of a replay's CPU.
+pub fn ip_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut s = String::with_capacity(15);
+    for (i, o) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        if o >= 100 {
+            s.push((b'0' + o / 100) as char);
+        }
+        if o >= 10 {
+            s.push((b'0' + o / 10 % 10) as char);
+        }
+        s.push((b'0' + o % 10) as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    #[test]
+    fn ip_text_is_display() {
+        let octets = [0u8, 1, 9, 10, 42, 99, 100, 101, 199, 200, 249, 250, 255];
+        for &a in &octets {
+            for &b in &octets {
+                let ip = IpAddr::V4(Ipv4Addr::new(a, b, 255 - a, b / 2));
+                assert_eq!(super::ip_text(ip), ip.to_string());
+            }
+        }
+        for v6 in ["::1", "2001:db8::8a2e:370:7334", "::ffff:1.2.3.4"] {
+            let ip: IpAddr = v6.parse().unwrap();
+            assert_eq!(super::ip_text(ip), ip.to_string());
+        }
+    }
 }

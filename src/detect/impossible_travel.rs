@@ -90,7 +90,7 @@ impl ImpossibleTravel {
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
-        let name = [ev.geo.city.as_str(), ev.geo.country.as_str()]
+        let name = [&*ev.geo.city, &*ev.geo.country]
             .iter()
             .filter(|s| !s.is_empty())
             .copied()

@@ -88,7 +88,7 @@ impl Rule for NewValue {
         known.sort_unstable();
         known.dedup();
         let place = if ev.geo.city.is_empty() {
-            ev.geo.country.clone()
+            ev.geo.country.to_string()
         } else {
             format!("{}, {}", ev.geo.city, ev.geo.country)
         };

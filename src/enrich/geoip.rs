@@ -140,7 +140,7 @@ impl GeoSet {
             g.as_org = rec
                 .autonomous_system_organization
                 .unwrap_or_default()
-                .to_owned();
+                .into();
         }
         g
     }
@@ -191,7 +191,7 @@ struct CityRecord<'a> {
 
 impl CityRecord<'_> {
     fn fill(self, g: &mut Geo) {
-        let own = |s: Option<&str>| s.unwrap_or_default().to_owned();
+        let own = |s: Option<&str>| std::sync::Arc::<str>::from(s.unwrap_or_default());
         let country = self.country.unwrap_or_default();
         g.country_iso = own(country.iso_code.or(self.country_code));
         g.country = own(country.names.en.or_else(|| countries::name(&g.country_iso)));

@@ -8,7 +8,7 @@ use crate::model::DeadLetter;
 
 ingested_row! {
     /// One row of `dead_letters`.
-    #[derive(Debug, Clone, Default, Row, Serialize)]
+    #[derive(Debug, Clone, Default, Row, Serialize, utoipa::ToSchema)]
     pub struct DeadLetterRow {
         pub dl_id: String,
         pub received_at: u32,

@@ -1,6 +1,9 @@
 //! `events`: the row written for every stored event, and every read of it — pages and exports for the
 //! API, alert evidence, timelines, per-day counts, and the history detectors are rebuilt from.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -32,21 +35,27 @@ ingested_row! {
         pub ip: String,
         pub user_agent: String,
         pub session_id: String,
-        pub outcome: String,
+        pub outcome: Cow<'static, str>,
         #[schema(ignore)]
         pub attr_keys: Vec<String>,
         #[schema(ignore)]
         pub attr_values: Vec<String>,
-        pub country_iso: String,
-        pub country: String,
-        pub subdivision: String,
-        pub city: String,
+        #[schema(value_type = String)]
+        pub country_iso: Arc<str>,
+        #[schema(value_type = String)]
+        pub country: Arc<str>,
+        #[schema(value_type = String)]
+        pub subdivision: Arc<str>,
+        #[schema(value_type = String)]
+        pub city: Arc<str>,
         pub latitude: Option<f64>,
         pub longitude: Option<f64>,
         pub asn: u32,
-        pub as_org: String,
-        pub geo_timezone: String,
-        pub network_class: String,
+        #[schema(value_type = String)]
+        pub as_org: Arc<str>,
+        #[schema(value_type = String)]
+        pub geo_timezone: Arc<str>,
+        pub network_class: Cow<'static, str>,
         #[schema(value_type = String, format = DateTime)]
         pub ingest_ts: u32,
         ;
@@ -67,10 +76,10 @@ impl EventRow {
             action: e.action,
             object_type: e.object_type,
             record_count: e.record_count,
-            ip: e.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            ip: e.ip.map(crate::model::ip_text).unwrap_or_default(),
             user_agent: e.user_agent,
             session_id: e.session_id,
-            outcome: e.outcome.as_str().to_owned(),
+            outcome: e.outcome.as_str().into(),
             attr_keys,
             attr_values,
             country_iso: g.country_iso,
@@ -84,7 +93,7 @@ impl EventRow {
             geo_timezone: g.timezone,
             network_class: g
                 .network_class
-                .map(|c| c.as_str().to_owned())
+                .map(|c| c.as_str().into())
                 .unwrap_or_default(),
             ingest_ts,
             ..Default::default()

@@ -134,7 +134,7 @@ pub async fn item(ctx: &Context, a: &AlertRow) -> Item {
 }
 
 fn place(e: &crate::store::events::EventRow) -> String {
-    let town: Vec<&str> = [e.city.as_str(), e.country.as_str()]
+    let town: Vec<&str> = [&*e.city, &*e.country]
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect();
