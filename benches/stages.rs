@@ -14,6 +14,9 @@ use custos::gen::{GenOptions, Generator};
 use custos::model::{Event, Position};
 use custos::store::events::EventRow;
 
+#[path = "stages/formats.rs"]
+mod formats;
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -29,28 +32,6 @@ fn line(stage: &str, n: usize, secs: f64) {
         n as f64 / secs,
         secs * 1e9 / n as f64
     );
-}
-
-/// An event as an OCSF 1.x record: Authentication (3002) for logins, Web Resources Activity (6001)
-/// for the rest.
-fn ocsf_record(e: &Event) -> Vec<u8> {
-    let time = e.ts.timestamp_millis();
-    let v = match e.action.as_str() {
-        "login" | "login_failed" | "logout" => serde_json::json!({
-            "class_uid": 3002, "activity_id": if e.action == "logout" { 2 } else { 1 },
-            "status_id": if e.action == "login_failed" { 2 } else { 1 }, "time": time,
-            "metadata": {"uid": e.event_id, "tenant_uid": e.tenant}, "user": {"uid": e.user_id},
-            "src_endpoint": {"ip": e.ip.map(|i| i.to_string())}, "http_request": {"user_agent": e.user_agent},
-        }),
-        _ => serde_json::json!({
-            "class_uid": 6001, "activity_id": match e.action.as_str() { "export" => 7, "delete" => 4, "update" => 3, _ => 2 },
-            "time": time, "metadata": {"uid": e.event_id, "tenant_uid": e.tenant},
-            "actor": {"user": {"uid": e.user_id}, "session": {"uid": e.session_id}},
-            "web_resources": [{"type": e.object_type, "data": {"record_count": e.record_count}}],
-            "src_endpoint": {"ip": e.ip.map(|i| i.to_string())},
-        }),
-    };
-    serde_json::to_vec(&v).unwrap()
 }
 
 fn engine() -> Engine {
@@ -69,7 +50,7 @@ fn main() {
         .unwrap();
     let _guard = rt.enter();
     // BENCH_ONLY=memory: the memory section alone; BENCH_ONLY=throughput: the stage throughput alone;
-    // BENCH_ONLY=mapping: native decoding against the `ocsf` mapping alone (mapping-profile: the
+    // BENCH_ONLY=mapping: native decoding against each preset mapping alone (mapping-profile: one
     // mapping alone, ten times, for perf).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     // BENCH_PROFILE=1: only the combined hot path over 20,000 events (for callgrind/perf).
@@ -162,14 +143,21 @@ fn main() {
         .collect();
     line("decode + validate", n, t.elapsed().as_secs_f64());
 
-    // The same events as OCSF records, read by the `ocsf` preset mapping.
-    let ocsf: Vec<Vec<u8>> = events.iter().map(ocsf_record).collect();
-    let mapping = custos::decode::mapping::Mapping::preset("ocsf")
-        .unwrap()
-        .unwrap();
+    // The same events in each preset's vendor format, read by the preset's mapping.
     let ctx = custos::decode::mapping::InputContext::default();
+    let presets: Vec<(&str, custos::decode::mapping::Mapping, Vec<Vec<u8>>)> = formats::PRESETS
+        .iter()
+        .map(|(name, write)| {
+            let m = custos::decode::mapping::Mapping::preset(name)
+                .unwrap()
+                .unwrap();
+            (*name, m, events.iter().map(write).collect())
+        })
+        .collect();
     if only == "mapping-profile" {
-        // The mapping alone, ten times over (for perf).
+        // One mapping alone (BENCH_MAPPING, default `ocsf`), ten times over (for perf).
+        let name = std::env::var("BENCH_MAPPING").unwrap_or_else(|_| "ocsf".into());
+        let (_, mapping, ocsf) = presets.iter().find(|p| p.0 == name).expect("a preset");
         let mapped: usize = (0..10)
             .map(|_| {
                 ocsf.iter()
@@ -179,11 +167,18 @@ fn main() {
             .sum();
         return println!("{mapped} mapped");
     }
-    // Both decoded and dropped, so neither pays for a growing vector of events. With
-    // BENCH_ONLY=mapping, five rounds taken in turn (the machine's noise hits both alike) and
-    // their medians, and the median of each round's difference.
+    // All decoded and dropped, so none pays for a growing vector of events. With
+    // BENCH_ONLY=mapping, five rounds taken in turn (native, then each preset: the machine's noise
+    // hits them alike) and their medians, and the median of each round's difference.
     let rounds = if only == "mapping" { 5 } else { 1 };
-    let (mut native_ns, mut mapped_ns, mut native, mut mapped) = (vec![], vec![], 0, 0);
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut native_ns, mut native) = (vec![], 0);
+    let mut mapped_ns = vec![vec![]; presets.len()];
+    let mut mapped = vec![0; presets.len()];
     for _ in 0..rounds {
         let t = Instant::now();
         native = raws
@@ -191,41 +186,43 @@ fn main() {
             .filter(|r| decode_event(r, 1 << 20).is_ok())
             .count();
         native_ns.push(t.elapsed().as_secs_f64() * 1e9 / n as f64);
-        let t = Instant::now();
-        mapped = ocsf
-            .iter()
-            .filter(|r| mapping.decode(r, 1 << 20, &ctx).is_ok())
-            .count();
-        mapped_ns.push(t.elapsed().as_secs_f64() * 1e9 / n as f64);
+        for (i, (_, mapping, records)) in presets.iter().enumerate() {
+            let t = Instant::now();
+            mapped[i] = records
+                .iter()
+                .filter(|r| mapping.decode(r, 1 << 20, &ctx).is_ok())
+                .count();
+            mapped_ns[i].push(t.elapsed().as_secs_f64() * 1e9 / n as f64);
+        }
     }
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let diffs: Vec<f64> = mapped_ns
-        .iter()
-        .zip(&native_ns)
-        .map(|(m, n)| m - n)
-        .collect();
     let secs = |ns: f64| ns * n as f64 / 1e9;
     line(
         &format!("decode + validate, dropped ({native})"),
         n,
         secs(median(&native_ns)),
     );
-    line(
-        &format!("decode via mapping `ocsf` ({mapped} mapped)"),
-        n,
-        secs(median(&mapped_ns)),
-    );
-    if rounds > 1 {
-        let each: Vec<String> = diffs.iter().map(|d| format!("{d:.0}")).collect();
-        println!(
-            "\nThe mapping's cost over native decoding: median {:.0} ns per event (rounds: {}).",
-            median(&diffs),
-            each.join(", ")
+    for (i, (name, _, _)) in presets.iter().enumerate() {
+        line(
+            &format!("decode via mapping `{name}` ({} mapped)", mapped[i]),
+            n,
+            secs(median(&mapped_ns[i])),
         );
+    }
+    if rounds > 1 {
+        println!();
+        for (i, (name, _, _)) in presets.iter().enumerate() {
+            let diffs: Vec<f64> = mapped_ns[i]
+                .iter()
+                .zip(&native_ns)
+                .map(|(m, n)| m - n)
+                .collect();
+            let each: Vec<String> = diffs.iter().map(|d| format!("{d:.0}")).collect();
+            println!(
+                "- `{name}` costs over native decoding: median {:.0} ns per event (rounds: {}).",
+                median(&diffs),
+                each.join(", ")
+            );
+        }
     }
     if only == "mapping" {
         return;
