@@ -42,7 +42,7 @@ impl Mapping {
                 (false, None, None) => Test::Eq(v.eq.clone()),
                 (true, Some(p), None) => Test::Prefix(p.clone()),
                 (true, None, Some(r)) => match Regex::new(r) {
-                    Ok(r) => Test::Regex(r),
+                    Ok(re) => literal_test(r).unwrap_or(Test::Regex(re)),
                     Err(e) => {
                         errs.push(format!("{at}: bad regex: {e}"));
                         Test::Any
@@ -226,4 +226,22 @@ impl Variant {
             .chain(self.attrs.iter_mut().flat_map(|(_, s)| s))
             .chain(&mut self.dedup)
     }
+}
+
+/// A regex test that is a plain literal, anchored at the end (`LoginEventStream$`) or not at all,
+/// as the string test it is (a regex match costs more than a suffix or substring test).
+pub(super) fn literal_test(pattern: &str) -> Option<Test> {
+    let (lit, end) = match pattern.strip_suffix('$') {
+        Some(lit) => (lit, true),
+        None => (pattern, false),
+    };
+    // `escape` leaves a text alone only when it holds no character a regex treats specially.
+    if lit.is_empty() || regex::escape(lit) != lit {
+        return None;
+    }
+    Some(if end {
+        Test::Suffix(lit.to_owned())
+    } else {
+        Test::Contains(lit.to_owned())
+    })
 }

@@ -16,6 +16,7 @@ pub mod fixtures;
 mod mapped;
 mod shape;
 mod spec;
+mod times;
 mod tree;
 mod value;
 
@@ -37,8 +38,9 @@ fn contract_fields() -> impl Iterator<Item = &'static &'static str> {
 }
 pub use mapped::Mapped;
 use shape::{At, Shape};
+use times::parse_time;
 use tree::Node;
-use value::{parse_time, text, Source};
+use value::{text, Source};
 
 use super::event::FIELDS;
 use super::{precheck, RejectCode, Rejection};
@@ -121,6 +123,9 @@ enum Test {
     Any,
     Eq(Vec<String>),
     Prefix(String),
+    /// A regex that is a literal: `LIT$` and `LIT`.
+    Suffix(String),
+    Contains(String),
     Regex(Regex),
 }
 
@@ -132,6 +137,8 @@ impl Test {
             (_, None) => false,
             (Test::Eq(vals), Some(k)) => vals.iter().any(|x| x == k),
             (Test::Prefix(p), Some(k)) => k.starts_with(p.as_str()),
+            (Test::Suffix(p), Some(k)) => k.ends_with(p.as_str()),
+            (Test::Contains(p), Some(k)) => k.contains(p.as_str()),
             (Test::Regex(r), Some(k)) => r.is_match(k),
         }
     }

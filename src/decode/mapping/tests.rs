@@ -196,3 +196,36 @@ action = [{ const = "view" }]
     assert_eq!(action, "view");
     assert_eq!(kept[0], ("obj".to_owned(), r#"{"a":"x"}"#.to_owned()));
 }
+
+#[test]
+fn literal_regex_tests_match_as_the_regex_does() {
+    let keys = [
+        "/event/LoginEventStream",
+        "LoginEventStream",
+        "/event/LoginEventStreamX",
+        "/event/BulkApiResultEvent",
+        "BulkApiResultEventStore",
+        "login",
+        "",
+    ];
+    let patterns = [
+        "LoginEventStream$",
+        "BulkApiResultEvent",
+        "^Login",
+        "Login.Stream$",
+        "(?i)login$",
+        "Stream$$",
+        "",
+    ];
+    let mut literal = 0;
+    for p in patterns {
+        let re = regex::Regex::new(p).unwrap();
+        if let Some(t) = super::compile::literal_test(p) {
+            literal += 1;
+            for k in keys {
+                assert_eq!(t.accepts(Some(k)), re.is_match(k), "{p:?} on {k:?}");
+            }
+        }
+    }
+    assert_eq!(literal, 2, "the two plain literals take the string test");
+}

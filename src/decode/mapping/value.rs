@@ -1,8 +1,6 @@
 //! A mapping's sources, compiled: paths into a JSON record, the transforms on what they find, and
-//! the time formats CRMs write. Pure functions of the record (and the input's timezone).
+//! the time formats CRMs write (read in `times`). Pure functions of the record (and the input's timezone).
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
 use regex::Regex;
 use std::borrow::Cow;
 
@@ -209,101 +207,10 @@ impl Source {
     }
 }
 
-/// A CRM's time as UTC: `tz` for times written without an offset.
-pub fn parse_time(s: &str, f: TimeFormat, tz: Tz) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    let epoch = |n: i64, ms: bool| {
-        if ms {
-            DateTime::from_timestamp_millis(n)
-        } else {
-            DateTime::from_timestamp(n, 0)
-        }
-    };
-    let local = |n: NaiveDateTime| {
-        tz.from_local_datetime(&n)
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-    };
-    match f {
-        TimeFormat::EpochMs => epoch(s.parse().ok()?, true),
-        TimeFormat::EpochS => epoch(s.parse().ok()?, false),
-        TimeFormat::EpochMsLocal => local(epoch(s.parse().ok()?, true)?.naive_utc()),
-        TimeFormat::Compact => local(NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S%.f").ok()?),
-        TimeFormat::Auto if s.parse::<i64>().is_ok() => {
-            // Epoch seconds or milliseconds (no date format is digits alone: skip trying them).
-            let n: i64 = s.parse().ok()?;
-            epoch(n, n > 100_000_000_000)
-        }
-        TimeFormat::Rfc3339 | TimeFormat::Auto => {
-            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                return Some(t.with_timezone(&Utc));
-            }
-            for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
-                if let Ok(t) = DateTime::parse_from_str(s, fmt) {
-                    return Some(t.with_timezone(&Utc));
-                }
-            }
-            for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-                if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
-                    return local(n);
-                }
-            }
-            if f == TimeFormat::Rfc3339 {
-                return None;
-            }
-            match s.parse::<i64>() {
-                Ok(n) if n > 100_000_000_000 => epoch(n, true),
-                Ok(n) => epoch(n, false),
-                Err(_) => local(NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S%.f").ok()?),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::tree::get;
     use super::*;
-
-    fn t(s: &str, f: TimeFormat, tz: &str) -> String {
-        parse_time(s, f, tz.parse().unwrap())
-            .map(crate::time::rfc3339)
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn crm_times_are_read_as_utc() {
-        let z = "2026-01-05T09:30:00.250Z";
-        assert_eq!(t("2026-01-05T09:30:00.250Z", TimeFormat::Rfc3339, "UTC"), z);
-        assert_eq!(
-            t("2026-01-05T09:30:00.250+0000", TimeFormat::Auto, "UTC"),
-            z
-        );
-        assert_eq!(
-            t("2026-01-05T10:30:00.250+01:00", TimeFormat::Auto, "UTC"),
-            z
-        );
-        assert_eq!(t("1767605400250", TimeFormat::EpochMs, "UTC"), z);
-        assert_eq!(t("1767605400250", TimeFormat::Auto, "UTC"), z);
-        assert_eq!(
-            t("1767605400", TimeFormat::EpochS, "UTC"),
-            "2026-01-05T09:30:00.000Z"
-        );
-        assert_eq!(t("20260105093000.250", TimeFormat::Compact, "UTC"), z);
-        // Debezium's MySQL DATETIME: 10:30:00.250 Shanghai wall time written as if it were UTC.
-        assert_eq!(
-            t("1767609000250", TimeFormat::EpochMsLocal, "Asia/Shanghai"),
-            "2026-01-05T02:30:00.250Z"
-        );
-        // No offset: the input's timezone.
-        assert_eq!(
-            t("2026-01-05T10:30:00.250", TimeFormat::Auto, "Europe/Berlin"),
-            z
-        );
-        assert_eq!(t("2026-01-05 09:30:00.250", TimeFormat::Auto, "UTC"), z);
-        assert_eq!(t("yesterday", TimeFormat::Auto, "UTC"), "");
-        assert_eq!(t("1767605400", TimeFormat::Rfc3339, "UTC"), "");
-    }
 
     #[test]
     fn paths_reach_into_objects_and_arrays() {
