@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use arc_swap::cache::Cache;
 use arc_swap::ArcSwap;
 
 pub use geoip::{GeoDb, GeoDbError, GeoSet};
@@ -26,7 +27,9 @@ pub trait Enricher: Send {
 
 /// Geo-IP enrichment over a hot-swappable [`GeoSet`], with an optional LRU of recent addresses.
 pub struct GeoEnricher {
-    set: Arc<ArcSwap<GeoSet>>,
+    /// The set in service, re-read only when the reloader swapped it (a check of one pointer per
+    /// lookup instead of a full `ArcSwap::load`: 2.6 % of a replay's samples).
+    set: Cache<Arc<ArcSwap<GeoSet>>, Arc<GeoSet>>,
     cache: Option<lru::LruCache<IpAddr, Geo>>,
     cache_generation: u64,
 }
@@ -34,7 +37,7 @@ pub struct GeoEnricher {
 impl GeoEnricher {
     pub fn new(set: Arc<ArcSwap<GeoSet>>, cache_entries: usize) -> Self {
         GeoEnricher {
-            set,
+            set: Cache::new(set),
             cache: NonZeroUsize::new(cache_entries).map(lru::LruCache::new),
             cache_generation: 0,
         }
