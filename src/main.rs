@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
 /// Transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` is set (then mimalloc
 /// follows it). Events are allocated on one thread and freed on another after their insert, so
 /// mimalloc keeps taking fresh pages, and with THP the kernel zeroes 2 MiB for each: a third of a
-/// file replay's CPU. Off, the same replay took 28 % less CPU and 14 % less wall time
+/// file replay's CPU. Off, the same replay took 20 % less CPU and 13 % less wall time
 /// (BENCHMARKS.md, 2026-12-07 (late)).
 fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
