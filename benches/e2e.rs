@@ -3,6 +3,8 @@
 //! events and peak RSS for 1M and 5M events, then latency under a steady 50k events/s load: event
 //! produced → alert row visible in ClickHouse, and → lock command received by a webhook.
 //! Needs CLICKHOUSE_BENCH_URL (deploy/bench/run.sh starts one). Asserts nothing.
+//! BENCH_SERVE_LOG (e.g. `custos=debug,info`: each stored batch with its insert time) and
+//! BENCH_SERVE_LOG_FILE set the spawned `serve`'s log level and file (each run overwrites it).
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -104,11 +106,17 @@ fn proc_stat(pid: u32) -> (f64, u64) {
 fn serve(dir: &std::path::Path, cfg: &str) -> Child {
     let path = dir.join("custos.toml");
     std::fs::write(&path, cfg).unwrap();
+    let log = std::env::var("BENCH_SERVE_LOG_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.join("serve.log"));
     Command::new(env!("CARGO_BIN_EXE_custos"))
         .args(["--config", path.to_str().unwrap(), "serve"])
-        .env("CUSTOS_LOG", "warn")
+        .env(
+            "CUSTOS_LOG",
+            std::env::var("BENCH_SERVE_LOG").unwrap_or("warn".into()),
+        )
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap()
 }

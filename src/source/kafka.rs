@@ -77,6 +77,11 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
             (cfg.session_timeout_ms / 4).max(100).to_string(),
         )
         .set("queued.max.messages.kbytes", "16384")
+        // With the prefetch queue capped as above, librdkafka postpones a partition's next fetch by
+        // this much each time the queue is full (default 1 s): the consumer then sat idle for up to
+        // a second between bursts, and a mock-cluster run stored 50k-event batches with gaps of
+        // 0.5-0.9 s between them (BENCHMARKS.md, 2026-12-07 (late)).
+        .set("fetch.queue.backoff.ms", "20")
         .set("enable.partition.eof", "false");
     for (k, v) in &cfg.librdkafka {
         c.set(k, v);
