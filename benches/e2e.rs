@@ -121,9 +121,11 @@ fn serve(dir: &std::path::Path, cfg: &str) -> Child {
         .unwrap()
 }
 
+/// `serve`'s config; BENCH_E2E_EXTRA is appended (e.g. `[pipeline]` settings to compare).
 fn config(url: &str, db: &str, bootstrap: &str, topic: &str, extra: &str) -> String {
+    let more = std::env::var("BENCH_E2E_EXTRA").unwrap_or_default();
     format!(
-        "[clickhouse]\nurl = \"{url}\"\ndatabase = \"{db}\"\n[kafka]\nbrokers = \"{bootstrap}\"\ngroup_id = \"{db}\"\nevents_topic = \"{topic}\"\ndirectory_topic = \"{topic}-dir\"\nalerts_topic = \"\"\nsession_timeout_ms = 6000\n[api]\nlisten = \"127.0.0.1:0\"\n{extra}\n"
+        "[clickhouse]\nurl = \"{url}\"\ndatabase = \"{db}\"\n[kafka]\nbrokers = \"{bootstrap}\"\ngroup_id = \"{db}\"\nevents_topic = \"{topic}\"\ndirectory_topic = \"{topic}-dir\"\nalerts_topic = \"\"\nsession_timeout_ms = 6000\n[api]\nlisten = \"127.0.0.1:0\"\n{extra}\n{more}\n"
     )
 }
 
