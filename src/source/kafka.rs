@@ -383,3 +383,25 @@ async fn consume<C: ConsumerContext + 'static>(
         let _ = tx.send(Input::Records(chunk)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KafkaConfig;
+
+    #[test]
+    fn a_full_prefetch_queue_is_fetched_again_within_20_ms_unless_the_user_says_otherwise() {
+        let cfg = KafkaConfig::default();
+        let c = client_config(&cfg);
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some("20"));
+        assert_eq!(c.get("queued.max.messages.kbytes"), Some("16384"));
+        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
+        let mut cfg = KafkaConfig::default();
+        cfg.librdkafka
+            .insert("fetch.queue.backoff.ms".into(), "250".into());
+        assert_eq!(
+            client_config(&cfg).get("fetch.queue.backoff.ms"),
+            Some("250")
+        );
+    }
+}
