@@ -44,6 +44,7 @@ fn engine() -> Engine {
 }
 
 fn main() {
+    custos::cli::no_transparent_huge_pages(); // as the binary does
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
