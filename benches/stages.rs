@@ -158,10 +158,11 @@ fn main() {
     if only == "mapping-profile" {
         // One mapping alone (BENCH_MAPPING, default `ocsf`), ten times over (for perf).
         let name = std::env::var("BENCH_MAPPING").unwrap_or_else(|_| "ocsf".into());
-        let (_, mapping, ocsf) = presets.iter().find(|p| p.0 == name).expect("a preset");
+        let (_, mapping, records) = presets.iter().find(|p| p.0 == name).expect("a preset");
         let mapped: usize = (0..10)
             .map(|_| {
-                ocsf.iter()
+                records
+                    .iter()
                     .filter(|r| mapping.decode(r, 1 << 20, &ctx).is_ok())
                     .count()
             })

@@ -111,8 +111,9 @@ pub fn salesforce_elf(e: &Event) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
-/// Purview unified audit records: Entra ID sign-ins for logins, Dynamics 365 (CRM) for the rest;
-/// an export's `QueryResults` lists up to ten ids.
+/// Purview unified audit records: Entra ID sign-ins for logins (a logout as a failed sign-in: the
+/// preset reads no sign-out), Dynamics 365 (CRM) for the rest, each listing up to ten record ids in
+/// `QueryResults`.
 pub fn m365_crm(e: &Event) -> Vec<u8> {
     let common = |workload: &str, record_type: u32, op: &str| {
         json!({

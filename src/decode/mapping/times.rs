@@ -17,11 +17,7 @@ pub fn parse_time(s: &str, f: TimeFormat, tz: Tz) -> Option<DateTime<Utc>> {
             DateTime::from_timestamp(n, 0)
         }
     };
-    let local = |n: NaiveDateTime| {
-        tz.from_local_datetime(&n)
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-    };
+    let local = |n: NaiveDateTime| in_zone(tz, n);
     match f {
         TimeFormat::EpochMs => epoch(s.parse().ok()?, true),
         TimeFormat::EpochS => epoch(s.parse().ok()?, false),
@@ -38,17 +34,21 @@ pub fn parse_time(s: &str, f: TimeFormat, tz: Tz) -> Option<DateTime<Utc>> {
                 Some(Iso::Naive(n)) => return local(n),
                 None => {}
             }
-            chrono_iso(s, f, local)
+            chrono_iso(s, f, tz)
         }
     }
 }
 
+/// A wall time in `tz` as UTC (the earlier instant of an ambiguous one).
+fn in_zone(tz: Tz, n: NaiveDateTime) -> Option<DateTime<Utc>> {
+    tz.from_local_datetime(&n)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// The ISO shapes by chrono: RFC 3339, then with a `+0000`-style offset, then without one.
-fn chrono_iso(
-    s: &str,
-    f: TimeFormat,
-    local: impl Fn(NaiveDateTime) -> Option<DateTime<Utc>>,
-) -> Option<DateTime<Utc>> {
+fn chrono_iso(s: &str, f: TimeFormat, tz: Tz) -> Option<DateTime<Utc>> {
+    let local = |n: NaiveDateTime| in_zone(tz, n);
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -65,11 +65,8 @@ fn chrono_iso(
     if f == TimeFormat::Rfc3339 {
         return None;
     }
-    match s.parse::<i64>() {
-        Ok(n) if n > 100_000_000_000 => DateTime::from_timestamp_millis(n),
-        Ok(n) => DateTime::from_timestamp(n, 0),
-        Err(_) => local(NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S%.f").ok()?),
-    }
+    // `auto` took digits alone as an epoch before coming here: what is left is the compact form.
+    local(NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S%.f").ok()?)
 }
 
 #[derive(Debug, PartialEq)]
