@@ -95,6 +95,49 @@ pub struct Geo {
     pub network_class: Option<NetClass>,
 }
 
+/// An event's geo facts, shared: the enricher's cache hands every event from an address the same
+/// record, so an event costs one reference count instead of one per text (the counts were touched
+/// by the preparing thread and again by the one dropping the event). No facts read as
+/// [`Geo::default`].
+#[derive(Clone, Default)]
+pub struct SharedGeo(Option<Arc<Geo>>);
+
+impl SharedGeo {
+    /// The facts, to change (copied first if another event shares them).
+    pub fn make_mut(&mut self) -> &mut Geo {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
+    }
+}
+
+impl From<Geo> for SharedGeo {
+    fn from(g: Geo) -> Self {
+        SharedGeo(Some(Arc::new(g)))
+    }
+}
+
+impl std::ops::Deref for SharedGeo {
+    type Target = Geo;
+    fn deref(&self) -> &Geo {
+        static NONE: std::sync::OnceLock<Geo> = std::sync::OnceLock::new();
+        match &self.0 {
+            Some(g) => g,
+            None => NONE.get_or_init(Geo::default),
+        }
+    }
+}
+
+impl PartialEq for SharedGeo {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for SharedGeo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 /// A place on Earth, in degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Coords {
@@ -260,7 +303,7 @@ pub struct Event {
     pub session_id: String,
     pub outcome: Outcome,
     pub attributes: Vec<(String, String)>,
-    pub geo: Geo,
+    pub geo: SharedGeo,
 }
 
 /// A directory (HR / identity) record that passed `schemas/directory-record.schema.json`.

@@ -94,7 +94,7 @@ view!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Event, Geo, Outcome, Position};
+    use crate::model::{Event, Outcome, Position};
 
     #[test]
     fn an_event_shows_times_as_text_and_attributes_as_an_object() {
@@ -111,7 +111,7 @@ mod tests {
             session_id: String::new(),
             outcome: Outcome::Success,
             attributes: vec![("k".into(), "v".into())],
-            geo: Geo::default(),
+            geo: Default::default(),
         };
         let v = serde_json::to_value(EventOut(EventRow::new(
             ev,

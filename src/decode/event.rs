@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::fields::{clip, given, no_control, opt_text, req_text, timestamp, Text};
 use super::{object_error, precheck, RejectCode, Rejection};
-use crate::model::{Event, Geo, Outcome};
+use crate::model::{Event, Outcome};
 
 /// The contract's fields, in schema order (a mapping fills every one but `attributes` by name).
 pub(crate) const FIELDS: &[&str] = &[
@@ -148,7 +148,7 @@ pub(crate) fn build(
         session_id: owned(opt_text(r.session_id, "session_id")?),
         outcome: outcome(r.outcome)?,
         attributes: attributes()?,
-        geo: Geo::default(),
+        geo: Default::default(),
     })
 }
 

@@ -18,7 +18,7 @@ pub use geoip::{GeoDb, GeoDbError, GeoSet};
 pub use reload::Reloader;
 
 use crate::config::GeoIpConfig;
-use crate::model::{Event, Geo};
+use crate::model::{Event, SharedGeo};
 
 /// One enrichment step over validated events.
 pub trait Enricher: Send {
@@ -30,7 +30,7 @@ pub struct GeoEnricher {
     /// The set in service, re-read only when the reloader swapped it (a check of one pointer per
     /// lookup instead of a full `ArcSwap::load`: 2.6 % of a replay's samples).
     set: Cache<Arc<ArcSwap<GeoSet>>, Arc<GeoSet>>,
-    cache: Option<lru::LruCache<IpAddr, Geo>>,
+    cache: Option<lru::LruCache<IpAddr, SharedGeo>>,
     cache_generation: u64,
 }
 
@@ -44,10 +44,10 @@ impl GeoEnricher {
     }
 
     /// The geo facts for one address from the databases in service now.
-    pub fn lookup(&mut self, ip: IpAddr) -> Geo {
+    pub fn lookup(&mut self, ip: IpAddr) -> SharedGeo {
         let set = self.set.load();
         let Some(cache) = self.cache.as_mut() else {
-            return set.lookup(ip);
+            return set.lookup(ip).into();
         };
         if set.generation != self.cache_generation {
             cache.clear();
@@ -56,7 +56,7 @@ impl GeoEnricher {
         if let Some(g) = cache.get(&ip) {
             return g.clone();
         }
-        let g = set.lookup(ip);
+        let g = SharedGeo::from(set.lookup(ip));
         cache.put(ip, g.clone());
         g
     }

@@ -25,7 +25,6 @@ use crate::source::{Acker, Input};
 use crate::stats::Stats;
 use crate::store::alerts::AlertRow;
 use crate::store::directory::DirectoryRow;
-use crate::store::events::EventRow;
 use crate::store::writer::{self, WriteBatch};
 use crate::store::{Backoff, Store, StoreError};
 
@@ -255,7 +254,7 @@ impl Processor {
                     b.tally.alerts += (a.version == 1) as u64;
                     b.alerts.push(AlertRow::new(a, now));
                 }
-                b.events.push(EventRow::new(ev, &pos, now));
+                b.events.push(&ev, &pos, now);
                 b.tally.stored += 1;
             }
             Prepared::Duplicate { pos } => {

@@ -65,7 +65,7 @@ ingested_row! {
 impl EventRow {
     pub fn new(e: Event, at: &Position, ingest_ts: u32) -> Self {
         let (attr_keys, attr_values) = e.attributes.into_iter().unzip();
-        let g = e.geo;
+        let g = &*e.geo;
         let (ts, ts_ms) = crate::time::split(e.ts);
         let mut row = EventRow {
             ts,
@@ -82,15 +82,15 @@ impl EventRow {
             outcome: e.outcome.as_str().into(),
             attr_keys,
             attr_values,
-            country_iso: g.country_iso,
-            country: g.country,
-            subdivision: g.subdivision,
-            city: g.city,
+            country_iso: g.country_iso.clone(),
+            country: g.country.clone(),
+            subdivision: g.subdivision.clone(),
+            city: g.city.clone(),
             latitude: g.coords.map(|c| c.lat),
             longitude: g.coords.map(|c| c.lon),
             asn: g.asn,
-            as_org: g.as_org,
-            geo_timezone: g.timezone,
+            as_org: g.as_org.clone(),
+            geo_timezone: g.timezone.clone(),
             network_class: g
                 .network_class
                 .map(|c| c.as_str().into())
@@ -130,7 +130,8 @@ impl EventRow {
                 as_org: self.as_org,
                 timezone: self.geo_timezone,
                 network_class: self.network_class.parse().ok(),
-            },
+            }
+            .into(),
         }
     }
 }

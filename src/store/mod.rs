@@ -15,6 +15,7 @@ mod day_counts;
 pub mod dead_letters;
 pub mod directory;
 mod event_pages;
+pub mod event_rows;
 pub mod events;
 pub mod migrate;
 pub mod notifications;
@@ -128,6 +129,37 @@ impl Store {
         let mut ins = self.client.insert::<T>(table).await?;
         for r in rows {
             ins.write(r).await?;
+        }
+        ins.end().await
+    }
+
+    /// Inserts encoded `events` rows in one statement (nothing when empty).
+    pub async fn insert_events(
+        &self,
+        rows: &event_rows::EventRows,
+    ) -> Result<(), clickhouse::error::Error> {
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(event_rows::EventRows::insert_sql);
+        self.insert_body(sql, rows.bytes()).await
+    }
+
+    /// Runs `sql` (an `INSERT … FORMAT RowBinary`) with `body` as its data, sent in chunks of 256 KiB
+    /// (nothing when empty).
+    async fn insert_body(
+        &self,
+        sql: &str,
+        mut body: &[u8],
+    ) -> Result<(), clickhouse::error::Error> {
+        if body.is_empty() {
+            return Ok(());
+        }
+        let mut ins = self
+            .client
+            .insert_formatted_with(sql)
+            .buffered_with_capacity(256 * 1024);
+        while !body.is_empty() {
+            let n = ins.write(body).await?;
+            body = &body[n..];
         }
         ins.end().await
     }

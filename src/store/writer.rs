@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::alerts::AlertRow;
 use super::dead_letters::DeadLetterRow;
 use super::directory::DirectoryRow;
-use super::events::EventRow;
+use super::event_rows::EventRows;
 use super::{Backoff, Store, StoreError};
 use crate::source::{Acker, Acks};
 use crate::stats::{Stats, Tally};
@@ -18,7 +18,8 @@ use crate::stats::{Stats, Tally};
 /// Everything one flush writes, plus the positions it covers.
 #[derive(Default)]
 pub struct WriteBatch {
-    pub events: Vec<EventRow>,
+    /// The events' rows, encoded ([`EventRows`]).
+    pub events: EventRows,
     pub dead_letters: Vec<DeadLetterRow>,
     pub directory: Vec<DirectoryRow>,
     pub alerts: Vec<AlertRow>,
@@ -36,7 +37,7 @@ impl WriteBatch {
     /// A batch with room for `rows` events (reserved, not touched: no page is faulted in for it).
     pub fn with_capacity(rows: usize) -> Self {
         WriteBatch {
-            events: Vec::with_capacity(rows),
+            events: EventRows::with_capacity(rows),
             ..Default::default()
         }
     }
@@ -128,5 +129,5 @@ async fn write_all(store: &Store, b: &WriteBatch) -> Result<(), clickhouse::erro
     store.insert_rows("directory", &b.directory).await?;
     store.insert_rows("dead_letters", &b.dead_letters).await?;
     store.insert_rows("alerts", &b.alerts).await?;
-    store.insert_rows("events", &b.events).await
+    store.insert_events(&b.events).await
 }

@@ -266,7 +266,7 @@ async fn nested_and_flat_layouts_ipv4_ipv6_and_mapped_addresses() {
 
     let unknown = g.lookup(ip("8.8.8.8"));
     assert_eq!(
-        unknown,
+        *unknown,
         Geo {
             network_class: Some(custos::model::NetClass::Public),
             ..Geo::default()
@@ -292,7 +292,7 @@ async fn private_and_reserved_ranges_are_classified_never_looked_up() {
         ("::1", "loopback"),
     ] {
         assert_eq!(
-            g.lookup(ip(addr)),
+            *g.lookup(ip(addr)),
             Geo {
                 network_class: Some(class.parse().unwrap()),
                 ..Geo::default()

@@ -19,6 +19,7 @@ mod console;
 mod contract;
 mod deploy;
 mod detectors;
+mod event_rows;
 mod faults;
 mod gen;
 mod geoip;
