@@ -8,7 +8,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::fields::{clip, given, no_control, opt_text, req_text, timestamp, Text};
+use super::fields::{clip, no_control, opt_text, req_text, timestamp, Text};
 use super::{object_error, precheck, RejectCode, Rejection};
 use crate::model::{Event, Outcome};
 
@@ -67,6 +67,42 @@ struct RawEvent<'a> {
 /// Decodes and validates one event. `max_bytes` is the size limit for a record.
 pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
     let text = precheck(raw, max_bytes)?;
+    match super::flat::scan(text) {
+        Some(f) => decode_flat(&f),
+        None => decode_serde(text),
+    }
+}
+
+/// A flat record ([`super::flat`]): the fields as read, through the same checks.
+pub(super) fn decode_flat(f: &super::flat::Fields<'_>) -> Result<Event, Rejection> {
+    use super::flat::Tok;
+    let text = |i: usize| match f[i] {
+        Some(Tok::Str(s)) => Some(Text::Str(Cow::Borrowed(s))),
+        Some(Tok::Raw(r)) => Some(Text::Wrong(r.to_owned())), // not produced for a text field
+        None => None,
+    };
+    let raw = |i: usize| match f[i] {
+        Some(Tok::Raw(r)) => Some(r),
+        Some(Tok::Str(_)) | None => None, // not produced for a raw field
+    };
+    let parts = Parts {
+        event_id: text(0),
+        ts: text(1),
+        ts_utc: None,
+        user_id: text(2),
+        action: text(3),
+        tenant: text(4),
+        object_type: text(5),
+        ip: text(7),
+        user_agent: text(8),
+        session_id: text(9),
+        outcome: text(10),
+    };
+    build(parts, || record_count(raw(6)), || attributes(raw(11)))
+}
+
+/// Any other record, read by serde_json (which words a malformed record's rejection).
+pub(super) fn decode_serde(text: &str) -> Result<Event, Rejection> {
     let r: RawEvent = serde_json::from_str(text).map_err(|e| object_error(e, FIELDS))?;
     let parts = Parts {
         event_id: r.event_id,
@@ -81,8 +117,8 @@ pub fn decode_event(raw: &[u8], max_bytes: usize) -> Result<Event, Rejection> {
         session_id: r.session_id,
         outcome: r.outcome,
     };
-    let count = r.record_count;
-    let attrs = r.attributes;
+    let count = r.record_count.map(RawValue::get);
+    let attrs = r.attributes.map(RawValue::get);
     build(parts, || record_count(count), || attributes(attrs))
 }
 
@@ -164,9 +200,12 @@ fn ts_code(e: Rejection) -> Rejection {
     }
 }
 
-fn record_count(v: Option<&RawValue>) -> Result<u64, Rejection> {
-    let Some(v) = given(v) else { return Ok(0) };
-    record_count_text(v.get())
+/// `record_count` from its JSON text (absent or `null`: 0).
+fn record_count(v: Option<&str>) -> Result<u64, Rejection> {
+    match v {
+        Some(t) if t != "null" => record_count_text(t),
+        _ => Ok(0),
+    }
 }
 
 /// A `record_count` from its JSON text (`1200`, or `"12 rows"` quoted: a bad count).
@@ -212,11 +251,12 @@ fn outcome(v: Option<Text<'_>>) -> Result<Outcome, Rejection> {
     }
 }
 
-fn attributes(v: Option<&RawValue>) -> Result<Vec<(String, String)>, Rejection> {
-    let Some(v) = given(v) else {
+/// `attributes` from its JSON text (absent or `null`: none).
+fn attributes(v: Option<&str>) -> Result<Vec<(String, String)>, Rejection> {
+    let Some(v) = v.filter(|t| *t != "null") else {
         return Ok(Vec::new());
     };
-    serde_json::from_str::<Attributes>(v.get())
+    serde_json::from_str::<Attributes>(v)
         .map(|a| a.0)
         .map_err(|e| {
             Rejection::new(

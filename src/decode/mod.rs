@@ -5,6 +5,7 @@
 mod directory;
 mod event;
 mod fields;
+mod flat;
 pub mod mapping;
 
 pub use directory::decode_directory;

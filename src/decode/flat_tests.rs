@@ -1,0 +1,98 @@
+//! The fast path against serde_json: wherever `scan` reads a record, the event (or the rejection)
+//! must be the one serde_json's path gives; and the records it must leave to serde_json, it leaves.
+
+use super::*;
+use crate::decode::event::{decode_flat, decode_serde};
+
+const RECORDS: &[&str] = &[
+    r#"{"action":"login","event_id":"gen-42-0000000001","ip":"1.141.127.2","session_id":"s-u00652-0","tenant":"acme","ts":"2026-01-04T20:00:00.000Z","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0","user_id":"u00652"}"#,
+    r#"{"action":"export","attributes":{"format":"csv","rows":"12"},"event_id":"e-2","ip":"2001:db8::1","object_type":"contact","record_count":400,"session_id":"s","tenant":"acme","ts":"2026-01-06T05:00:00+08:00","user_agent":"CRM-Mobile/5.2","user_id":"u2","outcome":"failure"}"#,
+    " \t{ \"event_id\" : \"a\" ,\n\"ts\":\"2026-01-06T02:14:07Z\", \"user_id\":\"ü\", \"action\":\"x\", \"n\": -1.5e+3, \"b\": true, \"z\": null, \"attributes\" : { } }\r\n",
+    r#"{"event_id":"a","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"x","record_count":null,"attributes":null,"tenant":null,"ip":"","outcome":""}"#,
+    r#"{"event_id":"a","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"x","record_count":"12","other":{"a":1}}"#,
+    r#"{"event_id":"a\n","ts":"2026-01-06T02:14:07Z","user_id":"u","action":"x","record_count":0.5}"#,
+    r#"{}"#,
+];
+
+/// The two paths' verdicts on `text` agree wherever the fast path reads it.
+fn agree(text: &str) -> bool {
+    let Some(f) = scan(text) else { return false };
+    let (fast, slow) = (decode_flat(&f), decode_serde(text));
+    assert_eq!(fast, slow, "fast path vs serde_json on {text:?}");
+    true
+}
+
+#[test]
+fn flat_records_are_read_here_and_decode_as_serde_json_decodes_them() {
+    // The fifth has a nested unknown value and the sixth an escape: serde_json's to read.
+    let read: Vec<bool> = RECORDS.iter().map(|r| agree(r)).collect();
+    assert_eq!(read, [true, true, true, true, false, false, true]);
+}
+
+#[test]
+fn every_one_byte_change_is_read_the_same_or_left_to_serde_json() {
+    let bytes: &[u8] = b"\"\\{}[],:-+.eE0159 \tnutfl\x01\x7fx";
+    let (mut read, mut left) = (0, 0);
+    for r in RECORDS {
+        let r = r.as_bytes();
+        for i in 0..=r.len() {
+            let mut variants = vec![[&r[..i], &r[(i + 1).min(r.len())..]].concat()];
+            for &c in bytes {
+                variants.push([&r[..i], &[c], &r[i..]].concat());
+                if i < r.len() {
+                    variants.push([&r[..i], &[c], &r[i + 1..]].concat());
+                }
+            }
+            for v in variants {
+                let Ok(text) = std::str::from_utf8(&v) else {
+                    continue;
+                };
+                if agree(text) {
+                    read += 1;
+                } else {
+                    left += 1;
+                }
+            }
+        }
+    }
+    // Both kinds were exercised: most changes break a record (left to serde_json), many do not.
+    assert!(read > 1_000 && left > 1_000, "read {read}, left {left}");
+}
+
+#[test]
+fn what_it_must_leave_to_serde_json() {
+    for text in [
+        r#"{"event_id":"a\"b"}"#,             // an escape
+        r#"{"event_id":"a","event_id":"b"}"#, // a known field twice
+        r#"{"user_id":7}"#,                   // a text field of another type
+        r#"{"x":{"y":1}}"#,                   // a nested unknown value
+        r#"{"attributes":{"k":1}}"#,          // a non-string attribute
+        r#"{"x":01}"#,                        // a malformed number
+        r#"{"x":1,}"#,                        // a trailing comma
+        r#"{"x":1} x"#,                       // trailing text
+        "{\"x\":\"a\u{1}\"}",                 // a control character in a string
+        "{\"x\":1}\u{a0}",                    // Unicode, not JSON, whitespace
+    ] {
+        assert!(scan(text).is_none(), "{text}");
+    }
+    assert!(
+        scan(r#"{"event_id":null,"event_id":"b"}"#).is_none(),
+        "null counts as given"
+    );
+}
+
+#[test]
+fn numbers_follow_the_json_grammar() {
+    for ok in ["0", "-0", "12", "1.5", "1e5", "1E+5", "-1.25e-3"] {
+        assert_eq!(number(ok.as_bytes(), 0), Some(ok.len()), "{ok}");
+    }
+    for (bad, end) in [
+        ("01", Some(1)),
+        ("1.", None),
+        ("-", None),
+        ("1e", None),
+        (".5", None),
+    ] {
+        assert_eq!(number(bad.as_bytes(), 0), end, "{bad}");
+    }
+}
