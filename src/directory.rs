@@ -91,6 +91,15 @@ impl Directory {
         self.at(&ev.tenant, &ev.user_id, ev.ts)
     }
 
+    /// Whether any record names `ev`'s user id, and the record that applies to its tenant at its
+    /// time: [`Directory::has_user`] and [`Directory::for_event`] in one lookup.
+    pub fn actor(&self, ev: &crate::model::Event) -> (bool, Option<&DirectoryRecord>) {
+        match self.users.get(&*ev.user_id) {
+            None => (false, None),
+            Some(u) => (true, u.scope(&ev.tenant).and_then(|v| v.at(ev.ts))),
+        }
+    }
+
     /// Whether the directory has a record that applies to this tenant's user.
     pub fn knows(&self, tenant: &str, user_id: &str) -> bool {
         self.users

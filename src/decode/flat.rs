@@ -43,7 +43,7 @@ pub(super) fn scan(text: &str) -> Option<Fields<'_>> {
                 return None;
             }
             i = ws(b, i + 1);
-            let slot = FIELDS.iter().position(|f| *f == key);
+            let slot = slot(key);
             let (tok, j) = match slot {
                 Some(RECORD_COUNT) => scalar(text, i)?,
                 Some(ATTRIBUTES) => attributes(text, i)?,
@@ -72,6 +72,26 @@ pub(super) fn scan(text: &str) -> Option<Fields<'_>> {
         }
     }
     (ws(b, i) == b.len()).then_some(out)
+}
+
+/// `key`'s index in [`FIELDS`]: one comparison, picked by length and first letter.
+fn slot(key: &str) -> Option<usize> {
+    let i = match (key.len(), key.as_bytes().first()?) {
+        (2, b't') => 1,
+        (2, b'i') => 7,
+        (6, b'a') => 3,
+        (6, b't') => 4,
+        (7, b'u') => 2,
+        (7, b'o') => 10,
+        (8, _) => 0,
+        (10, b'u') => 8,
+        (10, b's') => 9,
+        (10, b'a') => 11,
+        (11, _) => 5,
+        (12, _) => 6,
+        _ => return None,
+    };
+    (FIELDS[i] == key).then_some(i)
 }
 
 /// The index after JSON whitespace from `i`.

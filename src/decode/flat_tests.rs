@@ -96,3 +96,13 @@ fn numbers_follow_the_json_grammar() {
         assert_eq!(number(bad.as_bytes(), 0), end, "{bad}");
     }
 }
+
+#[test]
+fn every_field_has_its_slot_and_no_other_key_does() {
+    for (i, f) in FIELDS.iter().enumerate() {
+        assert_eq!(slot(f), Some(i), "{f}");
+        assert_eq!(slot(&f.to_uppercase()), None, "{f}");
+        assert_eq!(slot(&f[1..]), None, "{f}");
+    }
+    assert_eq!(slot(""), None);
+}

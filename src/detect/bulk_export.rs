@@ -114,9 +114,7 @@ impl Rule for BulkExport {
         if total <= self.p.threshold_rows && !single {
             return None;
         }
-        let sched = ctx
-            .worktime
-            .schedule(&ev.tenant, ctx.directory.for_event(ev));
+        let sched = ctx.worktime.schedule(&ev.tenant, ctx.record(ev));
         let (first, last) = (&entries[lo], &entries[hi]);
         let mut objects: Vec<&str> = entries[lo..=hi]
             .iter()
@@ -232,13 +230,7 @@ mod tests {
             Directory::default(),
             WorkTime::from_config(&DetectorsConfig::default()),
         );
-        r.on_event(
-            ev,
-            &Ctx {
-                directory: &dir,
-                worktime: &wt,
-            },
-        )
+        r.on_event(ev, &Ctx::new(&dir, &wt))
     }
 
     #[test]
@@ -279,10 +271,7 @@ mod tests {
         );
         again.rehydrate(
             &export("old", "2026-01-06T10:00:00Z", 900),
-            &Ctx {
-                directory: &dir,
-                worktime: &wt,
-            },
+            &Ctx::new(&dir, &wt),
         );
         assert!(
             fires(&mut again, &export("new", "2026-01-06T10:30:00Z", 200)).is_some(),

@@ -153,10 +153,7 @@ impl Engine {
     /// history names.
     pub fn rehydrate_event(&mut self, ev: &Event, directory: &Directory) {
         self.advance(ev.ts);
-        let ctx = Ctx {
-            directory,
-            worktime: &self.worktime,
-        };
+        let ctx = Ctx::for_event(directory, &self.worktime, ev);
         let until = self.rehydrate_until;
         for a in &mut self.active {
             let wanted = match (&a.history, until) {
@@ -221,10 +218,7 @@ impl Detect for Engine {
 
     fn on_event(&mut self, ev: &Event, directory: &Directory, out: &mut Vec<Alert>) {
         self.advance(ev.ts);
-        let ctx = Ctx {
-            directory,
-            worktime: &self.worktime,
-        };
+        let ctx = Ctx::for_event(directory, &self.worktime, ev);
         for (idx, a) in self.active.iter_mut().enumerate() {
             if Self::excepted(&a.spec, ev) {
                 continue;
@@ -237,10 +231,7 @@ impl Detect for Engine {
     }
 
     fn release(&mut self, directory: &Directory, end_of_input: bool, out: &mut Vec<Alert>) {
-        let ctx = Ctx {
-            directory,
-            worktime: &self.worktime,
-        };
+        let ctx = Ctx::new(directory, &self.worktime);
         for (idx, a) in self.active.iter_mut().enumerate() {
             for (ev, t) in a.rule.release(&ctx, end_of_input) {
                 Self::raise(&mut self.open, idx, &a.spec, &ev, t, out);

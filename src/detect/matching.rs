@@ -30,7 +30,7 @@ impl Rule for Match {
         if !self.p.filter.matches(ev, ctx.directory) {
             return None;
         }
-        let rec = ctx.directory.for_event(ev);
+        let rec = ctx.record(ev);
         let role = rec
             .map(|r| r.role.as_str())
             .filter(|r| !r.is_empty())

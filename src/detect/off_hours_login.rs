@@ -36,7 +36,7 @@ impl Rule for OffHoursLogin {
         if ev.action != "login" || ev.outcome != Outcome::Success {
             return None;
         }
-        let rec = ctx.directory.for_event(ev);
+        let rec = ctx.record(ev);
         let sched = ctx.worktime.schedule(&ev.tenant, rec);
         if sched.contains(ev.ts, self.p.grace_minutes) {
             return None;

@@ -103,7 +103,7 @@ fn did(ev: &Event) -> String {
 
 impl Rule for OrphanedAccount {
     fn on_event(&mut self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        let unknown = !ctx.directory.has_user(&ev.user_id)
+        let unknown = !ctx.actor(ev).known
             && self.p.unknown_users == UnknownUsers::Alert
             && !ctx.directory.is_empty();
         if unknown && !self.p.unknown_grace.as_std().is_zero() {
@@ -169,13 +169,22 @@ impl OrphanedAccount {
 
     /// The finding for `ev` with the directory as it is now.
     fn finding(&self, ev: &Event, ctx: &Ctx) -> Option<Trigger> {
-        let ts = crate::time::rfc3339(ev.ts);
-        let known = ctx.directory.has_user(&ev.user_id);
-        let (summary, details) = if known {
-            let rec = ctx.directory.for_event(ev)?;
-            if rec.status == UserStatus::Active || !self.p.statuses.contains(&rec.status) {
-                return None;
+        let actor = ctx.actor(ev);
+        let known = actor.known;
+        let rec = match actor.record {
+            Some(r) if r.status == UserStatus::Active || !self.p.statuses.contains(&r.status) => {
+                return None
             }
+            None if known
+                || self.p.unknown_users != UnknownUsers::Alert
+                || ctx.directory.is_empty() =>
+            {
+                return None
+            }
+            r => r,
+        };
+        let ts = crate::time::rfc3339(ev.ts);
+        let (summary, details) = if let Some(rec) = rec {
             let since = rec
                 .effective_ts
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -194,7 +203,7 @@ impl OrphanedAccount {
                 ),
                 json!({"reason": rec.status.as_str(), "effective_ts": rec.effective_ts.map(|t| t.to_rfc3339()), "department": rec.department, "manager_id": rec.manager_id}),
             )
-        } else if self.p.unknown_users == UnknownUsers::Alert && !ctx.directory.is_empty() {
+        } else {
             (
                 format!(
                     "{} has no directory record but was active at {ts}: {}",
@@ -203,8 +212,6 @@ impl OrphanedAccount {
                 ),
                 json!({"reason": "unknown_account"}),
             )
-        } else {
-            return None;
         };
         let mut details = details;
         details["first_action"] = json!(ev.action);
@@ -243,10 +250,7 @@ mod tests {
             crate::decode::decode_directory(br#"{"user_id":"old","status":"active"}"#, 1 << 20)
                 .unwrap(),
         );
-        let ctx = Ctx {
-            directory: &dir,
-            worktime: &wt,
-        };
+        let ctx = Ctx::new(&dir, &wt);
         let mut r = Params::default().build();
         let h = r.history().expect("the wait has a history");
         assert_eq!(
@@ -295,36 +299,17 @@ mod tests {
         );
         let mut r = Params::default().build();
         assert!(
-            r.on_event(
-                &ev("a", "newhire"),
-                &Ctx {
-                    directory: &dir,
-                    worktime: &wt
-                }
-            )
-            .is_none(),
+            r.on_event(&ev("a", "newhire"), &Ctx::new(&dir, &wt))
+                .is_none(),
             "waits"
         );
         assert!(
-            r.on_event(
-                &ev("b", "intruder"),
-                &Ctx {
-                    directory: &dir,
-                    worktime: &wt
-                }
-            )
-            .is_none(),
+            r.on_event(&ev("b", "intruder"), &Ctx::new(&dir, &wt))
+                .is_none(),
             "waits"
         );
         assert!(
-            r.release(
-                &Ctx {
-                    directory: &dir,
-                    worktime: &wt
-                },
-                false
-            )
-            .is_empty(),
+            r.release(&Ctx::new(&dir, &wt), false).is_empty(),
             "not due for 15 min"
         );
         // The new hire's record arrives; the intruder's never does.
@@ -332,13 +317,7 @@ mod tests {
             crate::decode::decode_directory(br#"{"user_id":"newhire","status":"active"}"#, 1 << 20)
                 .unwrap(),
         );
-        let due = r.release(
-            &Ctx {
-                directory: &dir,
-                worktime: &wt,
-            },
-            true,
-        );
+        let due = r.release(&Ctx::new(&dir, &wt), true);
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].0.user_id, "intruder");
         assert!(
@@ -353,13 +332,7 @@ mod tests {
         }
         .build();
         assert!(now
-            .on_event(
-                &ev("c", "intruder"),
-                &Ctx {
-                    directory: &dir,
-                    worktime: &wt
-                }
-            )
+            .on_event(&ev("c", "intruder"), &Ctx::new(&dir, &wt))
             .is_some());
     }
 }

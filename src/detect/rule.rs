@@ -11,6 +11,54 @@ use crate::model::Event;
 pub struct Ctx<'a> {
     pub directory: &'a Directory,
     pub worktime: &'a WorkTime,
+    /// The directory's answer for the one event this context was made for ([`Ctx::for_event`]).
+    actor: Option<(*const Event, Actor<'a>)>,
+}
+
+/// What the directory says of an event's actor.
+#[derive(Clone, Copy)]
+pub struct Actor<'a> {
+    /// Some record (of any tenant) names the user id.
+    pub known: bool,
+    /// The record that applies to the event's tenant at its time.
+    pub record: Option<&'a crate::model::DirectoryRecord>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(directory: &'a Directory, worktime: &'a WorkTime) -> Self {
+        Ctx {
+            directory,
+            worktime,
+            actor: None,
+        }
+    }
+
+    /// A context for the rules' view of `ev` alone: the directory is asked about its actor once,
+    /// however many rules ask.
+    pub fn for_event(directory: &'a Directory, worktime: &'a WorkTime, ev: &Event) -> Self {
+        let (known, record) = directory.actor(ev);
+        Ctx {
+            directory,
+            worktime,
+            actor: Some((ev, Actor { known, record })),
+        }
+    }
+
+    /// [`Directory::actor`] of `ev`.
+    pub fn actor(&self, ev: &Event) -> Actor<'a> {
+        match self.actor {
+            Some((seen, a)) if std::ptr::eq(seen, ev) => a,
+            _ => {
+                let (known, record) = self.directory.actor(ev);
+                Actor { known, record }
+            }
+        }
+    }
+
+    /// The record that applies to `ev`'s actor ([`Directory::for_event`]).
+    pub fn record(&self, ev: &Event) -> Option<&'a crate::model::DirectoryRecord> {
+        self.actor(ev).record
+    }
 }
 
 /// A rule's finding for one event; the engine turns it into an alert (or suppresses it).

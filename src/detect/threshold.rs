@@ -239,10 +239,7 @@ mod tests {
                 Directory::default(),
                 WorkTime::from_config(&DetectorsConfig::default()),
             );
-            let ctx = Ctx {
-                directory: &dir,
-                worktime: &wt,
-            };
+            let ctx = Ctx::new(&dir, &wt);
             let mut seed = 7u64;
             let mut next = || {
                 seed = seed
