@@ -83,7 +83,7 @@ fn main() {
         let mut out = Vec::new();
         let start = e.ts;
         for u in 0..users {
-            e.user_id = format!("user{u:07}");
+            e.user_id = format!("user{u:07}").into();
             e.ts = start + chrono::Duration::milliseconds(u as i64); // a realistic spread, in order
             for (k, (action, outcome)) in [
                 ("export", "success"),
@@ -94,7 +94,7 @@ fn main() {
             .into_iter()
             .enumerate()
             {
-                e.event_id = format!("mem-{u}-{k}");
+                e.event_id = format!("mem-{u}-{k}").into();
                 e.action = action.into();
                 e.outcome = outcome.parse().unwrap();
                 out.clear();

@@ -287,20 +287,24 @@ pub struct Alert {
     pub subject: Option<String>,
 }
 
+/// An event's short text: held inline up to 24 bytes (ids, actions, tenants), so most events'
+/// texts cost no allocation, and no free on the thread that drops the event.
+pub type Text = compact_str::CompactString;
+
 /// A CRM event that passed the contract in `schemas/crm-event.schema.json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub event_id: String,
+    pub event_id: Text,
     /// Event time, UTC, millisecond precision.
     pub ts: DateTime<Utc>,
-    pub user_id: String,
-    pub action: String,
-    pub tenant: String,
-    pub object_type: String,
+    pub user_id: Text,
+    pub action: Text,
+    pub tenant: Text,
+    pub object_type: Text,
     pub record_count: u64,
     pub ip: Option<std::net::IpAddr>,
-    pub user_agent: String,
-    pub session_id: String,
+    pub user_agent: Text,
+    pub session_id: Text,
     pub outcome: Outcome,
     pub attributes: Vec<(String, String)>,
     pub geo: SharedGeo,

@@ -210,7 +210,7 @@ async fn gather(
     let alerts = with_status(state, alerts).await?;
     let mut items: Vec<(Key, TimelineItem)> = Vec::new();
     for e in events {
-        let k = (e.ts, e.ts_ms, 0, e.event_id.clone());
+        let k = (e.ts, e.ts_ms, 0, e.event_id.to_string());
         items.push((k, TimelineItem::Event(Box::new(EventOut::from(e)))));
     }
     let mut placed = std::collections::HashMap::new();

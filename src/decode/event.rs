@@ -146,7 +146,7 @@ pub(crate) fn build(
     record_count: impl FnOnce() -> Result<u64, Rejection>,
     attributes: impl FnOnce() -> Result<Vec<(String, String)>, Rejection>,
 ) -> Result<Event, Rejection> {
-    let event_id = req_text(r.event_id, "event_id")?.into_owned();
+    let event_id = text(req_text(r.event_id, "event_id")?);
     if event_id.len() > MAX_EVENT_ID && event_id.chars().count() > MAX_EVENT_ID {
         return Err(Rejection::new(
             RejectCode::BadValue("event_id"),
@@ -163,12 +163,11 @@ pub(crate) fn build(
         Some(t) => timestamp(&crate::time::rfc3339(t), "ts")?,
         None => timestamp(&req_text(r.ts, "ts").map_err(ts_code)?, "ts")?,
     };
-    let user_id = req_text(r.user_id, "user_id")?.into_owned();
+    let user_id = text(req_text(r.user_id, "user_id")?);
     no_control(&user_id, "user_id")?;
-    let action = req_text(r.action, "action")?.into_owned();
+    let action = text(req_text(r.action, "action")?);
     no_control(&action, "action")?;
-    let tenant =
-        opt_text(r.tenant, "tenant")?.map_or_else(|| "default".to_owned(), Cow::into_owned);
+    let tenant = opt_text(r.tenant, "tenant")?.map_or_else(|| "default".into(), text);
     no_control(&tenant, "tenant")?;
 
     Ok(Event {
@@ -188,8 +187,16 @@ pub(crate) fn build(
     })
 }
 
-fn owned(s: Option<Cow<'_, str>>) -> String {
-    s.map(Cow::into_owned).unwrap_or_default()
+fn owned(s: Option<Cow<'_, str>>) -> crate::model::Text {
+    s.map(text).unwrap_or_default()
+}
+
+/// A field's text as the event holds it (inline when short: no allocation).
+fn text(s: Cow<'_, str>) -> crate::model::Text {
+    match s {
+        Cow::Borrowed(b) => b.into(),
+        Cow::Owned(o) => o.into(),
+    }
 }
 
 /// A `ts` of the wrong JSON type is a bad timestamp; absent or empty stays a missing/empty field.

@@ -87,7 +87,7 @@ fn heaviest_window_with(
 fn add(users: &mut Logs<Export>, ev: &Event) -> bool {
     let data = Export {
         rows: ev.record_count,
-        object_type: ev.object_type.clone(),
+        object_type: ev.object_type.to_string(),
     };
     log_mut(users, KeyRef::new(&ev.tenant, &ev.user_id))
         .add(ev.ts, &ev.event_id, data)
@@ -155,12 +155,12 @@ impl Rule for BulkExport {
                     sched.tz.name(),
                     thousands(self.p.single_event_rows),
                 ),
-                vec![ev.event_id.clone()],
+                vec![ev.event_id.to_string()],
                 ev.record_count,
             )
         };
         Some(Trigger {
-            key: ev.event_id.clone(),
+            key: ev.event_id.to_string(),
             subject: None,
             ts: ev.ts,
             summary,

@@ -159,7 +159,9 @@ impl Engine {
             let wanted = match (&a.history, until) {
                 (None, _) => false,
                 (Some(h), newest) => {
-                    h.actions.as_ref().is_none_or(|x| x.contains(&ev.action))
+                    h.actions
+                        .as_ref()
+                        .is_none_or(|x| x.iter().any(|a| *a == ev.action))
                         && newest.is_none_or(|n| ev.ts >= n - h.horizon)
                 }
             };
@@ -203,7 +205,7 @@ impl Engine {
     }
 
     fn excepted(spec: &DetectorSpec, ev: &Event) -> bool {
-        spec.allow_users.contains(&ev.user_id)
+        spec.allow_users.iter().any(|u| *u == ev.user_id)
             || ev.ip.is_some_and(|ip| {
                 let ip = crate::enrich::netclass::canonical(ip);
                 spec.allow_cidrs.iter().any(|n| n.contains(&ip))
@@ -251,14 +253,14 @@ impl Engine {
         t: super::rule::Trigger,
         out: &mut Vec<Alert>,
     ) {
-        let subject = t.subject.clone().unwrap_or_else(|| ev.user_id.clone());
+        let subject = t.subject.clone().unwrap_or_else(|| ev.user_id.to_string());
         let alert_id = stable_id(&[
             spec.id.as_bytes(),
             ev.tenant.as_bytes(),
             subject.as_bytes(),
             t.key.as_bytes(),
         ]);
-        let key = (idx, ev.tenant.clone(), subject);
+        let key = (idx, ev.tenant.to_string(), subject);
         if let Some(open) = open_alerts.get_mut(&key) {
             if open.alert_id == alert_id {
                 return; // already raised (a replay or a re-read)
@@ -288,8 +290,8 @@ impl Engine {
             alert_id,
             detector: spec.id.clone(),
             severity: spec.severity,
-            tenant: ev.tenant.clone(),
-            user_id: ev.user_id.clone(),
+            tenant: ev.tenant.to_string(),
+            user_id: ev.user_id.to_string(),
             ts: t.ts,
             summary: t.summary,
             evidence_event_ids: t.evidence,

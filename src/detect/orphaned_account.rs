@@ -80,7 +80,7 @@ pub struct OrphanedAccount {
 }
 
 fn did(ev: &Event) -> String {
-    let mut s = ev.action.clone();
+    let mut s = ev.action.to_string();
     if ev.record_count > 0 {
         s.push_str(&format!(
             " of {} {}",
@@ -144,7 +144,7 @@ impl Rule for OrphanedAccount {
                 break;
             }
             let (_, ev) = self.pending.pop_front().expect("front exists");
-            self.waiting.remove(&ev.event_id);
+            self.waiting.remove(ev.event_id.as_str());
             if let Some(t) = self.finding(&ev, ctx) {
                 out.push((ev, t));
             }
@@ -160,7 +160,7 @@ impl OrphanedAccount {
 
     /// Queues `ev` until `due` (once per event id), keeping the queue in due order.
     fn wait(&mut self, due: std::time::Instant, ev: &Event) {
-        if !self.waiting.insert(ev.event_id.clone()) {
+        if !self.waiting.insert(ev.event_id.to_string()) {
             return;
         }
         let at = self.pending.partition_point(|(d, _)| *d <= due);

@@ -83,11 +83,11 @@ impl Trigger {
     /// detector's response.
     pub fn of(ev: &Event, summary: String, details: serde_json::Value) -> Self {
         Trigger {
-            key: ev.event_id.clone(),
+            key: ev.event_id.to_string(),
             subject: None,
             ts: ev.ts,
             summary,
-            evidence: vec![ev.event_id.clone()],
+            evidence: vec![ev.event_id.to_string()],
             details,
             extends: false,
             respond: true,

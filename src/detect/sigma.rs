@@ -97,7 +97,7 @@ impl Rule for Detection {
                 dir: ctx.directory,
             },
         )?;
-        let mut what = ev.action.clone();
+        let mut what = ev.action.to_string();
         if ev.record_count > 0 {
             what.push_str(&format!(" ({} records)", thousands(ev.record_count)));
         }
@@ -201,7 +201,7 @@ impl Correlating {
                 let mut first = None;
                 for (n, i) in matched.iter().enumerate() {
                     let id = if n == 0 {
-                        ev.event_id.clone()
+                        ev.event_id.to_string()
                     } else {
                         format!("{}\u{1f}{i}", ev.event_id)
                     };
@@ -298,7 +298,7 @@ impl Rule for Correlating {
             }
         }
         Some(Trigger {
-            key: ev.event_id.clone(),
+            key: ev.event_id.to_string(),
             subject: (c.group_by != ["user_id"]).then_some(subject.clone()),
             ts: ev.ts,
             summary,

@@ -173,7 +173,7 @@ impl Rule for Threshold {
             Vec::new()
         };
         Some(Trigger {
-            key: ev.event_id.clone(),
+            key: ev.event_id.to_string(),
             subject: (self.p.group_by != Field::UserId).then(|| subject.to_owned()),
             ts: ev.ts,
             summary,

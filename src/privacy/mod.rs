@@ -184,9 +184,12 @@ impl Redactor {
             e.attributes.retain(|(k, _)| !k.is_empty());
         }
         if let Some((_, action)) = self.fields.iter().find(|(n, _)| n.is_none()) {
-            e.user_agent = self.whole(&e.user_agent, *action).unwrap_or_default();
+            e.user_agent = self
+                .whole(&e.user_agent, *action)
+                .unwrap_or_default()
+                .into();
         } else if let Cow::Owned(ua) = self.text(&e.user_agent) {
-            e.user_agent = ua;
+            e.user_agent = ua.into();
         }
     }
 

@@ -18,7 +18,7 @@ use custos::store::{migrate::migrate, Store};
 fn event(n: u32, ip: Option<&str>, coords: Option<Coords>) -> Event {
     let long = "é".repeat(90 + n as usize); // > 127 bytes: a two-byte length
     Event {
-        event_id: format!("enc-{n}"),
+        event_id: format!("enc-{n}").into(),
         ts: Utc
             .timestamp_millis_opt(1_767_225_600_123 + n as i64 * 1_001)
             .unwrap(),
@@ -33,16 +33,16 @@ fn event(n: u32, ip: Option<&str>, coords: Option<Coords>) -> Event {
         object_type: if n.is_multiple_of(2) {
             "contact".into()
         } else {
-            String::new()
+            Default::default()
         },
         record_count: u64::from(n) * 1_000_000_007,
         ip: ip.map(|i| i.parse::<IpAddr>().unwrap()),
         user_agent: if n == 1 {
-            long.clone()
+            long.as_str().into()
         } else {
             "Mozilla/5.0".into()
         },
-        session_id: format!("s-{n}"),
+        session_id: format!("s-{n}").into(),
         outcome: if n == 2 {
             Outcome::Failure
         } else {
