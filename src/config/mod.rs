@@ -259,7 +259,7 @@ pub struct GeoIpConfig {
     /// ASN database file(s), tried in order. One path or a list.
     #[serde(deserialize_with = "one_or_many")]
     pub asn_db: Vec<String>,
-    /// Bounded LRU of recent addresses; 0 disables it.
+    /// Bounded cache of recent addresses (S3-FIFO); 0 disables it.
     pub cache_entries: usize,
     /// How often the files are checked for replacement; 0 disables hot reload.
     pub reload_interval_ms: u64,
