@@ -1,8 +1,10 @@
 //! Wires the stages: source chunks → decode → enrich → detect → batch → writer. The preparer task
 //! (`prepare`: decode, duplicates, privacy, enrich) and the processor task (detect, rows, batches cut
-//! by size or age) each work in arrival order, on two cores; the writer task stores batches in order
-//! and acknowledges positions. Every channel is bounded.
+//! by size or age) each work in arrival order, on two cores; the alert lane (`lane`) stores raised
+//! alerts at once and hands them to what acts on them; the writer task stores batches in order
+//! (each after its alerts) and acknowledges positions. Every channel is bounded.
 
+mod lane;
 mod prepare;
 
 pub use prepare::{EventsFormat, Formats};
@@ -25,7 +27,7 @@ use crate::source::{Acker, Input};
 use crate::stats::Stats;
 use crate::store::alerts::AlertRow;
 use crate::store::directory::DirectoryRow;
-use crate::store::writer::{self, WriteBatch};
+use crate::store::writer::{self, OnStored, WriteBatch};
 use crate::store::{Backoff, Store, StoreError};
 
 /// The pluggable middle stages, their starting state, and what must live as long as they do.
@@ -101,7 +103,14 @@ pub fn start(
         dead_letter_max: cfg.dead_letter_max_bytes,
     };
     let prep_task = tokio::spawn(preparer.run(rx, step_tx));
+    // Raised alerts on their way to the lane, a few chunks' worth.
+    let (lane_tx, lane_rx) = mpsc::channel::<lane::Raised>(16);
+    let (alerts_stored, alerts_seen) = tokio::sync::watch::channel(0u64);
     let processor = Processor {
+        lane: lane_tx,
+        lane_seq: 0,
+        raised: Vec::new(),
+        raised_directory: Vec::new(),
         store: store.clone(),
         recycled: recycle_rx,
         batch_rows: cfg.batch_rows,
@@ -118,14 +127,32 @@ pub fn start(
         Duration::from_millis(cfg.batch_max_age_ms),
         Duration::from_millis(cfg.alert_flush_ms),
     ));
+    let lane_task = tokio::spawn(lane::run(
+        store.clone(),
+        backoff.clone(),
+        lane_rx,
+        alerts_stored,
+        stats.clone(),
+        act.clone(),
+    ));
     let writer_task = tokio::spawn(writer::run(
-        store, backoff, batch_rx, acker, stats, act, recycle_tx,
+        store,
+        backoff,
+        batch_rx,
+        acker,
+        stats,
+        alerts_seen,
+        recycle_tx,
     ));
     let done = tokio::spawn(async move {
         let w = writer_task.await.expect("writer task panicked");
         proc_task.await.expect("processor task panicked");
         prep_task.await.expect("preparer task panicked");
-        w
+        let l = lane_task.await.expect("alert lane panicked");
+        // Every alert is stored and handed over: deliver what is queued.
+        act.flush().await;
+        // The lane's error is the cause when the writer stopped for it.
+        l.and(w)
     });
     Pipeline { input, done }
 }
@@ -141,6 +168,12 @@ struct Processor {
     _reloader: Option<crate::enrich::Reloader>,
     batch: WriteBatch,
     alerts: Vec<Alert>,
+    /// Where raised alerts go to be stored at once ([`lane`]), numbered by `lane_seq`.
+    lane: mpsc::Sender<lane::Raised>,
+    lane_seq: u64,
+    /// Alerts raised and directory records read since they last went to the lane.
+    raised: Vec<AlertRow>,
+    raised_directory: Vec<DirectoryRow>,
 }
 
 impl Processor {
@@ -164,12 +197,15 @@ impl Processor {
                         if self.batch.is_empty() {
                             deadline = Instant::now() + max_age;
                         }
-                        let alerts = self.batch.alerts.len();
                         for p in chunk {
                             self.process(p, now);
                         }
-                        if self.batch.alerts.len() > alerts {
+                        if !self.raised.is_empty() {
+                            // The batch's events follow soon (stored evidence for an analyst).
                             deadline = deadline.min(Instant::now() + alert_flush);
+                        }
+                        if !self.send_raised().await {
+                            return;
                         }
                         if self.batch.records >= batch_rows && tx.send(self.next_batch()).await.is_err() {
                             return;
@@ -186,19 +222,37 @@ impl Processor {
                     if self.batch.is_empty() {
                         deadline = Instant::now() + max_age;
                     }
-                    let alerts = self.batch.alerts.len();
                     self.release(false);
-                    if self.batch.alerts.len() > alerts {
-                        deadline = deadline.min(Instant::now() + alert_flush);
+                    if !self.send_raised().await {
+                        return;
                     }
                 }
             }
         }
         // The end of a finite input: what waited (unknown accounts) is due now.
         self.release(true);
+        if !self.send_raised().await {
+            return;
+        }
         if !self.batch.is_empty() {
             let _ = tx.send(self.next_batch()).await;
         }
+    }
+
+    /// Alerts raised and directory records read since the last call, to the lane; the open batch's events wait for them. False
+    /// when the lane stopped (the pipeline is stopping).
+    async fn send_raised(&mut self) -> bool {
+        if self.raised.is_empty() && self.raised_directory.is_empty() {
+            return true;
+        }
+        self.lane_seq += 1;
+        self.batch.alerts_seq = self.lane_seq;
+        let raised = lane::Raised {
+            seq: self.lane_seq,
+            directory: std::mem::take(&mut self.raised_directory),
+            alerts: std::mem::take(&mut self.raised),
+        };
+        self.lane.send(raised).await.is_ok()
     }
 
     /// The batch to send, and an emptied one (recycled when the writer gave one back) in its place.
@@ -236,7 +290,7 @@ impl Processor {
         let now = crate::time::now_secs();
         for a in &self.alerts {
             self.batch.tally.alerts += (a.version == 1) as u64;
-            self.batch.alerts.push(AlertRow::new(a, now));
+            self.raised.push(AlertRow::new(a, now));
         }
     }
 
@@ -252,7 +306,7 @@ impl Processor {
                 self.detect.on_event(&ev, &self.directory, &mut self.alerts);
                 for a in &self.alerts {
                     b.tally.alerts += (a.version == 1) as u64;
-                    b.alerts.push(AlertRow::new(a, now));
+                    self.raised.push(AlertRow::new(a, now));
                 }
                 b.events.push(&ev, &pos, now);
                 b.tally.stored += 1;
@@ -279,7 +333,8 @@ impl Processor {
             Prepared::Directory { rec, pos } => {
                 b.acks.add(&pos);
                 b.tally.directory_read += 1;
-                b.directory.push(DirectoryRow::new(&rec, &pos, now));
+                self.raised_directory
+                    .push(DirectoryRow::new(&rec, &pos, now));
                 b.tally.directory_stored += 1;
                 self.directory.apply(rec);
             }

@@ -1,5 +1,6 @@
 //! The batched writer: inserts each batch's rows (RowBinary), retrying with capped backoff, and only
-//! then acknowledges the batch's source positions. Batches are written strictly in order.
+//! then acknowledges the batch's source positions. Batches are written strictly in order, each
+//! once the alert lane (`pipeline::lane`) has stored the alerts raised before it was cut.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use tokio::sync::mpsc;
 
 use super::alerts::AlertRow;
 use super::dead_letters::DeadLetterRow;
-use super::directory::DirectoryRow;
 use super::event_rows::EventRows;
 use super::{Backoff, Store, StoreError};
 use crate::source::{Acker, Acks};
@@ -21,8 +21,9 @@ pub struct WriteBatch {
     /// The events' rows, encoded ([`EventRows`]).
     pub events: EventRows,
     pub dead_letters: Vec<DeadLetterRow>,
-    pub directory: Vec<DirectoryRow>,
-    pub alerts: Vec<AlertRow>,
+    /// The number of what the processor last sent the alert lane (alerts, directory records) before
+    /// the batch was cut: its events are stored only once the lane has stored that (0: nothing).
+    pub alerts_seq: u64,
     pub acks: Acks,
     pub tally: Tally,
     /// Records (any kind) the batch covers, including dropped duplicates.
@@ -30,8 +31,10 @@ pub struct WriteBatch {
 }
 
 impl WriteBatch {
+    /// Nothing to store or count (alerts raised without a record, by a detector's release, are
+    /// counted in the batch's tally).
     pub fn is_empty(&self) -> bool {
-        self.records == 0 && self.alerts.is_empty()
+        self.records == 0 && self.tally.alerts == 0
     }
 
     /// A batch with room for `rows` events (reserved, not touched: no page is faulted in for it).
@@ -46,16 +49,16 @@ impl WriteBatch {
     pub fn clear(&mut self) {
         self.events.clear();
         self.dead_letters.clear();
-        self.directory.clear();
-        self.alerts.clear();
+        self.alerts_seq = 0;
         self.acks = Acks::default();
         self.tally = Tally::default();
         self.records = 0;
     }
 }
 
-/// What happens to alerts once the batch holding them is in ClickHouse (publishing, lockouts): the
-/// writer calls it before acknowledging the batch's positions, and `flush` once the input is done.
+/// What happens to alerts once they are in ClickHouse (publishing, lockouts, notifications): the
+/// alert lane (`pipeline::lane`) calls it after each insert of alerts, and `flush` once the input
+/// is done and every alert is stored.
 pub trait OnStored: Send + Sync + 'static {
     fn on_stored(&self, alerts: &[AlertRow]) -> impl std::future::Future<Output = ()> + Send;
     fn flush(&self) -> impl std::future::Future<Output = ()> + Send;
@@ -67,19 +70,33 @@ impl OnStored for () {
     async fn flush(&self) {}
 }
 
-/// Drains `rx` until it closes. Returns an error only when a finite command's deadline passed or
-/// ClickHouse refused a statement (then nothing after the failed batch was acknowledged). Each
-/// stored batch goes back emptied on `recycle`, for the processor to fill again.
-pub async fn run<A: OnStored>(
+/// Drains `rx` until it closes. Returns an error only when a finite command's deadline passed,
+/// ClickHouse refused a statement, or the alert lane stopped (then nothing after the failed batch
+/// was acknowledged). Each stored batch goes back emptied on `recycle`, for the processor to fill
+/// again.
+pub async fn run(
     store: Store,
     backoff: Backoff,
     mut rx: mpsc::Receiver<WriteBatch>,
     acker: Arc<dyn Acker>,
     stats: Arc<Stats>,
-    act: Arc<A>,
+    mut alerts_stored: tokio::sync::watch::Receiver<u64>,
     recycle: mpsc::Sender<WriteBatch>,
 ) -> Result<(), StoreError> {
     while let Some(mut batch) = rx.recv().await {
+        // Alerts go in before the events that raised them: a stored event always has its alerts
+        // stored. After a crash between the two, the restart rebuilds detector state from the
+        // stored events and takes their re-delivery as a duplicate, so an alert written after them
+        // would be lost for good; written first, it is found again by its deterministic id (the
+        // re-read events then raise it again, which deduplicates).
+        let need = batch.alerts_seq;
+        if alerts_stored.wait_for(|s| *s >= need).await.is_err() {
+            return Err(StoreError::Unavailable {
+                url: store.cfg.url.clone(),
+                secs: 0,
+                last: "the alert lane stopped before storing this batch's alerts".into(),
+            });
+        }
         let started = Instant::now();
         let url = store.cfg.url.clone();
         let result = backoff
@@ -96,38 +113,25 @@ pub async fn run<A: OnStored>(
             stats.store_down.store(true, Relaxed);
             return Err(e);
         }
-        let m = crate::metrics::global();
-        m.insert_latency.observe(started.elapsed().as_secs_f64());
-        for a in batch.alerts.iter().filter(|a| a.version == 1) {
-            m.alerts.with_label_values(&[a.detector.as_str()]).inc();
-        }
-        act.on_stored(&batch.alerts).await;
+        crate::metrics::global()
+            .insert_latency
+            .observe(started.elapsed().as_secs_f64());
         acker.ack(&batch.acks);
         stats.add(&batch.tally);
         stats.add_codes(batch.dead_letters.iter().map(|d| d.error_code.as_str()));
         tracing::debug!(
             events = batch.events.len(),
             dead_letters = batch.dead_letters.len(),
-            directory = batch.directory.len(),
-            alerts = batch.alerts.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "batch stored"
         );
         batch.clear();
         let _ = recycle.try_send(batch); // the pool is full: dropped
     }
-    act.flush().await;
     Ok(())
 }
 
-/// Alerts go in before the events that raised them: a stored event always has its alerts stored.
-/// After a crash between the two inserts, the restart rebuilds detector state from the stored
-/// events and takes their re-delivery as a duplicate, so an alert written after them would be lost
-/// for good; written first, it is found again by its deterministic id (the re-read events then raise
-/// it again, which deduplicates).
 async fn write_all(store: &Store, b: &WriteBatch) -> Result<(), clickhouse::error::Error> {
-    store.insert_rows("directory", &b.directory).await?;
     store.insert_rows("dead_letters", &b.dead_letters).await?;
-    store.insert_rows("alerts", &b.alerts).await?;
     store.insert_events(&b.events).await
 }
