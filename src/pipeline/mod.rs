@@ -239,8 +239,8 @@ impl Processor {
         }
     }
 
-    /// Alerts raised and directory records read since the last call, to the lane; the open batch's events wait for them. False
-    /// when the lane stopped (the pipeline is stopping).
+    /// Alerts raised and directory records read since the last call, to the lane; the open batch's
+    /// events wait for them. False when the lane stopped (the pipeline is stopping).
     async fn send_raised(&mut self) -> bool {
         if self.raised.is_empty() && self.raised_directory.is_empty() {
             return true;
