@@ -375,20 +375,31 @@ pub fn ip_text(ip: std::net::IpAddr) -> String {
     let std::net::IpAddr::V4(v4) = ip else {
         return ip.to_string();
     };
-    let mut s = String::with_capacity(15);
-    for (i, o) in v4.octets().into_iter().enumerate() {
+    let mut t = [0u8; 15];
+    let n = ipv4_text(v4, &mut t);
+    String::from_utf8_lossy(&t[..n]).into_owned()
+}
+
+/// An IPv4 address's dotted text into `t` (its length returned), as `Display` writes it.
+pub fn ipv4_text(ip: std::net::Ipv4Addr, t: &mut [u8; 15]) -> usize {
+    let mut n = 0;
+    for (i, o) in ip.octets().into_iter().enumerate() {
         if i > 0 {
-            s.push('.');
+            t[n] = b'.';
+            n += 1;
         }
         if o >= 100 {
-            s.push((b'0' + o / 100) as char);
+            t[n] = b'0' + o / 100;
+            n += 1;
         }
         if o >= 10 {
-            s.push((b'0' + o / 10 % 10) as char);
+            t[n] = b'0' + o / 10 % 10;
+            n += 1;
         }
-        s.push((b'0' + o % 10) as char);
+        t[n] = b'0' + o % 10;
+        n += 1;
     }
-    s
+    n
 }
 
 #[cfg(test)]

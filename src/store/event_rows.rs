@@ -144,26 +144,10 @@ fn nullable_f64(b: &mut Vec<u8>, v: Option<f64>) {
     }
 }
 
-/// An IPv4 address's dotted text as a `String` column, as [`crate::model::ip_text`] writes it.
+/// An IPv4 address's dotted text as a `String` column ([`crate::model::ipv4_text`]).
 fn ipv4(b: &mut Vec<u8>, ip: std::net::Ipv4Addr) {
     let mut t = [0u8; 15];
-    let mut n = 0;
-    for (i, o) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            t[n] = b'.';
-            n += 1;
-        }
-        if o >= 100 {
-            t[n] = b'0' + o / 100;
-            n += 1;
-        }
-        if o >= 10 {
-            t[n] = b'0' + o / 10 % 10;
-            n += 1;
-        }
-        t[n] = b'0' + o % 10;
-        n += 1;
-    }
+    let n = crate::model::ipv4_text(ip, &mut t);
     b.push(n as u8);
     b.extend_from_slice(&t[..n]);
 }
