@@ -28,9 +28,9 @@ pub(super) struct Raised {
 }
 
 /// Stores what arrives on `rx`, announces on `stored` the number of the last of it stored, then
-/// hands the alerts to `act`. Ends when `rx` closes and everything on it is stored; an error only when a
-/// finite command's deadline passed or ClickHouse refused the insert (then nothing more is stored,
-/// and the writer, waiting on `stored`, stores no event after it either).
+/// hands the alerts to `act`. Ends when `rx` closes and everything on it is stored. An error only
+/// when a finite command's deadline passed or ClickHouse refused the insert: then nothing more is
+/// stored, and the writer, waiting on `stored`, stores no event after it either.
 pub(super) async fn run<A: OnStored>(
     store: Store,
     backoff: Backoff,
