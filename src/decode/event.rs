@@ -8,7 +8,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::fields::{clip, no_control, opt_text, req_text, timestamp, Text};
+use super::fields::{clip, given_text, no_control, opt_text, req_text, timestamp, Text};
 use super::{object_error, precheck, RejectCode, Rejection};
 use crate::model::{Event, Outcome};
 
@@ -209,10 +209,7 @@ fn ts_code(e: Rejection) -> Rejection {
 
 /// `record_count` from its JSON text (absent or `null`: 0).
 fn record_count(v: Option<&str>) -> Result<u64, Rejection> {
-    match v {
-        Some(t) if t != "null" => record_count_text(t),
-        _ => Ok(0),
-    }
+    given_text(v).map_or(Ok(0), record_count_text)
 }
 
 /// A `record_count` from its JSON text (`1200`, or `"12 rows"` quoted: a bad count).
@@ -260,7 +257,7 @@ fn outcome(v: Option<Text<'_>>) -> Result<Outcome, Rejection> {
 
 /// `attributes` from its JSON text (absent or `null`: none).
 fn attributes(v: Option<&str>) -> Result<Vec<(String, String)>, Rejection> {
-    let Some(v) = v.filter(|t| *t != "null") else {
+    let Some(v) = given_text(v) else {
         return Ok(Vec::new());
     };
     serde_json::from_str::<Attributes>(v)

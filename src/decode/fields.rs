@@ -104,7 +104,12 @@ pub(crate) fn req_text<'a>(
 
 /// Absent and JSON `null` both mean "not given".
 pub(crate) fn given(v: Option<&RawValue>) -> Option<&RawValue> {
-    v.filter(|r| r.get() != "null")
+    v.filter(|r| given_text(Some(r.get())).is_some())
+}
+
+/// [`given`] for a value's JSON text.
+pub(crate) fn given_text(v: Option<&str>) -> Option<&str> {
+    v.filter(|t| *t != "null")
 }
 
 /// An optional string field; `""` counts as not given.

@@ -24,6 +24,13 @@ pub struct Actor<'a> {
     pub record: Option<&'a crate::model::DirectoryRecord>,
 }
 
+impl<'a> Actor<'a> {
+    fn of(directory: &'a Directory, ev: &Event) -> Self {
+        let (known, record) = directory.actor(ev);
+        Actor { known, record }
+    }
+}
+
 impl<'a> Ctx<'a> {
     pub fn new(directory: &'a Directory, worktime: &'a WorkTime) -> Self {
         Ctx {
@@ -36,11 +43,9 @@ impl<'a> Ctx<'a> {
     /// A context for the rules' view of `ev` alone: the directory is asked about its actor once,
     /// however many rules ask.
     pub fn for_event(directory: &'a Directory, worktime: &'a WorkTime, ev: &Event) -> Self {
-        let (known, record) = directory.actor(ev);
         Ctx {
-            directory,
-            worktime,
-            actor: Some((ev, Actor { known, record })),
+            actor: Some((ev, Actor::of(directory, ev))),
+            ..Ctx::new(directory, worktime)
         }
     }
 
@@ -48,10 +53,7 @@ impl<'a> Ctx<'a> {
     pub fn actor(&self, ev: &Event) -> Actor<'a> {
         match self.actor {
             Some((seen, a)) if std::ptr::eq(seen, ev) => a,
-            _ => {
-                let (known, record) = self.directory.actor(ev);
-                Actor { known, record }
-            }
+            _ => Actor::of(self.directory, ev),
         }
     }
 
